@@ -1,0 +1,36 @@
+// Timestamp conversions for the wire formats.
+#include "common/clock.hpp"
+
+#include <cmath>
+#include <ctime>
+
+namespace wharf {
+
+double epoch_seconds(TimePoint t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  return static_cast<double>(ms) / 1000.0;
+}
+
+TimePoint from_epoch_seconds(double seconds) {
+  return TimePoint(std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000))));
+}
+
+std::string amz_date(TimePoint t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+bool parse_amz_date(const std::string& text, TimePoint& out) {
+  if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return false;
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y%m%dT%H%M%SZ", &tm);
+  if (end == nullptr || *end != '\0') return false;
+  out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
+}
+
+}  // namespace wharf

@@ -1,0 +1,44 @@
+// Time, injected: production code asks a Clock; tests advance a ManualClock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace wharf {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::system_clock::now(); }
+};
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint start) : now_ns_(start.time_since_epoch().count()) {}
+  TimePoint now() const override { return TimePoint(TimePoint::duration(now_ns_.load())); }
+  void advance(std::chrono::nanoseconds by) {
+    now_ns_ += std::chrono::duration_cast<TimePoint::duration>(by).count();
+  }
+
+ private:
+  std::atomic<TimePoint::duration::rep> now_ns_;
+};
+
+// Epoch seconds with millisecond precision, as AWS JSON protocols write timestamps.
+double epoch_seconds(TimePoint t);
+TimePoint from_epoch_seconds(double seconds);
+// "20150830T123600Z", the form of X-Amz-Date.
+std::string amz_date(TimePoint t);
+// Parses "20150830T123600Z"; false when malformed.
+bool parse_amz_date(const std::string& text, TimePoint& out);
+
+}  // namespace wharf

@@ -1,0 +1,66 @@
+// Errors as values: a code that says what kind of fault it is, and a message with context.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace wharf {
+
+// What went wrong, independent of any wire protocol. src/aws/ maps each code to an AWS
+// exception name and HTTP status; nothing else does.
+enum class ErrorCode {
+  kInvalidParameter,   // a request member has a bad value
+  kClient,             // the request is wrong in a way AWS reports as ClientException
+  kMissingParameter,   // a required member is absent
+  kSerialization,      // the body is not the JSON the operation expects
+  kUnknownOperation,   // no such operation
+  kNotFound,           // a named resource does not exist
+  kClusterNotFound,    // the named cluster does not exist
+  kLimitExceeded,      // a quota would be exceeded
+  kResourceInUse,      // the resource is busy
+  kClusterContainsServices,
+  kClusterContainsTasks,
+  kClusterContainsContainerInstances,
+  kAccessDenied,
+  kUnrecognizedClient,  // unknown access key
+  kInvalidSignature,    // the signature does not match, or has expired
+  kIncompleteSignature,  // the Authorization header is malformed
+  kMissingAuthentication,  // no Authorization header at all
+  kPayloadTooLarge,
+  kUnsupportedFeature,
+  kInternal,  // a real server fault (storage failed, a bug)
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+
+  // Prefixes what the caller was doing: "loading clusters: " + message.
+  Error context(std::string_view doing) const& {
+    return Error{code, std::string(doing) + ": " + message};
+  }
+  Error context(std::string_view doing) && {
+    message.insert(0, std::string(doing) + ": ");
+    return std::move(*this);
+  }
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
+  return std::unexpected(Error{code, std::move(message)});
+}
+
+inline std::unexpected<Error> invalid(std::string message) {
+  return fail(ErrorCode::kInvalidParameter, std::move(message));
+}
+
+inline std::unexpected<Error> client_error(std::string message) {
+  return fail(ErrorCode::kClient, std::move(message));
+}
+
+}  // namespace wharf
