@@ -16,18 +16,18 @@ namespace wharf::aws {
 
 // What SigV4 needs of an HTTP request, independent of the HTTP library.
 struct SignableRequest {
-  std::string method;        // "POST"
-  std::string target;        // raw request target: path plus optional "?query", as received
+  std::string method;  // "POST"
+  std::string target;  // raw request target: path plus optional "?query", as received
   std::vector<std::pair<std::string, std::string>> headers;  // names in any case, may repeat
-  std::string_view payload;  // the body bytes
+  std::string_view payload;                                  // the body bytes
 };
 
 // The parsed "Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."
 struct Authorization {
   std::string access_key_id;
-  std::string date;     // yyyymmdd from the credential scope
+  std::string date;  // yyyymmdd from the credential scope
   std::string region;
-  std::string service;  // "ecs", "ecr", ...
+  std::string service;                      // "ecs", "ecr", ...
   std::vector<std::string> signed_headers;  // lower case, in the order given
   std::string signature;                    // 64 lower-case hex characters
 };
@@ -51,11 +51,13 @@ std::string signing_key(std::string_view secret, std::string_view date, std::str
 std::string signature(std::string_view secret, std::string_view date, std::string_view region,
                       std::string_view service, std::string_view string_to_sign);
 
-// Signs a request as a client would: adds X-Amz-Date, X-Amz-Content-Sha256 (when asked) and
-// Authorization headers. Used by Wharf's own clients (agents, `wharf image import`) and tests.
-void sign_request(SignableRequest& request, std::string_view access_key_id,
-                  std::string_view secret, std::string_view region, std::string_view service,
-                  TimePoint now);
+// Signs a request as a client would: sets X-Amz-Date (replacing any), signs every header present
+// (Host must already be among them) and adds Authorization (replacing any). An
+// X-Amz-Content-Sha256 header the caller set (say UNSIGNED-PAYLOAD) is signed as the payload hash;
+// without one the body is hashed. Used by Wharf's own clients (agents, `wharf image import`) and
+// tests.
+void sign_request(SignableRequest& request, std::string_view access_key_id, std::string_view secret,
+                  std::string_view region, std::string_view service, TimePoint now);
 
 // Looks up the secret for an access key id; nullopt when the key is unknown.
 using SecretLookup = std::function<std::optional<std::string>(std::string_view access_key_id)>;
@@ -68,17 +70,21 @@ struct VerifiedCaller {
 
 // Checks a request end to end. Errors carry AWS's codes and messages:
 //  - no Authorization header → kMissingAuthentication ("Missing Authentication Token")
-//  - malformed header, or X-Amz-Date / Date missing → kIncompleteSignature
+//  - malformed header, X-Amz-Date / Date missing or unparsable, or a signed header absent from
+//    the request → kIncompleteSignature
 //  - unknown key → kUnrecognizedClient ("The security token included in the request is invalid.")
-//  - X-Amz-Date more than `max_skew` away from now → kInvalidSignature with
-//    "Signature expired: 20150830T123600Z is now earlier than 20150830T125100Z (20150830T130600Z - 15 min.)"
-//    (or "... is now later than ..." when in the future), as AWS words it
+//  - X-Amz-Date more than `max_skew` away from now → kInvalidSignature, as AWS words it:
+//    "Signature expired: 20150830T123600Z is now earlier than 20150830T125100Z (20150830T130600Z -
+//    15 min.)" or, when in the future, "Signature not yet current: 20150830T130600Z is still later
+//    than 20150830T125100Z (20150830T123600Z + 15 min.)"
 //  - scope date differs from X-Amz-Date's date, or signature mismatch → kInvalidSignature with
 //    "The request signature we calculated does not match the signature you provided. Check your
 //     AWS Secret Access Key and signing method. Consult the service documentation for details."
 //  - host header not signed → kInvalidSignature
-// The payload hash is X-Amz-Content-Sha256 when present (UNSIGNED-PAYLOAD allowed), otherwise
-// the SHA-256 of the payload.
+//    ("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+// The payload hash is X-Amz-Content-Sha256 when present, otherwise the SHA-256 of the payload.
+// A declared hash must be UNSIGNED-PAYLOAD or the body's real hash (else kInvalidSignature), so
+// a swapped body cannot ride on a signed header.
 Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup& lookup,
                               TimePoint now,
                               std::chrono::seconds max_skew = std::chrono::minutes(15));

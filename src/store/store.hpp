@@ -37,11 +37,15 @@ class Store {
   virtual Result<std::vector<Record>> load(const std::string& kind) = 0;
   // Applies the mutations atomically. `done` is called once, on a store thread, after the
   // change is durable (fsync'd) or has failed. Commits are applied in call order; concurrent
-  // callers are grouped into one transaction and one sync.
+  // callers are grouped into one transaction and one sync. `done` must not block for long (it
+  // holds up every later commit): post the result back to the caller's own executor. After
+  // close(), `done` is called at once, on the calling thread, with ErrorCode::kInternal.
   virtual void commit(std::vector<Mutation> mutations, CommitCallback done) = 0;
-  // commit() and wait for durability.
+  // commit() and wait for durability. Never call it from a commit callback: it would wait on
+  // the very thread that has to finish it.
   Status commit_sync(std::vector<Mutation> mutations);
-  // Finishes outstanding commits; later commit() calls fail.
+  // Finishes outstanding commits; later commit() and load() calls fail. Safe to call more than
+  // once; must not be called from a commit callback.
   virtual void close() = 0;
 };
 

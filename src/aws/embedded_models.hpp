@@ -1,0 +1,12 @@
+// The stripped service models in src/aws/models/, linked into the binary as read-only data.
+#pragma once
+
+#include <string_view>
+
+namespace wharf::aws {
+
+// The text of src/aws/models/ecs.json and ecr.json as they were when this binary was built.
+std::string_view embedded_ecs_model();
+std::string_view embedded_ecr_model();
+
+}  // namespace wharf::aws

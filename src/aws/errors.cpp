@@ -1,0 +1,51 @@
+// Error code → AWS exception mapping.
+#include "aws/errors.hpp"
+
+namespace wharf::aws {
+
+WireError to_wire(const Error& error, std::string_view /*service*/) {
+  switch (error.code) {
+    case ErrorCode::kInvalidParameter:
+    case ErrorCode::kMissingParameter:
+      return {"InvalidParameterException", 400};
+    case ErrorCode::kClient:
+      return {"ClientException", 400};
+    case ErrorCode::kSerialization:
+      return {"SerializationException", 400};
+    case ErrorCode::kUnknownOperation:
+      return {"UnknownOperationException", 400};
+    case ErrorCode::kNotFound:
+      return {"ResourceNotFoundException", 400};
+    case ErrorCode::kClusterNotFound:
+      return {"ClusterNotFoundException", 400};
+    case ErrorCode::kLimitExceeded:
+      return {"LimitExceededException", 400};
+    case ErrorCode::kResourceInUse:
+      return {"ResourceInUseException", 400};
+    case ErrorCode::kClusterContainsServices:
+      return {"ClusterContainsServicesException", 400};
+    case ErrorCode::kClusterContainsTasks:
+      return {"ClusterContainsTasksException", 400};
+    case ErrorCode::kClusterContainsContainerInstances:
+      return {"ClusterContainsContainerInstancesException", 400};
+    case ErrorCode::kAccessDenied:
+      return {"AccessDeniedException", 400};
+    case ErrorCode::kUnrecognizedClient:
+      return {"UnrecognizedClientException", 403};
+    case ErrorCode::kInvalidSignature:
+      return {"InvalidSignatureException", 403};
+    case ErrorCode::kIncompleteSignature:
+      return {"IncompleteSignatureException", 403};
+    case ErrorCode::kMissingAuthentication:
+      return {"MissingAuthenticationTokenException", 403};
+    case ErrorCode::kPayloadTooLarge:
+      return {"RequestEntityTooLargeException", 413};
+    case ErrorCode::kUnsupportedFeature:
+      return {"UnsupportedFeatureException", 400};
+    case ErrorCode::kInternal:
+      return {"ServerException", 500};
+  }
+  return {"ServerException", 500};
+}
+
+}  // namespace wharf::aws

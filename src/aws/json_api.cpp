@@ -1,0 +1,160 @@
+// ApiRouter and JsonService.
+#include "aws/json_api.hpp"
+
+#include "aws/errors.hpp"
+#include "aws/service_model.hpp"
+#include "aws/sigv4.hpp"
+#include "common/ids.hpp"
+#include "common/log.hpp"
+
+namespace wharf::aws {
+
+namespace beast_http = http::beast_http;
+
+JsonService::JsonService(const ServiceModel& model, std::string signing_name,
+                         std::string json_version)
+    : model_(model),
+      signing_name_(std::move(signing_name)),
+      content_type_("application/x-amz-json-" + json_version) {}
+
+void JsonService::add(const std::string& operation, JsonOperation implementation) {
+  operations_[operation] = std::move(implementation);
+}
+
+const JsonOperation* JsonService::find(std::string_view operation) const {
+  auto found = operations_.find(operation);
+  return found == operations_.end() ? nullptr : &found->second;
+}
+
+void ApiRouter::add_service(JsonService& service) {
+  services_by_prefix_[std::string(service.model().target_prefix())] = &service;
+}
+
+void ApiRouter::add_path_handler(std::string prefix, http::Handler& handler) {
+  path_handlers_.emplace_back(std::move(prefix), &handler);
+}
+
+void ApiRouter::handle(http::Request&& request, http::Responder respond) {
+  std::string_view target = request.target();
+  for (auto& [prefix, handler] : path_handlers_) {
+    if (target.starts_with(prefix)) return handler->handle(std::move(request), std::move(respond));
+  }
+  handle_json(std::move(request), std::move(respond));
+}
+
+namespace {
+
+http::Response error_response(const http::Request& request, const Error& error,
+                              std::string_view service, std::string_view content_type,
+                              const std::string& request_id) {
+  WireError wire = to_wire(error, service);
+  boost::json::object body{{"__type", wire.type}, {"message", error.message}};
+  auto response = http::make_response(request, static_cast<beast_http::status>(wire.status),
+                                      boost::json::serialize(body), content_type);
+  response.set("x-amzn-RequestId", request_id);
+  if (wire.status >= 500) spdlog::error("request {} failed: {}", request_id, error.message);
+  return response;
+}
+
+aws::SignableRequest signable(const http::Request& request) {
+  aws::SignableRequest out;
+  out.method = std::string(request.method_string());
+  out.target = std::string(request.target());
+  for (const auto& field : request) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  out.payload = request.body();
+  return out;
+}
+
+Result<boost::json::object> parse_body(std::string_view body) {
+  if (body.empty()) return boost::json::object{};
+  boost::system::error_code ec;
+  auto value = boost::json::parse(body, ec);
+  if (ec) return fail(ErrorCode::kSerialization, "Request body is not valid JSON: " + ec.message());
+  if (!value.is_object()) {
+    return fail(ErrorCode::kSerialization, "Request body must be a JSON object.");
+  }
+  return std::move(value.as_object());
+}
+
+}  // namespace
+
+void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
+  std::string request_id = new_uuid();
+  constexpr std::string_view kDefaultType = "application/x-amz-json-1.1";
+  auto reject = [&](const Error& error, std::string_view service, std::string_view type) {
+    respond(error_response(request, error, service, type, request_id));
+  };
+
+  if (request.method() != beast_http::verb::post || request.target() != "/") {
+    return reject(Error{ErrorCode::kUnknownOperation,
+                        "Only POST / is served here; send AWS JSON requests with an "
+                        "X-Amz-Target header."},
+                  "", kDefaultType);
+  }
+  std::string_view target = request["X-Amz-Target"];
+  auto dot = target.rfind('.');
+  auto service_found = dot == std::string_view::npos
+                           ? services_by_prefix_.end()
+                           : services_by_prefix_.find(target.substr(0, dot));
+  if (service_found == services_by_prefix_.end()) {
+    return reject(Error{ErrorCode::kUnknownOperation,
+                        "Unknown X-Amz-Target '" + std::string(target) + "'."},
+                  "", kDefaultType);
+  }
+  JsonService& service = *service_found->second;
+  std::string_view type = service.content_type();
+  std::string operation(target.substr(dot + 1));
+
+  auto caller = verify(
+      signable(request),
+      [this](std::string_view key) -> std::optional<std::string> {
+        auto found = credentials_.find(key);
+        if (!found) return std::nullopt;
+        return found->secret_access_key;
+      },
+      clock_.now());
+  if (!caller) return reject(caller.error(), service.signing_name(), type);
+  if (caller->service != service.signing_name()) {
+    return reject(Error{ErrorCode::kInvalidSignature, "Credential should be scoped to correct service: '" +
+                                                          service.signing_name() + "'. "},
+                  service.signing_name(), type);
+  }
+
+  const JsonOperation* implementation = service.find(operation);
+  if (!implementation) {
+    return reject(Error{ErrorCode::kUnknownOperation,
+                        "Operation '" + operation + "' is not supported by Wharf's " +
+                            service.signing_name() + " API."},
+                  service.signing_name(), type);
+  }
+  auto input = parse_body(request.body());
+  if (!input) return reject(input.error(), service.signing_name(), type);
+  if (auto valid = service.model().validate_input(operation, *input); !valid) {
+    return reject(valid.error(), service.signing_name(), type);
+  }
+
+  auto key = credentials_.find(caller->access_key_id);
+  CallContext context{caller->region, key->account_id, caller->access_key_id, key->principal_arn,
+                      request_id, operation};
+  auto shared_request = std::make_shared<http::Request>(std::move(request));
+  auto reply = [shared_request, respond, request_id, type = std::string(type),
+                service_name = service.signing_name()](Result<boost::json::object> result) {
+    if (!result) {
+      return respond(error_response(*shared_request, result.error(), service_name, type,
+                                    request_id));
+    }
+    auto response = http::make_response(*shared_request, beast_http::status::ok,
+                                        boost::json::serialize(*result), type);
+    response.set("x-amzn-RequestId", request_id);
+    respond(std::move(response));
+  };
+  try {
+    (*implementation)(context, *input, reply);
+  } catch (const std::exception& e) {
+    reply(std::unexpected(Error{ErrorCode::kInternal, std::string("internal error: ") + e.what()}));
+  }
+}
+
+}  // namespace wharf::aws

@@ -1,0 +1,76 @@
+// The AWS JSON 1.0/1.1 protocol: authenticate, route by X-Amz-Target, validate against the
+// service model, call the operation, encode its result or error.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "aws/credentials.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "http/server.hpp"
+
+namespace wharf::aws {
+
+class ServiceModel;
+
+// Who is calling, where, and which request this is.
+struct CallContext {
+  std::string region;
+  std::string account_id;
+  std::string access_key_id;
+  std::string principal_arn;
+  std::string request_id;
+  std::string operation;
+};
+
+// Completes an operation with its output (a JSON object) or an error; call exactly once.
+using JsonReply = std::function<void(Result<boost::json::object>)>;
+using JsonOperation =
+    std::function<void(const CallContext&, const boost::json::object& input, JsonReply reply)>;
+
+// One JSON-protocol service: its model and its operations.
+class JsonService {
+ public:
+  JsonService(const ServiceModel& model, std::string signing_name, std::string json_version);
+
+  void add(const std::string& operation, JsonOperation implementation);
+  const ServiceModel& model() const { return model_; }
+  const std::string& signing_name() const { return signing_name_; }
+  const std::string& content_type() const { return content_type_; }
+  const JsonOperation* find(std::string_view operation) const;
+
+ private:
+  const ServiceModel& model_;
+  std::string signing_name_;
+  std::string content_type_;
+  std::map<std::string, JsonOperation, std::less<>> operations_;
+};
+
+// The front door: everything that reaches the listener goes through here.
+class ApiRouter final : public http::Handler {
+ public:
+  ApiRouter(const CredentialStore& credentials, const Clock& clock)
+      : credentials_(credentials), clock_(clock) {}
+
+  void add_service(JsonService& service);
+  // Requests whose path starts with `prefix` go to `handler` unauthenticated by this router
+  // (the registry does its own auth).
+  void add_path_handler(std::string prefix, http::Handler& handler);
+  void handle(http::Request&& request, http::Responder respond) override;
+
+ private:
+  void handle_json(http::Request&& request, http::Responder respond);
+
+  const CredentialStore& credentials_;
+  const Clock& clock_;
+  std::map<std::string, JsonService*, std::less<>> services_by_prefix_;
+  std::vector<std::pair<std::string, http::Handler*>> path_handlers_;
+};
+
+}  // namespace wharf::aws

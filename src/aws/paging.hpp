@@ -1,0 +1,47 @@
+// Opaque, tamper-proof nextToken values for List operations.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.hpp"
+#include "common/error.hpp"
+
+namespace wharf::aws {
+
+// A token records where a listing stopped ("after this key"), which listing it belongs to
+// (operation plus filters, the scope) and when it was issued; an HMAC under a server secret
+// makes it unforgeable. Tokens from another listing, forged ones and stale ones are refused
+// with InvalidParameterException, as ECS does.
+class PageTokens {
+ public:
+  explicit PageTokens(std::string secret, std::chrono::seconds lifetime = std::chrono::hours(24))
+      : secret_(std::move(secret)), lifetime_(lifetime) {}
+
+  std::string issue(std::string_view scope, std::string_view last_key, TimePoint now) const;
+  // The last key the token stands for.
+  Result<std::string> redeem(std::string_view scope, std::string_view token, TimePoint now) const;
+
+ private:
+  std::string secret_;
+  std::chrono::seconds lifetime_;
+};
+
+
+// What a List call asked for: how many items, and after which key.
+struct PageRequest {
+  int max_results = 100;
+  std::optional<std::string> after;  // the last key of the previous page
+};
+
+// Reads maxResults (absent → default_max; outside [1, limit] → InvalidParameterException) and
+// nextToken (redeemed against `scope`) from a List request.
+Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
+                                      const boost::json::object& input, std::string_view scope,
+                                      int default_max, int limit);
+
+}  // namespace wharf::aws

@@ -1,0 +1,30 @@
+// Pure validation of ECS requests other than task definitions (see task_definition_validation).
+#pragma once
+
+#include <string_view>
+
+#include "common/error.hpp"
+#include "ecs/model.hpp"
+
+namespace wharf::ecs {
+
+inline constexpr std::size_t kMaxTagsPerResource = 50;
+
+// Names of clusters, families, containers: 1–255 letters, digits, hyphens and underscores.
+bool is_valid_resource_name(std::string_view name);
+Status validate_cluster_name(std::string_view name);
+// Key 1–128 and value 0–256 characters of letters, digits, spaces and + - = . _ : / @; no "aws:"
+// prefix on keys (any case); no repeated keys; at most `kMaxTagsPerResource` after merging into
+// `existing`.
+Status validate_tags(const Tags& tags, const Tags& existing = {});
+Status validate_tag_keys_for_removal(const std::vector<std::string>& keys);
+// Cluster settings: name containerInsights, value enabled | disabled | enhanced.
+Status validate_cluster_settings(const std::vector<std::pair<std::string, std::string>>& settings);
+// Account settings: the value must be one the setting accepts.
+Status validate_account_setting(std::string_view name, std::string_view value);
+// The value a setting has when nobody set it.
+std::string_view default_account_setting(std::string_view name);
+// Every setting name of the model, in the model's order.
+const std::vector<std::string_view>& account_setting_names();
+
+}  // namespace wharf::ecs
