@@ -99,9 +99,9 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
                            ? services_by_prefix_.end()
                            : services_by_prefix_.find(target.substr(0, dot));
   if (service_found == services_by_prefix_.end()) {
-    return reject(Error{ErrorCode::kUnknownOperation,
-                        "Unknown X-Amz-Target '" + std::string(target) + "'."},
-                  "", kDefaultType);
+    return reject(
+        Error{ErrorCode::kUnknownOperation, "Unknown X-Amz-Target '" + std::string(target) + "'."},
+        "", kDefaultType);
   }
   JsonService& service = *service_found->second;
   std::string_view type = service.content_type();
@@ -117,16 +117,17 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
       clock_.now());
   if (!caller) return reject(caller.error(), service.signing_name(), type);
   if (caller->service != service.signing_name()) {
-    return reject(Error{ErrorCode::kInvalidSignature, "Credential should be scoped to correct service: '" +
-                                                          service.signing_name() + "'. "},
-                  service.signing_name(), type);
+    return reject(
+        Error{ErrorCode::kInvalidSignature,
+              "Credential should be scoped to correct service: '" + service.signing_name() + "'. "},
+        service.signing_name(), type);
   }
 
   const JsonOperation* implementation = service.find(operation);
   if (!implementation) {
-    return reject(Error{ErrorCode::kUnknownOperation,
-                        "Operation '" + operation + "' is not supported by Wharf's " +
-                            service.signing_name() + " API."},
+    return reject(Error{ErrorCode::kUnknownOperation, "Operation '" + operation +
+                                                          "' is not supported by Wharf's " +
+                                                          service.signing_name() + " API."},
                   service.signing_name(), type);
   }
   auto input = parse_body(request.body());
@@ -136,14 +137,14 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
   }
 
   auto key = credentials_.find(caller->access_key_id);
-  CallContext context{caller->region, key->account_id, caller->access_key_id, key->principal_arn,
-                      request_id, operation};
+  CallContext context{caller->region,     key->account_id, caller->access_key_id,
+                      key->principal_arn, request_id,      operation};
   auto shared_request = std::make_shared<http::Request>(std::move(request));
   auto reply = [shared_request, respond, request_id, type = std::string(type),
                 service_name = service.signing_name()](Result<boost::json::object> result) {
     if (!result) {
-      return respond(error_response(*shared_request, result.error(), service_name, type,
-                                    request_id));
+      return respond(
+          error_response(*shared_request, result.error(), service_name, type, request_id));
     }
     auto response = http::make_response(*shared_request, beast_http::status::ok,
                                         boost::json::serialize(*result), type);

@@ -31,7 +31,6 @@ class PageTokens {
   std::chrono::seconds lifetime_;
 };
 
-
 // What a List call asked for: how many items, and after which key.
 struct PageRequest {
   int max_results = 100;

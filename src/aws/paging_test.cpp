@@ -46,8 +46,7 @@ TEST(PageTokens, RefusesForgedStaleAndForeignTokens) {
 
 TEST(PageRequest, ReadsMaxResultsAndToken) {
   PageTokens tokens("secret");
-  boost::json::object input{{"maxResults", 5},
-                            {"nextToken", tokens.issue("scope", "k", kNow)}};
+  boost::json::object input{{"maxResults", 5}, {"nextToken", tokens.issue("scope", "k", kNow)}};
   auto page = read_page_request(tokens, kNow, input, "scope", 100, 100);
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->max_results, 5);

@@ -1,7 +1,7 @@
 // The wharf command line: parses flags and hands over to the libraries.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -94,13 +94,15 @@ int main(int argc, char** argv) {
   up_config.data_dir = default_data_dir();
   auto* up = app.add_subcommand("up", "Run everything on this machine (server with defaults)");
   up->add_option("--listen", up_config.listen, "HOST:PORT to listen on")->capture_default_str();
-  up->add_option("--data-dir", up_config.data_dir, "Directory for durable state")->capture_default_str();
+  up->add_option("--data-dir", up_config.data_dir, "Directory for durable state")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   wharf::init_logging(log_level);
 
   for (auto* config : {&server_config, &up_config}) {
-    if (!config->admin_access_key_id) config->admin_access_key_id = env("WHARF_ADMIN_ACCESS_KEY_ID");
+    if (!config->admin_access_key_id)
+      config->admin_access_key_id = env("WHARF_ADMIN_ACCESS_KEY_ID");
     if (!config->admin_secret_access_key) {
       config->admin_secret_access_key = env("WHARF_ADMIN_SECRET_ACCESS_KEY");
     }

@@ -73,7 +73,8 @@ void EcsApi::put_account_setting(const Context& context, const Input& input, Rep
     return reply(std::unexpected(status.error()));
   }
   if (is_account_wide_only(name) && principal != root_arn(context)) {
-    return reply(invalid("The " + name + " setting applies to the whole account: change it with "
+    return reply(invalid("The " + name +
+                         " setting applies to the whole account: change it with "
                          "PutAccountSettingDefault or as the root principal."));
   }
   Setting setting{name, value, principal, "user"};
@@ -83,8 +84,7 @@ void EcsApi::put_account_setting(const Context& context, const Input& input, Rep
                     bj::object{{"setting", setting_to_wire(setting)}}, std::move(reply));
 }
 
-void EcsApi::put_account_setting_default(const Context& context, const Input& input,
-                                         Reply reply) {
+void EcsApi::put_account_setting_default(const Context& context, const Input& input, Reply reply) {
   std::string name = json::string_or(input, "name", "");
   std::string value = json::string_or(input, "value", "");
   if (auto status = validate_account_setting(name, value); !status) {

@@ -21,7 +21,8 @@ Result<std::vector<std::pair<std::string, std::string>>> read_settings(const bj:
   if (list == nullptr) return settings;
   for (const auto& item : *list) {
     const auto& setting = item.as_object();
-    settings.emplace_back(json::string_or(setting, "name", ""), json::string_or(setting, "value", ""));
+    settings.emplace_back(json::string_or(setting, "name", ""),
+                          json::string_or(setting, "value", ""));
   }
   if (auto status = validate_cluster_settings(settings); !status) {
     return std::unexpected(status.error());
@@ -81,7 +82,8 @@ ClusterInclude read_include(const bj::object& input) {
 
 void EcsApi::create_cluster(const Context& context, const Input& input, Reply reply) {
   std::string name = json::string_or(input, "clusterName", "default");
-  if (auto status = validate_cluster_name(name); !status) return reply(std::unexpected(status.error()));
+  if (auto status = validate_cluster_name(name); !status)
+    return reply(std::unexpected(status.error()));
   Tags tags;
   if (const auto* list = json::get_array(input, "tags")) tags = tags_from_json(*list);
   if (auto status = validate_tags(tags); !status) return reply(std::unexpected(status.error()));
@@ -93,13 +95,14 @@ void EcsApi::create_cluster(const Context& context, const Input& input, Reply re
   auto existing = region.clusters.find(name);
   if (existing != region.clusters.end() && existing->second.status == "ACTIVE") {
     // Creating an existing cluster is idempotent and returns it unchanged, as ECS does.
-    return reply(bj::object{
-        {"cluster", cluster_to_wire(existing->second, {}, kIncludeAllButStatistics)}});
+    return reply(
+        bj::object{{"cluster", cluster_to_wire(existing->second, {}, kIncludeAllButStatistics)}});
   }
   Cluster cluster;
   cluster.name = name;
   cluster.arn = arn(context, "cluster/" + name);
-  cluster.settings = {{"containerInsights", effective_container_insights(region, context.principal_arn)}};
+  cluster.settings = {
+      {"containerInsights", effective_container_insights(region, context.principal_arn)}};
   apply_settings(cluster, *settings);
   apply_configuration(cluster, input);
   if (const auto* providers = json::get_array(input, "capacityProviders")) {
@@ -157,7 +160,8 @@ void EcsApi::list_clusters(const Context& context, const Input& input, Reply rep
   bj::object output;
   const RegionState* region = state_.find_region(context.region);
   if (region != nullptr) {
-    auto cluster = page->after ? region->clusters.upper_bound(*page->after) : region->clusters.begin();
+    auto cluster =
+        page->after ? region->clusters.upper_bound(*page->after) : region->clusters.begin();
     for (; cluster != region->clusters.end(); ++cluster) {
       if (cluster->second.status != "ACTIVE") continue;
       if (arns.size() == static_cast<size_t>(page->max_results)) {
@@ -177,14 +181,15 @@ void EcsApi::update_cluster(const Context& context, const Input& input, Reply re
   if (!settings) return reply(std::unexpected(settings.error()));
 
   std::unique_lock lock(state_.mutex());
-  auto cluster = active_cluster(context, state_.region(context.region),
-                                json::string_or(input, "cluster", ""));
+  auto cluster =
+      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
   apply_settings(**cluster, *settings);
   apply_configuration(**cluster, input);
-  commit_then_reply({EcsState::put(context.region, **cluster)},
-                    bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
-                    std::move(reply));
+  commit_then_reply(
+      {EcsState::put(context.region, **cluster)},
+      bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
+      std::move(reply));
 }
 
 void EcsApi::update_cluster_settings(const Context& context, const Input& input, Reply reply) {
@@ -193,26 +198,28 @@ void EcsApi::update_cluster_settings(const Context& context, const Input& input,
   if (settings->empty()) return reply(invalid("settings must name at least one setting."));
 
   std::unique_lock lock(state_.mutex());
-  auto cluster = active_cluster(context, state_.region(context.region),
-                                json::string_or(input, "cluster", ""));
+  auto cluster =
+      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
   apply_settings(**cluster, *settings);
-  commit_then_reply({EcsState::put(context.region, **cluster)},
-                    bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
-                    std::move(reply));
+  commit_then_reply(
+      {EcsState::put(context.region, **cluster)},
+      bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
+      std::move(reply));
 }
 
 void EcsApi::delete_cluster(const Context& context, const Input& input, Reply reply) {
   std::unique_lock lock(state_.mutex());
-  auto cluster = active_cluster(context, state_.region(context.region),
-                                json::string_or(input, "cluster", ""));
+  auto cluster =
+      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
   // Services, tasks and container instances arrive in later issues; until then a cluster never
   // contains any, so nothing blocks deletion.
   (*cluster)->status = "INACTIVE";
-  commit_then_reply({EcsState::put(context.region, **cluster)},
-                    bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
-                    std::move(reply));
+  commit_then_reply(
+      {EcsState::put(context.region, **cluster)},
+      bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
+      std::move(reply));
 }
 
 }  // namespace wharf::ecs

@@ -51,7 +51,8 @@ Result<std::string> EcsApi::cluster_name(const Context& context,
   if (!looks_like_arn(identifier)) return std::string(identifier);
   auto parsed = parse_arn(identifier);
   if (!parsed || parsed->service != "ecs" || parsed->resource_type() != "cluster") {
-    return invalid("'" + std::string(identifier) + "' is not a cluster ARN: expected "
+    return invalid("'" + std::string(identifier) +
+                   "' is not a cluster ARN: expected "
                    "arn:aws:ecs:REGION:ACCOUNT:cluster/NAME.");
   }
   if (parsed->region != context.region || parsed->account != context.account_id) {

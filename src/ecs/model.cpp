@@ -25,8 +25,8 @@ Tags tags_from_json(const bj::array& tags) {
 
 void merge_tags(Tags& tags, const Tags& changes) {
   for (const auto& [key, value] : changes) {
-    auto existing = std::find_if(tags.begin(), tags.end(),
-                                 [&](const auto& tag) { return tag.first == key; });
+    auto existing =
+        std::find_if(tags.begin(), tags.end(), [&](const auto& tag) { return tag.first == key; });
     if (existing != tags.end()) {
       existing->second = value;
     } else {
@@ -148,7 +148,8 @@ bj::object task_definition_to_wire(const TaskDefinition& definition) {
   out["status"] = definition.status;
   out["registeredAt"] = epoch_seconds(definition.registered_at);
   out["registeredBy"] = definition.registered_by;
-  if (definition.deregistered_at) out["deregisteredAt"] = epoch_seconds(*definition.deregistered_at);
+  if (definition.deregistered_at)
+    out["deregisteredAt"] = epoch_seconds(*definition.deregistered_at);
   return out;
 }
 
@@ -161,7 +162,8 @@ bj::object task_definition_to_store(const TaskDefinition& definition) {
                  {"registeredBy", definition.registered_by},
                  {"tags", tags_to_json(definition.tags)},
                  {"body", definition.body}};
-  if (definition.deregistered_at) out["deregisteredAt"] = epoch_seconds(*definition.deregistered_at);
+  if (definition.deregistered_at)
+    out["deregisteredAt"] = epoch_seconds(*definition.deregistered_at);
   return out;
 }
 

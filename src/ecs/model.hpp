@@ -25,10 +25,10 @@ void merge_tags(Tags& tags, const Tags& changes);
 struct Cluster {
   std::string name;
   std::string arn;
-  std::string status = "ACTIVE";  // ACTIVE | INACTIVE
+  std::string status = "ACTIVE";                              // ACTIVE | INACTIVE
   std::vector<std::pair<std::string, std::string>> settings;  // e.g. containerInsights=disabled
-  boost::json::object configuration;           // ClusterConfiguration as given
-  boost::json::object service_connect_defaults;  // {namespace: arn}
+  boost::json::object configuration;                          // ClusterConfiguration as given
+  boost::json::object service_connect_defaults;               // {namespace: arn}
   boost::json::array capacity_providers;
   boost::json::array default_capacity_provider_strategy;
   Tags tags;

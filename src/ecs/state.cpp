@@ -14,12 +14,13 @@ constexpr const char* kTaskDefinitionKind = "ecs.task_definition";
 constexpr const char* kSettingKind = "ecs.account_setting";
 
 // Store keys start with the region so a region's records sort together.
-std::string region_of(const std::string& key) { return key.substr(0, key.find('/')); }
+std::string region_of(const std::string& key) {
+  return key.substr(0, key.find('/'));
+}
 
 std::string revision_key(const std::string& region, const TaskDefinition& definition) {
   char revision[24];
-  std::snprintf(revision, sizeof revision, "%012lld",
-                static_cast<long long>(definition.revision));
+  std::snprintf(revision, sizeof revision, "%012lld", static_cast<long long>(definition.revision));
   return region + "/" + definition.family + "/" + revision;
 }
 

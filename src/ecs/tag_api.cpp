@@ -21,10 +21,9 @@ struct TaggedResource {
 }  // namespace
 
 // Resolves resourceArn to a cluster or a task definition of the caller's account and region.
-static Result<TaggedResource> find_tagged(const aws::CallContext& context, EcsState& state,
-                                          const std::string& resource_arn,
-                                          const std::function<Result<TaskDefinition*>(RegionState&)>&
-                                              find_definition) {
+static Result<TaggedResource> find_tagged(
+    const aws::CallContext& context, EcsState& state, const std::string& resource_arn,
+    const std::function<Result<TaskDefinition*>(RegionState&)>& find_definition) {
   auto parsed = parse_arn(resource_arn);
   if (!parsed || parsed->service != "ecs") {
     return invalid("'" + resource_arn + "' is not a valid ECS resource ARN.");
@@ -41,9 +40,8 @@ static Result<TaggedResource> find_tagged(const aws::CallContext& context, EcsSt
     }
     Cluster* cluster = &found->second;
     std::string region_name = context.region;
-    return TaggedResource{&cluster->tags, [cluster, region_name] {
-                            return EcsState::put(region_name, *cluster);
-                          }};
+    return TaggedResource{&cluster->tags,
+                          [cluster, region_name] { return EcsState::put(region_name, *cluster); }};
   }
   if (parsed->resource_type() == "task-definition") {
     auto definition = find_definition(region);
@@ -53,9 +51,8 @@ static Result<TaggedResource> find_tagged(const aws::CallContext& context, EcsSt
     }
     TaskDefinition* found = *definition;
     std::string region_name = context.region;
-    return TaggedResource{&found->tags, [found, region_name] {
-                            return EcsState::put(region_name, *found);
-                          }};
+    return TaggedResource{&found->tags,
+                          [found, region_name] { return EcsState::put(region_name, *found); }};
   }
   return invalid("Resource type '" + std::string(parsed->resource_type()) +
                  "' cannot be tagged here; tag clusters and task definitions.");

@@ -27,8 +27,7 @@ std::optional<int64_t> parse_revision(std::string_view text) {
 // The page key of a revision: family and zero-padded revision sort like (family, revision).
 std::string revision_page_key(const TaskDefinition& definition) {
   char revision[24];
-  std::snprintf(revision, sizeof revision, "%012lld",
-                static_cast<long long>(definition.revision));
+  std::snprintf(revision, sizeof revision, "%012lld", static_cast<long long>(definition.revision));
   return definition.family + ":" + revision;
 }
 
@@ -47,11 +46,13 @@ void visit_revisions(const Families& families, bool descending,
                      const std::optional<std::string>& after, Visit visit) {
   if (!descending) {
     auto family = families.begin();
-    auto [after_family, after_revision] = after ? split_page_key(*after) : std::pair{std::string(), int64_t{0}};
+    auto [after_family, after_revision] =
+        after ? split_page_key(*after) : std::pair{std::string(), int64_t{0}};
     if (after) family = families.lower_bound(after_family);
     for (; family != families.end(); ++family) {
       auto revision = family->second.begin();
-      if (after && family->first == after_family) revision = family->second.upper_bound(after_revision);
+      if (after && family->first == after_family)
+        revision = family->second.upper_bound(after_revision);
       for (; revision != family->second.end(); ++revision) {
         if (!visit(revision->second)) return;
       }
@@ -59,7 +60,8 @@ void visit_revisions(const Families& families, bool descending,
     return;
   }
   auto family = families.rbegin();
-  auto [after_family, after_revision] = after ? split_page_key(*after) : std::pair{std::string(), int64_t{0}};
+  auto [after_family, after_revision] =
+      after ? split_page_key(*after) : std::pair{std::string(), int64_t{0}};
   if (after) family = std::make_reverse_iterator(families.upper_bound(after_family));
   for (; family != families.rend(); ++family) {
     auto revision = family->second.rbegin();
@@ -144,7 +146,8 @@ void EcsApi::register_task_definition(const Context& context, const Input& input
   auto& revisions = state_.region(context.region).task_definitions[family];
   int64_t revision = revisions.empty() ? 1 : revisions.rbegin()->first + 1;
   if (revision > kMaxRevisionsPerFamily) {
-    return reply(client_error("Family '" + family + "' already has the maximum of 1,000,000 "
+    return reply(client_error("Family '" + family +
+                              "' already has the maximum of 1,000,000 "
                               "revisions; register under a new family name."));
   }
   TaskDefinition definition;
@@ -183,7 +186,8 @@ void EcsApi::list_task_definitions(const Context& context, const Input& input, R
   std::string family = json::string_or(input, "familyPrefix", "");
   std::string status = json::string_or(input, "status", "ACTIVE");
   bool descending = json::string_or(input, "sort", "ASC") == "DESC";
-  std::string scope = "ListTaskDefinitions\n" + family + "\n" + status + "\n" + (descending ? "D" : "A");
+  std::string scope =
+      "ListTaskDefinitions\n" + family + "\n" + status + "\n" + (descending ? "D" : "A");
   auto page = aws::read_page_request(tokens_, clock_.now(), input, scope, 100, 100);
   if (!page) return reply(std::unexpected(page.error()));
 
@@ -232,7 +236,8 @@ void EcsApi::list_task_definition_families(const Context& context, const Input& 
     auto family = page->after ? region->task_definitions.upper_bound(*page->after)
                               : region->task_definitions.lower_bound(prefix);
     std::string last_family;
-    for (; family != region->task_definitions.end() && family->first.starts_with(prefix); ++family) {
+    for (; family != region->task_definitions.end() && family->first.starts_with(prefix);
+         ++family) {
       bool active = family_has_active(family->second);
       if ((status == "ACTIVE" && !active) || (status == "INACTIVE" && active)) continue;
       if (families.size() == static_cast<size_t>(page->max_results)) {
@@ -285,10 +290,11 @@ void EcsApi::delete_task_definitions(const Context& context, const Input& input,
     }
     TaskDefinition& found = **definition;
     if (found.status == "ACTIVE") {
-      failures.push_back(bj::object{
-          {"arn", found.arn},
-          {"reason", "The specified task definition is still in ACTIVE status. Please deregister "
-                     "the target and try again."}});
+      failures.push_back(
+          bj::object{{"arn", found.arn},
+                     {"reason",
+                      "The specified task definition is still in ACTIVE status. Please deregister "
+                      "the target and try again."}});
       continue;
     }
     if (found.status != "DELETE_IN_PROGRESS") {

@@ -529,9 +529,31 @@ struct Findings {
   }
 };
 
-// Attribute names, as the ECS agent advertises them. Which setting needs which follows the ECS
-// documentation ("This parameter requires version 1.18 of the Docker Remote API", ...) and what
-// DescribeTaskDefinition reports for such definitions.
+// requiresAttributes use the names the ECS agent advertises. Which setting needs which follows
+// the ECS documentation ("This parameter requires version 1.18 of the Docker Remote API", ...) and
+// what DescribeTaskDefinition reports for such definitions:
+//   networkMode awsvpc           docker-remote-api.1.18, ecs.capability.task-eni
+//   pidMode or ipcMode           ecs.capability.pid-ipc-namespace-sharing
+//   taskRoleArn                  com.amazonaws.ecs.capability.task-iam-role
+//   ECR image                    com.amazonaws.ecs.capability.ecr-auth, and with an execution role
+//                                ecs.capability.execution-role-ecr-pull
+//   memoryReservation            docker-remote-api.1.21
+//   dependsOn, start/stopTimeout ecs.capability.container-ordering
+//   healthCheck                  ecs.capability.container-health-check, docker-remote-api.1.24
+//                                (1.29 with startPeriod)
+//   logConfiguration             com.amazonaws.ecs.capability.logging-driver.<driver>,
+//                                docker-remote-api.1.18 (1.19 and, with an execution role,
+//                                ecs.capability.execution-role-awslogs for awslogs)
+//   ulimits, dockerLabels        docker-remote-api.1.18
+//   tmpfs, sharedMemorySize      docker-remote-api.1.22
+//   initProcessEnabled           docker-remote-api.1.25
+//   secrets                      ecs.capability.secrets.{ssm,asm}.environment-variables
+//   environmentFiles             ecs.capability.env-files.s3
+//   repositoryCredentials        ...private-registry-authentication.secretsmanager
+//   firelensConfiguration        ecs.capability.firelens.<type>
+//   proxyConfiguration           ecs.capability.aws-appmesh
+//   EFS volumes                  ecs.capability.efs (+ ecs.capability.efsAuth with IAM or an
+//                                access point); FSx volumes ecs.capability.fsxWindowsFileServer
 constexpr std::string_view kDockerApiPrefix = "com.amazonaws.ecs.capability.docker-remote-api.";
 
 std::string docker_api(std::string_view version) {
@@ -545,11 +567,15 @@ struct TaskSettings {
   std::optional<int64_t> memory;  // MiB
   NameSet required;               // requiresCompatibilities
   bool has_execution_role = false;
+  bool has_task_role = false;
   bool windows = false;
   std::string pid_mode;
   std::string ipc_mode;
 
-  std::string_view mode() const { return network_mode.empty() ? "bridge" : network_mode; }
+  std::string_view mode() const {
+    if (network_mode.empty()) return "bridge";
+    return network_mode;
+  }
   bool requires_type(std::string_view type) const { return required.contains(type); }
 };
 
@@ -650,9 +676,7 @@ Status read_runtime_platform(const json::object& request, TaskSettings& task) {
   return {};
 }
 
-Result<TaskSettings> read_task_settings(const json::object& request) {
-  if (auto status = check_family(request); !status) return std::unexpected(status.error());
-  TaskSettings task;
+Status read_modes(const json::object& request, TaskSettings& task) {
   auto mode = read_enum(request, "networkMode", "", kNetworkModes);
   if (!mode) return std::unexpected(mode.error());
   task.network_mode = mode->value_or("");
@@ -662,18 +686,27 @@ Result<TaskSettings> read_task_settings(const json::object& request) {
   auto ipc_mode = read_enum(request, "ipcMode", "", kIpcModes);
   if (!ipc_mode) return std::unexpected(ipc_mode.error());
   task.ipc_mode = ipc_mode->value_or("");
+  return {};
+}
+
+Status read_roles(const json::object& request, TaskSettings& task) {
   auto execution_role = read_string(request, "executionRoleArn", "");
   if (!execution_role) return std::unexpected(execution_role.error());
   task.has_execution_role = *execution_role && !(*execution_role)->empty();
   auto task_role = read_string(request, "taskRoleArn", "");
   if (!task_role) return std::unexpected(task_role.error());
-  auto fault_injection = read_bool(request, "enableFaultInjection", "");
-  if (!fault_injection) return std::unexpected(fault_injection.error());
-  if (auto status = read_compatibilities(request, task); !status)
-    return std::unexpected(status.error());
-  if (auto status = read_task_size(request, task); !status) return std::unexpected(status.error());
-  if (auto status = read_runtime_platform(request, task); !status) {
-    return std::unexpected(status.error());
+  task.has_task_role = *task_role && !(*task_role)->empty();
+  return {};
+}
+
+Result<TaskSettings> read_task_settings(const json::object& request) {
+  if (auto status = check_family(request); !status) return std::unexpected(status.error());
+  using Reader = Status (*)(const json::object&, TaskSettings&);
+  constexpr Reader kReaders[] = {read_modes, read_roles, read_compatibilities, read_task_size,
+                                 read_runtime_platform};
+  TaskSettings task;
+  for (Reader reader : kReaders) {
+    if (auto status = reader(request, task); !status) return std::unexpected(status.error());
   }
   return task;
 }
@@ -715,8 +748,9 @@ std::optional<std::string> managed_instances_task_reason(const TaskSettings& tas
   if (!task.network_mode.empty() && task.network_mode != "awsvpc" && task.network_mode != "host") {
     return "ECS Managed Instances only support networkMode 'awsvpc' or 'host'.";
   }
-  if (task.windows)
+  if (task.windows) {
     return "ECS Managed Instances only run Linux tasks; remove the Windows platform.";
+  }
   return std::nullopt;
 }
 
@@ -2413,8 +2447,9 @@ Status validate_task_options(const json::object& request, const TaskSettings& ta
     return status;
   }
   if (auto status = validate_ephemeral_storage(request, task); !status) return status;
-  if (present(request, "taskRoleArn"))
-    findings.require("com.amazonaws.ecs.capability.task-iam-role");
+  auto fault_injection = read_bool(request, "enableFaultInjection", "");
+  if (!fault_injection) return std::unexpected(fault_injection.error());
+  if (task.has_task_role) findings.require("com.amazonaws.ecs.capability.task-iam-role");
   return {};
 }
 

@@ -238,7 +238,7 @@ std::vector<Case> size_cases() {
        "memory must be 1024 to 4096 in steps of 1024 MiB"},
       {"Fargate CPU that is not a size", fargate_sized("384", "1024", box("app")), kClient,
        "Task cpu must be one of 256, 512"},
-      {"Fargate 8 vCPU off the 4 GB steps", fargate_sized("8192", "20480", box("app")), kClient,
+      {"Fargate 8 vCPU off the 4 GB steps", fargate_sized("8192", "18432", box("app")), kClient,
        "No Fargate configuration exists"},
       {"Fargate without task cpu",
        task(box("app"),

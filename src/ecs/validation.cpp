@@ -126,16 +126,18 @@ Status validate_tag_keys_for_removal(const std::vector<std::string>& keys) {
   return {};
 }
 
-Status validate_cluster_settings(
-    const std::vector<std::pair<std::string, std::string>>& settings) {
+Status validate_cluster_settings(const std::vector<std::pair<std::string, std::string>>& settings) {
   for (const auto& [name, value] : settings) {
     if (name != "containerInsights") {
-      return invalid("Cluster setting '" + name + "' is not valid: the only cluster setting is "
+      return invalid("Cluster setting '" + name +
+                     "' is not valid: the only cluster setting is "
                      "containerInsights.");
     }
     if (value != "enabled" && value != "disabled" && value != "enhanced") {
-      return invalid("Cluster setting containerInsights must be enabled, disabled or enhanced, "
-                     "not '" + value + "'.");
+      return invalid(
+          "Cluster setting containerInsights must be enabled, disabled or enhanced, "
+          "not '" +
+          value + "'.");
     }
   }
   return {};

@@ -11,14 +11,18 @@ TEST(ClusterName, FollowsTheEcsPattern) {
     std::string name;
     bool valid;
   };
-  const Case cases[] = {{"prod", true},          {"a", true},
-                        {"my_cluster-2", true},  {std::string(255, 'x'), true},
-                        {"", false},             {std::string(256, 'x'), false},
-                        {"has space", false},    {"dots.not.allowed", false},
-                        {"slash/no", false},     {"ünicode", false}};
+  const Case cases[] = {{"prod", true},
+                        {"a", true},
+                        {"my_cluster-2", true},
+                        {std::string(255, 'x'), true},
+                        {"", false},
+                        {std::string(256, 'x'), false},
+                        {"has space", false},
+                        {"dots.not.allowed", false},
+                        {"slash/no", false},
+                        {"ünicode", false}};
   for (const auto& test_case : cases) {
-    EXPECT_EQ(validate_cluster_name(test_case.name).has_value(), test_case.valid)
-        << test_case.name;
+    EXPECT_EQ(validate_cluster_name(test_case.name).has_value(), test_case.valid) << test_case.name;
   }
 }
 
@@ -30,7 +34,8 @@ TEST(Tags, FollowTheTaggingRules) {
     bool valid;
   };
   Tags fifty;
-  for (int tag_idx = 0; tag_idx < 50; ++tag_idx) fifty.emplace_back("k" + std::to_string(tag_idx), "v");
+  for (int tag_idx = 0; tag_idx < 50; ++tag_idx)
+    fifty.emplace_back("k" + std::to_string(tag_idx), "v");
   const Case cases[] = {
       {"plain", {{"team", "web"}}, {}, true},
       {"empty value", {{"team", ""}}, {}, true},

@@ -35,10 +35,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(body_limit_);
     stream_.expires_after(kIdleTimeout);
-    beast_http::async_read(stream_, buffer_, *parser_,
-                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->on_read(ec);
-                           });
+    beast_http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -58,8 +57,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void refuse_oversized() {
     Response response{beast_http::status::payload_too_large, 11};
     response.set(beast_http::field::content_type, "application/json");
-    response.body() = R"({"__type":"RequestEntityTooLargeException","message":"Request body is larger than the limit of )" +
-                      std::to_string(body_limit_) + R"( bytes."})";
+    response.body() =
+        R"({"__type":"RequestEntityTooLargeException","message":"Request body is larger than the limit of )" +
+        std::to_string(body_limit_) + R"( bytes."})";
     response.keep_alive(false);
     write(std::move(response));
   }
@@ -68,10 +68,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response_ = std::move(response);
     response_.prepare_payload();
     stream_.expires_after(kIdleTimeout);
-    beast_http::async_write(stream_, response_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->on_write(ec);
-                            });
+    beast_http::async_write(
+        stream_, response_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
@@ -109,9 +108,9 @@ class Worker {
     }
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail(ErrorCode::kInternal, "binding " + endpoint.address().to_string() + ":" +
-                                                  std::to_string(endpoint.port()) + ": " +
-                                                  ec.message());
+    if (ec)
+      return fail(ErrorCode::kInternal, "binding " + endpoint.address().to_string() + ":" +
+                                            std::to_string(endpoint.port()) + ": " + ec.message());
     return {};
   }
 
@@ -136,14 +135,15 @@ class Worker {
 
  private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), handler_, body_limit_)->start();
-      }
-      accept();
-    });
+    acceptor_.async_accept(
+        asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            socket.set_option(tcp::no_delay(true), ec);
+            std::make_shared<Session>(std::move(socket), handler_, body_limit_)->start();
+          }
+          accept();
+        });
   }
 
   asio::io_context io_{1};

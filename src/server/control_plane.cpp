@@ -1,10 +1,10 @@
 // ControlPlane: brings the server up in order and down in reverse.
 #include "server/control_plane.hpp"
 
-#include <boost/json.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <boost/json.hpp>
 
 #include <charconv>
 #include <chrono>
@@ -51,9 +51,11 @@ Status write_private_file(const fs::path& path, const std::string& contents) {
   fs::path temp = path;
   temp += ".tmp";
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(ErrorCode::kInternal, "creating " + temp.string() + ": " + strerror(errno));
-  bool ok = ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
-            ::fsync(fd) == 0;
+  if (fd < 0)
+    return fail(ErrorCode::kInternal, "creating " + temp.string() + ": " + strerror(errno));
+  bool ok =
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
     return fail(ErrorCode::kInternal, "writing " + path.string() + ": " + strerror(errno));
@@ -78,10 +80,13 @@ Result<AdminKey> admin_key(const ServerConfig& config) {
   std::string root = "arn:aws:iam::" + config.account_id + ":root";
   if (config.admin_access_key_id || config.admin_secret_access_key) {
     if (!config.admin_access_key_id || !config.admin_secret_access_key) {
-      return invalid("give both the admin access key id and the admin secret access key, or "
-                     "neither");
+      return invalid(
+          "give both the admin access key id and the admin secret access key, or "
+          "neither");
     }
-    return AdminKey{{*config.admin_access_key_id, *config.admin_secret_access_key, config.account_id, root}, false};
+    return AdminKey{
+        {*config.admin_access_key_id, *config.admin_secret_access_key, config.account_id, root},
+        false};
   }
   fs::path path = fs::path(config.data_dir) / "admin-credentials.json";
   if (fs::exists(path)) {
@@ -89,7 +94,8 @@ Result<AdminKey> admin_key(const ServerConfig& config) {
     if (!text) return std::unexpected(text.error());
     boost::system::error_code ec;
     auto stored = boost::json::parse(*text, ec);
-    if (ec || !stored.is_object()) return fail(ErrorCode::kInternal, path.string() + " is not JSON");
+    if (ec || !stored.is_object())
+      return fail(ErrorCode::kInternal, path.string() + " is not JSON");
     auto id = json::get_string(stored.as_object(), "accessKeyId");
     auto secret = json::get_string(stored.as_object(), "secretAccessKey");
     if (!id || !secret) return fail(ErrorCode::kInternal, path.string() + " lacks the key");
@@ -109,7 +115,8 @@ Result<std::string> paging_secret(const ServerConfig& config) {
   fs::path path = fs::path(config.data_dir) / "paging.key";
   if (fs::exists(path)) return read_file(path);
   std::string secret = to_hex(random_bytes(32));
-  if (auto status = write_private_file(path, secret); !status) return std::unexpected(status.error());
+  if (auto status = write_private_file(path, secret); !status)
+    return std::unexpected(status.error());
   return secret;
 }
 

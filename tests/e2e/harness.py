@@ -1,23 +1,79 @@
-"""Shared e2e plumbing: start a real `wharf server`, talk to it with boto3 and the aws CLI."""
+"""Shared e2e plumbing: start a real `wharf server`, talk to it with boto3, the aws CLI and raw
+SigV4-signed HTTP requests."""
 
+import atexit
+import datetime
+import http.client
 import json
 import os
+import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
+import urllib.parse
+from unittest import mock
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
+import botocore.credentials
+from botocore.exceptions import ClientError
 
 WHARF = os.environ.get("WHARF_BINARY", os.path.join(os.path.dirname(__file__), "../../build/wharf"))
 ACCESS_KEY = "AKIAWHARFE2ETEST0001"
 SECRET_KEY = "e2e-secret-key-0123456789abcdefghijklmno"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+# Every server process this interpreter started and has not yet stopped; killed at exit so a
+# crashing test run never leaves a wharf behind.
+_running = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    for server in list(_running):
+        server.stop(signal.SIGKILL)
+        server.cleanup()
+
+
+class RawResponse:
+    """Status, headers and (JSON-decoded when possible) body of a raw HTTP exchange."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {name.lower(): value for name, value in headers}
+        self.raw_body = body
+        try:
+            self.json = json.loads(body) if body else {}
+        except ValueError:
+            self.json = None
+
+    @property
+    def error_type(self):
+        """The AWS error name, without any `namespace#` prefix."""
+        if not isinstance(self.json, dict):
+            return None
+        value = self.json.get("__type") or self.headers.get("x-amzn-errortype", "")
+        return value.split("#")[-1].split(":")[0]
+
+    @property
+    def message(self):
+        if not isinstance(self.json, dict):
+            return ""
+        return self.json.get("message") or self.json.get("Message") or ""
+
+    def __repr__(self):
+        return f"RawResponse({self.status}, {self.headers}, {self.raw_body[:500]!r})"
 
 
 class WharfServer:
@@ -29,28 +85,59 @@ class WharfServer:
         self.extra_args = list(extra_args)
         self.process = None
         self.endpoint = None
+        self._port = None
+        # stderr goes to a file (never a pipe nobody drains, which would stall a chatty server).
+        log_fd, self.log_path = tempfile.mkstemp(prefix="wharf-e2e-", suffix=".log")
+        os.close(log_fd)
 
-    def start(self, port=0):
-        self.process = subprocess.Popen(
-            [WHARF, "--log-level", "warn", "server", "--listen", f"127.0.0.1:{port}",
-             "--data-dir", self.data_dir, "--admin-access-key-id", ACCESS_KEY,
-             "--admin-secret-access-key", SECRET_KEY, *self.extra_args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def start(self, port=None):
+        """Starts the server; on `port` if given, else on the port it last had, else a free one."""
+        if port is None:
+            port = self._port or 0
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [WHARF, "--log-level", "warn", "server", "--listen", f"127.0.0.1:{port}",
+                 "--data-dir", self.data_dir, "--admin-access-key-id", ACCESS_KEY,
+                 "--admin-secret-access-key", SECRET_KEY, *self.extra_args],
+                stdout=subprocess.PIPE, stderr=log, text=True)
+        _running.add(self)
+        lines = queue.Queue()
+
+        def drain(stream):
+            for line in stream:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=drain, args=(self.process.stdout,), daemon=True).start()
         deadline = time.time() + 30
         while time.time() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
+                break
+            if line is None:
                 break
             match = re.search(r"listening on (http://\S+)", line)
             if match:
                 self.endpoint = match.group(1)
+                self._port = int(self.endpoint.rsplit(":", 1)[1])
                 return self
-        self.process.kill()
-        raise RuntimeError("wharf server did not start: " + self.process.stderr.read())
+        self.stop(signal.SIGKILL)
+        raise RuntimeError("wharf server did not start: " + self.log())
 
     @property
     def port(self):
-        return int(self.endpoint.rsplit(":", 1)[1])
+        return self._port
+
+    def log(self):
+        try:
+            with open(self.log_path) as log:
+                return log.read()
+        except OSError:
+            return ""
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, sig=signal.SIGTERM):
         if self.process and self.process.poll() is None:
@@ -62,35 +149,41 @@ class WharfServer:
                 self.process.wait()
         if self.process:
             self.process.stdout.close()
-            self.process.stderr.close()
         self.process = None
+        _running.discard(self)
 
     def kill9(self):
         self.stop(signal.SIGKILL)
 
     def restart(self):
-        port = self.port
         self.stop()
-        return self.start(port)
+        return self.start(self._port)
 
     def cleanup(self):
         self.stop()
         if self.owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
 
-    def client(self, service="ecs", region=REGION, secret=SECRET_KEY, validate=True, **config):
-        return boto3.client(
+    def client(self, service="ecs", region=REGION, secret=SECRET_KEY, validate=True,
+               access_key=ACCESS_KEY, **config):
+        return boto3.session.Session().client(
             service, endpoint_url=self.endpoint, region_name=region,
-            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret,
+            aws_access_key_id=access_key, aws_secret_access_key=secret,
             config=botocore.config.Config(parameter_validation=validate,
-                                          retries={"max_attempts": 1}, **config))
+                                          retries={"mode": "standard", "total_max_attempts": 1},
+                                          **config))
 
     def aws(self, *args, check=True, region=REGION):
-        """Runs the real aws CLI against this server; returns parsed JSON output."""
+        """Runs the real aws CLI against this server; returns parsed JSON output, or the
+        CompletedProcess when check=False."""
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
                    AWS_DEFAULT_REGION=region, AWS_ENDPOINT_URL=self.endpoint,
                    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-                   AWS_MAX_ATTEMPTS="1")
+                   AWS_MAX_ATTEMPTS="1", AWS_PAGER="")
         result = subprocess.run(["aws", "--output", "json", *args], env=env, capture_output=True,
                                 text=True, timeout=120)
         if check and result.returncode != 0:
@@ -98,6 +191,96 @@ class WharfServer:
         if not check:
             return result
         return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    def signed_request(self, operation, body=b"{}", *, target=None, region=REGION,
+                       access_key=ACCESS_KEY, secret=SECRET_KEY, signed_at=None, sign=True,
+                       headers=None):
+        """POSTs `body` to the endpoint as ECS `operation`, SigV4-signed with botocore.
+
+        `target` overrides the whole X-Amz-Target header; `signed_at` (an aware datetime) signs
+        as if the clock said so; sign=False sends no Authorization at all."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        request = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.endpoint + "/", data=body,
+            headers={"X-Amz-Target": target or f"{TARGET_PREFIX}.{operation}",
+                     "Content-Type": JSON_CONTENT_TYPE, **(headers or {})})
+        if sign:
+            signer = botocore.auth.SigV4Auth(
+                botocore.credentials.Credentials(access_key, secret), "ecs", region)
+            if signed_at is None:
+                signer.add_auth(request)
+            else:
+                with mock.patch.object(botocore.auth, "get_current_datetime",
+                                       return_value=signed_at):
+                    signer.add_auth(request)
+        prepared = request.prepare()
+        url = urllib.parse.urlsplit(self.endpoint)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
+            connection.request("POST", "/", body=prepared.body, headers=dict(prepared.headers))
+            response = connection.getresponse()
+            return RawResponse(response.status, response.getheaders(), response.read())
+        finally:
+            connection.close()
+
+    def oversized_request(self, size):
+        """Sends a signed request whose body is `size` bytes and returns the server's answer.
+
+        The server may answer (and hang up) before the body is through, so the body goes out on
+        another thread and write errors are expected."""
+        body = b'{"clusterName":"' + b"x" * max(0, size - 18) + b'"}'
+        request = botocore.awsrequest.AWSRequest(
+            method="POST", url=self.endpoint + "/", data=body,
+            headers={"X-Amz-Target": f"{TARGET_PREFIX}.CreateCluster",
+                     "Content-Type": JSON_CONTENT_TYPE})
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY), "ecs",
+                                REGION).add_auth(request)
+        prepared = request.prepare()
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{self._port}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in prepared.headers.items())
+        head += "Connection: close\r\n\r\n"
+        sock = socket.create_connection(("127.0.0.1", self._port), timeout=60)
+
+        def send_body():
+            try:
+                sock.sendall(head.encode())
+                for offset in range(0, len(body), 1 << 20):
+                    sock.sendall(body[offset:offset + (1 << 20)])
+            except OSError:
+                pass  # the server refused the rest, as it may
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
+        received = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except OSError:
+            pass  # a reset after the response is fine; what arrived is what counts
+        finally:
+            sender.join(timeout=60)
+            sock.close()
+        return _parse_http_response(received)
+
+
+def _parse_http_response(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/"):
+        return RawResponse(0, [], data)
+    status = int(lines[0].split()[1])
+    headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
+    return RawResponse(status, headers, body)
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class WharfTestCase(unittest.TestCase):
@@ -107,21 +290,28 @@ class WharfTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = WharfServer().start()
+        cls.server = WharfServer()
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.server.start()
         cls.ecs = cls.server.client()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
     def assertAwsError(self, call, code, status=400, message=None):
-        """Runs `call` and checks it fails with the AWS exception `code` and HTTP `status`."""
-        from botocore.exceptions import ClientError
+        """Runs `call` and checks it fails with the AWS exception `code` (or one of a tuple of
+        codes) and HTTP `status`; `message` must appear in the error message."""
         with self.assertRaises(ClientError) as caught:
             call()
         error = caught.exception.response
-        self.assertEqual(error["Error"]["Code"], code, error)
+        codes = code if isinstance(code, tuple) else (code,)
+        self.assertIn(error["Error"]["Code"], codes, error)
         self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], status, error)
         if message:
-            self.assertIn(message, error["Error"]["Message"])
+            self.assertIn(message, error["Error"].get("Message", ""), error)
         return error
+
+    def assertRawError(self, response, code, status=400, message=None):
+        """Checks a RawResponse is the AWS error `code` with HTTP `status`."""
+        self.assertEqual(response.status, status, response)
+        self.assertEqual(response.error_type, code, response)
+        if message:
+            self.assertIn(message, response.message, response)
+        self.assertTrue(response.headers.get("x-amzn-requestid"), response)

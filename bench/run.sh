@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Wharf benchmarks (make bench): bench/run.sh BUILD_DIR [wharf_bench.py options]
+# Runs BUILD_DIR/wharf against wrk replaying SigV4-signed requests and prints a summary.
+# Knobs (environment): WHARF_BENCH_THREADS ("1 2": server --threads values to try),
+# WHARF_BENCH_DURATION (10 s), WHARF_BENCH_REVISIONS (100000), WHARF_BENCH_DIR (temp parent).
+# Nothing is written outside a temporary data dir, which is removed at the end.
+set -euo pipefail
+
+build=${1:?usage: bench/run.sh BUILD_DIR [options]}
+shift
+binary="$build/wharf"
+here=$(cd "$(dirname "$0")" && pwd)
+
+[[ -x "$binary" ]] || { echo "bench: $binary not found; build it first (make build)" >&2; exit 1; }
+for tool in wrk sqlite3 python3; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
+done
+python3 -c 'import botocore' 2>/dev/null || { echo "bench: python3 lacks botocore" >&2; exit 1; }
+
+options=(--binary "$binary"
+         --server-threads "${WHARF_BENCH_THREADS:-1 2}"
+         --duration "${WHARF_BENCH_DURATION:-10}"
+         --revisions "${WHARF_BENCH_REVISIONS:-100000}")
+[[ -n "${WHARF_BENCH_DIR:-}" ]] && options+=(--work-dir "$WHARF_BENCH_DIR")
+
+echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $(date -u)"
+exec python3 "$here/wharf_bench.py" "${options[@]}" "$@"

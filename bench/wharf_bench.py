@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""Wharf benchmark driver, run by bench/run.sh (`make bench`).
+
+Measures, against a real `wharf server` on this machine, over keep-alive connections with wrk
+replaying one request pre-signed with SigV4 (botocore):
+  1. DescribeClusters throughput and p50/p99 latency (after creating a cluster);
+  2. RegisterTaskDefinition (durable: each call is fsync'd before it is acknowledged);
+  3. start-up time and resident memory with N stored task definition revisions (default 100,000).
+Prints a summary; writes nothing outside its temporary data directory, which it removes.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ACCESS_KEY_ID = "AKIAWHARFBENCH000001"
+SECRET_ACCESS_KEY = "wharf-bench-secret-access-key-0000000000"
+REGION = "us-east-1"
+TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+CLUSTER = "bench"
+
+# A typical small service: one container with a port, environment, logging and health check.
+TASK_DEFINITION = {
+    "family": "bench-web",
+    "networkMode": "bridge",
+    "containerDefinitions": [{
+        "name": "web",
+        "image": "public.ecr.aws/nginx/nginx:1.25",
+        "cpu": 256,
+        "memory": 512,
+        "essential": True,
+        "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}],
+        "environment": [{"name": "MODE", "value": "production"},
+                        {"name": "LOG_LEVEL", "value": "info"}],
+        "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}},
+        "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                        "interval": 30, "timeout": 5, "retries": 3},
+    }],
+}
+
+TARGETS = {  # figure → (target, comparison) as the brief states them
+    "describe_rps": 20000.0,
+    "describe_p99_ms": 5.0,
+    "register_rps": 2000.0,
+    "startup_s": 1.0,
+}
+
+
+def log(message):
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signing
+
+
+def signed_headers(endpoint, operation, body):
+    """Headers (Host included) of a POST / to `endpoint` signed now; valid for 15 minutes."""
+    request = AWSRequest(method="POST", url=endpoint + "/", data=body.encode(), headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": TARGET_PREFIX + operation,
+    })
+    SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY), "ecs", REGION).add_auth(request)
+    headers = dict(request.headers.items())
+    # botocore signs the host of the URL without adding the header; wrk and http.client must
+    # send exactly that value.
+    headers["Host"] = endpoint.split("://", 1)[1]
+    return headers
+
+
+def lua_string(text):
+    """A double-quoted Lua string literal; bytes outside printable ASCII become \\ddd escapes."""
+    out = []
+    for byte in text.encode():
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= byte < 127:
+            out.append(char)
+        else:
+            out.append("\\%03d" % byte)
+    return '"' + "".join(out) + '"'
+
+
+def write_lua(path, endpoint, operation, body):
+    """A wrk script replaying one signed request; static, so wrk serialises it only once."""
+    lines = ['wrk.method = "POST"', 'wrk.path = "/"', "wrk.body = " + lua_string(body)]
+    for name, value in signed_headers(endpoint, operation, body).items():
+        lines.append("wrk.headers[%s] = %s" % (lua_string(name), lua_string(value)))
+    with open(path, "w") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def call(endpoint, operation, payload):
+    body = json.dumps(payload)
+    host_port = endpoint.split("://", 1)[1]
+    connection = http.client.HTTPConnection(host_port, timeout=30)
+    try:
+        connection.request("POST", "/", body=body.encode(),
+                           headers=signed_headers(endpoint, operation, body))
+        response = connection.getresponse()
+        data = response.read().decode()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise RuntimeError("%s returned %d: %s" % (operation, response.status, data))
+    return json.loads(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+class Server:
+    """One `wharf server` process on a free port; start-up is timed to the listening line."""
+
+    def __init__(self, binary, data_dir, threads, log_path):
+        self.binary, self.data_dir, self.threads, self.log_path = binary, data_dir, threads, log_path
+        self.process = None
+        self.endpoint = None
+        self.startup_s = None
+
+    def start(self):
+        command = [self.binary, "server", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+                   "--admin-access-key-id", ACCESS_KEY_ID,
+                   "--admin-secret-access-key", SECRET_ACCESS_KEY,
+                   "--threads", str(self.threads)]
+        self.log_file = open(self.log_path, "a")
+        begin = time.monotonic()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log_file,
+                                        text=True)
+        for line in self.process.stdout:
+            match = re.search(r"Wharf is listening on (http://\S+)", line)
+            if match:
+                self.startup_s = time.monotonic() - begin
+                self.endpoint = match.group(1)
+                break
+        else:
+            self.process.wait()
+            raise RuntimeError("wharf exited (%d) before listening; see %s"
+                               % (self.process.returncode, self.log_path))
+        return self
+
+    def status(self, field):
+        """A /proc/PID/status field in KiB (VmRSS, VmHWM)."""
+        with open("/proc/%d/status" % self.process.pid) as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return None
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.process.pid) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def loaded_line(self):
+        """(ms, revisions) from the latest "loaded state in N ms (R task definition revisions)"."""
+        with open(self.log_path) as logged:
+            found = re.findall(r"loaded state in (\d+) ms \((\d+) task definition revisions\)",
+                               logged.read())
+        return (int(found[-1][0]), int(found[-1][1])) if found else (None, None)
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+        self.log_file.close()
+        self.process = None
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+def to_ms(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}[unit]
+
+
+def run_wrk(endpoint, script, threads, connections, duration, latency=True):
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "%ds" % duration,
+               "-s", script] + (["--latency"] if latency else []) + [endpoint + "/"]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result = {"command": " ".join(command), "output": output}
+    result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    result["requests"] = int(re.search(r"(\d+) requests in", output).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       output)
+    result["socket_errors"] = sum(int(g) for g in errors.groups()) if errors else 0
+    for percentile in ("50", "75", "90", "99"):
+        match = re.search(r"^\s+%s%%\s+(\S+)" % percentile, output, re.MULTILINE)
+        if match:
+            result["p" + percentile] = to_ms(match.group(1))
+    return result
+
+
+def check_clean(result, what):
+    if result["non2xx"] or result["socket_errors"]:
+        raise RuntimeError("%s: %d non-2xx responses, %d socket errors\n%s"
+                           % (what, result["non2xx"], result["socket_errors"], result["output"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The suite
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def count_revisions(data_dir):
+    db = os.path.join(data_dir, "wharf.db")
+    output = subprocess.run(
+        ["sqlite3", "-readonly", db,
+         "SELECT count(*) FROM records WHERE kind = 'ecs.task_definition';"],
+        check=True, capture_output=True, text=True).stdout
+    return int(output.strip())
+
+
+def throughput(args, work, threads, results):
+    """Benchmarks 1 and 2 against a server with `threads` listener threads."""
+    data_dir = os.path.join(work, "data")
+    server = Server(args.binary, data_dir, threads, os.path.join(work, "server.log")).start()
+    try:
+        call(server.endpoint, "CreateCluster", {"clusterName": CLUSTER})
+        describe = call(server.endpoint, "DescribeClusters", {"clusters": [CLUSTER]})
+        assert describe["clusters"][0]["clusterName"] == CLUSTER, describe
+
+        describe_lua = os.path.join(work, "describe-clusters.lua")
+        write_lua(describe_lua, server.endpoint, "DescribeClusters",
+                  json.dumps({"clusters": [CLUSTER]}))
+        register_lua = os.path.join(work, "register-task-definition.lua")
+        write_lua(register_lua, server.endpoint, "RegisterTaskDefinition",
+                  json.dumps(TASK_DEFINITION))
+
+        for name, script, connections in (
+                ("DescribeClusters", describe_lua, args.describe_connections),
+                ("RegisterTaskDefinition", register_lua, args.register_connections)):
+            check_clean(run_wrk(server.endpoint, script, args.wrk_threads, connections,
+                                args.warmup, latency=False), name + " warm-up")
+            cpu_before = server.cpu_seconds()
+            load = loadavg()
+            result = run_wrk(server.endpoint, script, args.wrk_threads, connections,
+                             args.duration)
+            result["server_cpu"] = (server.cpu_seconds() - cpu_before) / args.duration
+            result["loadavg_before"] = load
+            check_clean(result, name)
+            results[(name, threads)] = result
+            log("  %-23s server --threads %d: %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  "
+                "(server CPU %.2f cores, %d requests, load avg before %s)"
+                % (name, threads, result["rps"], result["p50"], result["p99"],
+                   result["server_cpu"], result["requests"], load))
+    finally:
+        server.stop()
+
+
+def fill(args, data_dir, log_path):
+    """Registers task definitions through the API (wrk replay) until `args.revisions` exist."""
+    server = Server(args.binary, data_dir, args.fill_threads, log_path).start()
+    try:
+        script = os.path.join(os.path.dirname(data_dir), "fill.lua")
+        begin = time.monotonic()
+        count = count_revisions(data_dir) if os.path.exists(os.path.join(data_dir, "wharf.db")) else 0
+        rate = None
+        while count < args.revisions:
+            # Re-signed each round: a signature lives 15 minutes. Rounds are sized from the last
+            # rate so the count lands just past the goal.
+            write_lua(script, server.endpoint, "RegisterTaskDefinition",
+                      json.dumps(TASK_DEFINITION))
+            seconds = 5 if rate is None else max(1, min(120, int(
+                (args.revisions - count) / rate * 1.02) + 1))
+            result = run_wrk(server.endpoint, script, args.wrk_threads,
+                             args.register_connections, seconds, latency=False)
+            check_clean(result, "fill")
+            count = count_revisions(data_dir)
+            rate = max(result["rps"], 1.0)
+            log("  filling: %d revisions stored (%.0f req/s for %d s)" % (count, rate, seconds))
+        log("  filled in %.0f s" % (time.monotonic() - begin))
+    finally:
+        server.stop()
+    return count
+
+
+def startup(args, data_dir, log_path):
+    """Times fresh starts over the filled data dir; returns per-start figures."""
+    starts = []
+    for attempt in range(args.starts):
+        server = Server(args.binary, data_dir, 2, log_path).start()
+        try:
+            time.sleep(0.2)  # let the listener settle before sampling memory
+            loaded_ms, revisions = server.loaded_line()
+            starts.append({"startup_s": server.startup_s, "loaded_ms": loaded_ms,
+                           "revisions": revisions, "rss_kib": server.status("VmRSS"),
+                           "hwm_kib": server.status("VmHWM"),
+                           "cpu_s": server.cpu_seconds()})
+            # The store answers after a restart: the newest revision is the count.
+            if attempt == 0:
+                listed = call(server.endpoint, "ListTaskDefinitions",
+                              {"familyPrefix": TASK_DEFINITION["family"], "sort": "DESC",
+                               "maxResults": 1})
+                starts[-1]["newest"] = listed["taskDefinitionArns"][0]
+        finally:
+            server.stop()
+        log("  start %d: listening after %.3f s (state loaded in %s ms, %s revisions), "
+            "VmRSS %.1f MiB, VmHWM %.1f MiB, CPU %.2f s"
+            % (attempt + 1, starts[-1]["startup_s"], loaded_ms, revisions,
+               starts[-1]["rss_kib"] / 1024, starts[-1]["hwm_kib"] / 1024, starts[-1]["cpu_s"]))
+    return starts
+
+
+def empty_baseline(args, work):
+    data_dir = os.path.join(work, "empty")
+    server = Server(args.binary, data_dir, 2, os.path.join(work, "empty.log")).start()
+    try:
+        time.sleep(0.2)
+        return {"startup_s": server.startup_s, "rss_kib": server.status("VmRSS")}
+    finally:
+        server.stop()
+
+
+def verdict(value, target, higher_is_better):
+    met = value >= target if higher_is_better else value <= target
+    return "MET" if met else "MISSED"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--server-threads", default="1 2",
+                        help="listener thread counts to benchmark, space separated")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--describe-connections", type=int, default=32)
+    parser.add_argument("--register-connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--revisions", type=int, default=100000)
+    parser.add_argument("--fill-threads", type=int, default=2)
+    parser.add_argument("--starts", type=int, default=3, help="timed fresh starts")
+    parser.add_argument("--work-dir", default=None,
+                        help="parent of the temporary data dir (default $TMPDIR or /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--skip-throughput", action="store_true", help="skip benchmarks 1 and 2")
+    parser.add_argument("--skip-startup", action="store_true", help="skip benchmark 3")
+    args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
+
+    work = tempfile.mkdtemp(prefix="wharf-bench-", dir=args.work_dir)
+    fs_type = subprocess.run(["stat", "-f", "-c", "%T", work], capture_output=True,
+                             text=True).stdout.strip()
+    log("Wharf benchmark: %s" % args.binary)
+    log("  data dir %s (%s), %d CPUs, load average %s" % (work, fs_type, os.cpu_count(),
+                                                           loadavg()))
+    log("  wrk and the server share this machine's CPUs; the figures include that contention.")
+    results, starts = {}, []
+    try:
+        baseline = empty_baseline(args, work)
+        if not args.skip_throughput:
+            log("\n[1, 2] DescribeClusters and RegisterTaskDefinition (wrk -t%d, %d s after %d s "
+                "warm-up)" % (args.wrk_threads, args.duration, args.warmup))
+            for threads in [int(t) for t in args.server_threads.split()]:
+                throughput(args, work, threads, results)
+        if not args.skip_startup:
+            log("\n[3] Start-up with %d stored task definition revisions" % args.revisions)
+            startup_dir = os.path.join(work, "startup")
+            fill(args, startup_dir, os.path.join(work, "startup.log"))
+            starts = startup(args, startup_dir, os.path.join(work, "startup.log"))
+    finally:
+        if args.keep:
+            log("kept %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return summarise(args, results, starts, baseline)
+
+
+def summarise(args, results, starts, baseline):
+    log("\nSummary")
+    rows = []
+    for (name, threads), r in sorted(results.items(), key=lambda item: (item[0][0], item[0][1])):
+        label = "%s, --threads %d" % (name, threads)
+        if name == "DescribeClusters":
+            rows.append((label, "%.0f/s" % r["rps"], ">= 20000/s",
+                         verdict(r["rps"], TARGETS["describe_rps"], True)))
+            rows.append(("  p50 / p99", "%.2f / %.2f ms" % (r["p50"], r["p99"]), "p99 <= 5 ms",
+                         verdict(r["p99"], TARGETS["describe_p99_ms"], False), label + " p99"))
+        else:
+            rows.append((label, "%.0f/s" % r["rps"], ">= 2000/s",
+                         verdict(r["rps"], TARGETS["register_rps"], True)))
+            rows.append(("  p50 / p99", "%.2f / %.2f ms" % (r["p50"], r["p99"]), "", ""))
+    if starts:
+        startup_s = statistics.median(s["startup_s"] for s in starts)
+        rows.append(("Start-up, %d revisions" % starts[0]["revisions"],
+                     "%.3f s" % startup_s, "<= 1 s", verdict(startup_s, TARGETS["startup_s"], False)))
+        rows.append(("  state load (server log)",
+                     "%d ms" % statistics.median(s["loaded_ms"] for s in starts), "", ""))
+        rows.append(("  VmRSS after start",
+                     "%.1f MiB" % (statistics.median(s["rss_kib"] for s in starts) / 1024),
+                     "", ""))
+    rows.append(("VmRSS, empty data dir", "%.1f MiB" % (baseline["rss_kib"] / 1024), "", ""))
+    for row in rows:
+        log("  %-40s %18s  %-12s %s" % row[:4])
+    log("  (start-up: median of %d fresh starts, launch to the listening line)" % len(starts)
+        if starts else "")
+    if results:
+        log("wrk commands (the -s script replays one request signed with SigV4 by botocore):")
+        for (name, threads), r in sorted(results.items()):
+            if threads == min(t for (_, t) in results):
+                log("  %-23s %s" % (name, re.sub(r"-s \S+", "-s %s.lua" % name, r["command"])))
+    missed = [row[4] if len(row) > 4 else row[0] for row in rows if row[3] == "MISSED"]
+    log("\nMissed: %s" % "; ".join(m.strip() for m in missed) if missed else "\nAll targets met.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
