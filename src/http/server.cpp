@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -22,6 +23,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr std::size_t kMaxDrainBytes = 256 * 1024 * 1024;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -61,7 +63,22 @@ class Session : public std::enable_shared_from_this<Session> {
         R"({"__type":"RequestEntityTooLargeException","message":"Request body is larger than the limit of )" +
         std::to_string(body_limit_) + R"( bytes."})";
     response.keep_alive(false);
+    draining_ = true;
     write(std::move(response));
+  }
+
+  // After refusing a body, read and discard what the client still sends, so it gets to read
+  // the 413 instead of a connection reset; bounded in bytes and time.
+  void drain() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(10));
+    stream_.async_read_some(asio::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                              self->drained_ += bytes;
+                              if (ec || self->drained_ > kMaxDrainBytes) return self->close();
+                              self->drain();
+                            });
   }
 
   void write(Response response) {
@@ -74,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec) {
+    if (!ec && draining_) return drain();
     if (ec || !response_.keep_alive()) return close();
     read_request();
   }
@@ -90,6 +108,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Response response_;
   Handler& handler_;
   std::size_t body_limit_;
+  bool draining_ = false;
+  std::size_t drained_ = 0;
+  std::array<char, 64 * 1024> drain_buffer_;
 };
 
 // One worker: an event loop with its own acceptor on the shared port.
