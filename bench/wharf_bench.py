@@ -292,8 +292,8 @@ def fill(args, data_dir, log_path):
             # rate so the count lands just past the goal.
             write_lua(script, server.endpoint, "RegisterTaskDefinition",
                       json.dumps(TASK_DEFINITION))
-            seconds = 5 if rate is None else max(1, min(120, int(
-                (args.revisions - count) / rate * 1.02) + 1))
+            seconds = 5 if rate is None else max(1, min(120, round(
+                (args.revisions - count) / rate * 0.97)))
             result = run_wrk(server.endpoint, script, args.wrk_threads,
                              args.register_connections, seconds, latency=False)
             check_clean(result, "fill")
@@ -421,7 +421,8 @@ def summarise(args, results, starts, baseline):
         rows.append(("  VmRSS after start",
                      "%.1f MiB" % (statistics.median(s["rss_kib"] for s in starts) / 1024),
                      "", ""))
-    rows.append(("VmRSS, empty data dir", "%.1f MiB" % (baseline["rss_kib"] / 1024), "", ""))
+    rows.append(("Empty data dir: start-up / VmRSS", "%.3f s / %.1f MiB"
+                 % (baseline["startup_s"], baseline["rss_kib"] / 1024), "", ""))
     for row in rows:
         log("  %-40s %18s  %-12s %s" % row[:4])
     log("  (start-up: median of %d fresh starts, launch to the listening line)" % len(starts)

@@ -1,5 +1,6 @@
 // Validation and normalisation of RegisterTaskDefinition, rule by rule from the ECS documentation.
 #include "ecs/task_definition_validation.hpp"
+#include "ecs/validation.hpp"
 
 #include <boost/json.hpp>
 
@@ -191,10 +192,6 @@ std::string str(int64_t number) {
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '_';
 }
 
 bool is_all_name_chars(std::string_view text) {

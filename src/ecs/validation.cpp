@@ -6,12 +6,12 @@
 
 namespace wharf::ecs {
 
-namespace {
-
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_';
 }
+
+namespace {
 
 // Tag characters: letters, digits, whitespace and + - = . _ : / @ (UTF-8 letters pass through).
 bool is_tag_char(unsigned char c) {

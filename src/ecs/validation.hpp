@@ -10,6 +10,8 @@ namespace wharf::ecs {
 
 inline constexpr std::size_t kMaxTagsPerResource = 50;
 
+// A letter, digit, hyphen or underscore: what ECS names are made of.
+bool is_name_char(char c);
 // Names of clusters, families, containers: 1–255 letters, digits, hyphens and underscores.
 bool is_valid_resource_name(std::string_view name);
 Status validate_cluster_name(std::string_view name);

@@ -95,6 +95,20 @@ class AccountSettingTest(WharfTestCase):
                                           effectiveSettings=True)["settings"]
         self.assertEqual([s["value"] for s in alice], ["enabled"])
 
+    def test_root_principal_setting_applies_to_everyone(self):
+        # PutAccountSetting: "If you specify the root user, it modifies the account setting for
+        # all users, roles, and the root user of the account unless a user or role explicitly
+        # overrides these settings."
+        ecs = self.region_client("eu-west-3")
+        ecs.put_account_setting(name="containerInsights", value="enabled", principalArn=ROOT)
+        alice = ecs.list_account_settings(name="containerInsights", principalArn=ALICE,
+                                          effectiveSettings=True)["settings"]
+        self.assertEqual([s["value"] for s in alice], ["enabled"])
+        ecs.put_account_setting(name="containerInsights", value="disabled", principalArn=ALICE)
+        alice = ecs.list_account_settings(name="containerInsights", principalArn=ALICE,
+                                          effectiveSettings=True)["settings"]
+        self.assertEqual([s["value"] for s in alice], ["disabled"])
+
     def test_settings_are_regional(self):
         ecs = self.region_client("ap-northeast-1")
         ecs.put_account_setting(name="awsvpcTrunking", value="enabled")

@@ -95,6 +95,12 @@ class ClusterTest(WharfTestCase):
             [{"arn": cluster_arn("ghost-1"), "reason": "MISSING"},
              {"arn": cluster_arn("ghost-2"), "reason": "MISSING"}])
 
+    def test_describe_at_most_100_clusters(self):
+        self.assertAwsError(lambda: self.ecs.describe_clusters(
+            clusters=[f"c{index}" for index in range(101)]), "InvalidParameterException")
+        response = self.ecs.describe_clusters(clusters=[f"c{index}" for index in range(100)])
+        self.assertEqual(len(response["failures"]), 100)
+
     def test_list_clusters_pages(self):
         region = "ap-southeast-2"  # a region of its own, so the count is exact
         ecs = self.server.client(region=region)
@@ -169,7 +175,8 @@ class ClusterTest(WharfTestCase):
                             "ClusterNotFoundException")
 
     def test_delete_cluster(self):
-        arn = self.ecs.create_cluster(clusterName="doomed")["cluster"]["clusterArn"]
+        arn = self.ecs.create_cluster(clusterName="doomed", tags=[{"key": "old", "value": "1"}])[
+            "cluster"]["clusterArn"]
         deleted = self.ecs.delete_cluster(cluster="doomed")["cluster"]
         self.assertEqual(deleted["clusterArn"], arn)
         self.assertEqual(deleted["status"], "INACTIVE")
@@ -183,9 +190,10 @@ class ClusterTest(WharfTestCase):
         self.assertAwsError(lambda: self.ecs.update_cluster_settings(
             cluster="doomed", settings=[{"name": "containerInsights", "value": "enabled"}]),
             "ClusterNotFoundException")
-        # The name can be used again.
+        # The name can be used again, for a new cluster.
         again = self.ecs.create_cluster(clusterName="doomed")["cluster"]
         self.assertEqual(again["status"], "ACTIVE")
+        self.assertEqual(self.ecs.list_tags_for_resource(resourceArn=arn)["tags"], [])
         self.assertIn(arn, self.ecs.list_clusters()["clusterArns"])
 
     def test_aws_cli_round_trip(self):

@@ -1,6 +1,7 @@
 """Task definitions against a real server: register (aws CLI and boto3), describe, list,
 deregister, delete, and the ClientExceptions ECS gives for bad definitions."""
 
+import concurrent.futures
 import copy
 import json
 import os
@@ -148,6 +149,25 @@ class TaskDefinitionTest(WharfTestCase):
     def test_revisions_count_up(self):
         revisions = [self.register(simple_definition("counting"))["revision"] for _ in range(3)]
         self.assertEqual(revisions, [1, 2, 3])
+
+    def test_concurrent_registrations_get_distinct_revisions(self):
+        def register_many(count):
+            ecs = self.server.client()
+            return [self.register(simple_definition("contended"), ecs)["revision"]
+                    for _ in range(count)]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            batches = list(pool.map(register_many, [10] * 8))
+        revisions = sorted(revision for batch in batches for revision in batch)
+        self.assertEqual(revisions, list(range(1, 81)))
+
+    def test_fargate_cpu_and_memory_units_are_normalised(self):
+        definition = copy.deepcopy(FARGATE_DEFINITION)
+        definition.update(family="units", cpu="1 vCPU", memory="2 GB")
+        registered = self.register(definition)
+        self.assertEqual((registered["cpu"], registered["memory"]), ("1024", "2048"))
+        described = self.ecs.describe_task_definition(taskDefinition="units")["taskDefinition"]
+        self.assertEqual((described["cpu"], described["memory"]), ("1024", "2048"))
 
     def test_describe_by_family_revision_and_arn(self):
         for image in ("busybox:1", "busybox:2", "busybox:3"):
