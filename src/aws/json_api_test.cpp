@@ -45,7 +45,7 @@ class JsonApiTest : public ::testing::Test {
     for (const auto& [name, value] : signable.headers) request.set(name, value);
     request.body() = body;
     http::Response out;
-    router_.handle(std::move(request), [&](http::Response response) { out = std::move(response); });
+    router_.handle(std::move(request), [&](http::Reply reply) { out = std::move(reply.response); });
     return out;
   }
 
@@ -118,7 +118,7 @@ TEST_F(JsonApiTest, UnsignedRequestIsRefused) {
   request.set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters");
   request.body() = "{}";
   http::Response out;
-  router_.handle(std::move(request), [&](http::Response response) { out = std::move(response); });
+  router_.handle(std::move(request), [&](http::Reply reply) { out = std::move(reply.response); });
   EXPECT_EQ(out.result(), bh::status::forbidden);
   EXPECT_EQ(type_of(out), "MissingAuthenticationTokenException");
 }
@@ -136,7 +136,7 @@ TEST_F(JsonApiTest, UnknownKeyIsUnrecognized) {
   for (const auto& [name, value] : signable.headers) request.set(name, value);
   request.body() = "{}";
   http::Response out;
-  router_.handle(std::move(request), [&](http::Response response) { out = std::move(response); });
+  router_.handle(std::move(request), [&](http::Reply reply) { out = std::move(reply.response); });
   EXPECT_EQ(out.result(), bh::status::forbidden);
   EXPECT_EQ(type_of(out), "UnrecognizedClientException");
 }

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include <sys/sendfile.h>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -25,6 +26,43 @@ namespace {
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr std::size_t kMaxDrainBytes = 256 * 1024 * 1024;
 
+// A request body that flows into a BodySink instead of memory.
+struct SinkBody {
+  struct value_type {
+    BodySink* sink = nullptr;
+    Status status;  // the sink's first write error
+  };
+
+  class reader {
+   public:
+    template <bool kIsRequest, class Fields>
+    reader(beast_http::header<kIsRequest, Fields>&, value_type& body) : body_(body) {}
+
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      std::size_t consumed = 0;
+      for (auto buffer : beast::buffers_range_ref(buffers)) {
+        auto status = body_.sink->write({static_cast<const char*>(buffer.data()), buffer.size()});
+        if (!status) {
+          body_.status = std::move(status);
+          ec = beast::errc::make_error_code(beast::errc::io_error);
+          return consumed;
+        }
+        consumed += buffer.size();
+      }
+      ec = {};
+      return consumed;
+    }
+
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Handler& handler, std::size_t body_limit)
@@ -34,26 +72,86 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_request() {
-    parser_.emplace();
-    parser_->body_limit(body_limit_);
+    header_parser_.emplace();
+    header_parser_->body_limit(boost::none);  // the body's own parser applies the limit
     stream_.expires_after(kIdleTimeout);
-    beast_http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    beast_http::async_read_header(
+        stream_, buffer_, *header_parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  void on_read(beast::error_code ec) {
+  void on_header(beast::error_code ec) {
+    if (ec) return close();
+    const auto& header = header_parser_->get();
+    bool expect_continue = beast::iequals(header[beast_http::field::expect], "100-continue");
+    sink_ = handler_.stream_body(header.base());
+    if (sink_) {
+      sink_parser_.emplace(std::move(*header_parser_));
+      sink_parser_->body_limit(boost::none);
+      sink_parser_->get().body().sink = sink_.get();
+      return continue_then(expect_continue, [this] { read_sink_body(); });
+    }
+    string_parser_.emplace(std::move(*header_parser_));
+    string_parser_->body_limit(body_limit_);
+    auto length = string_parser_->content_length();
+    if (length && *length > body_limit_) return refuse_oversized();
+    continue_then(expect_continue, [this] { read_string_body(); });
+  }
+
+  // Answers "Expect: 100-continue" before the body is read, as clients wait for it.
+  void continue_then(bool expect_continue, std::function<void()> next) {
+    if (!expect_continue) return next();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(
+        stream_, asio::buffer(kContinue.data(), kContinue.size()),
+        [self = shared_from_this(), next = std::move(next)](beast::error_code ec, std::size_t) {
+          if (ec) return self->close();
+          next();
+        });
+  }
+
+  void read_string_body() {
+    beast_http::async_read(stream_, buffer_, *string_parser_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->on_string_body(ec);
+                           });
+  }
+
+  void on_string_body(beast::error_code ec) {
     if (ec == beast_http::error::body_limit) return refuse_oversized();
     if (ec) return close();
-    Request request = parser_->release();
     stream_.expires_never();
+    handler_.handle(string_parser_->release(), responder());
+  }
+
+  void read_sink_body() {
+    beast_http::async_read(
+        stream_, buffer_, *sink_parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_sink_body(ec); });
+  }
+
+  void on_sink_body(beast::error_code ec) {
+    auto& body = sink_parser_->get().body();
+    if (!body.status) {
+      // The sink refused the body: answer, then discard whatever else the client sends.
+      draining_ = true;
+      stream_.expires_never();
+      return sink_->finish(std::move(body.status), responder());
+    }
+    if (ec) {
+      sink_.reset();  // the client went away midway
+      return close();
+    }
+    stream_.expires_never();
+    sink_->finish({}, responder());
+  }
+
+  Responder responder() {
     auto executor = stream_.get_executor();
-    auto self = shared_from_this();
-    handler_.handle(std::move(request), [self, executor](Response response) {
-      asio::post(executor, [self, response = std::move(response)]() mutable {
-        self->write(std::move(response));
-      });
-    });
+    return [self = shared_from_this(), executor](Reply reply) {
+      asio::post(executor,
+                 [self, reply = std::move(reply)]() mutable { self->write(std::move(reply)); });
+    };
   }
 
   void refuse_oversized() {
@@ -68,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // After refusing a body, read and discard what the client still sends, so it gets to read
-  // the 413 instead of a connection reset; bounded in bytes and time.
+  // the answer instead of a connection reset; bounded in bytes and time.
   void drain() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -81,18 +179,61 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  void write(Response response) {
-    response_ = std::move(response);
-    response_.prepare_payload();
+  void write(Reply reply) {
+    sink_.reset();
+    reply_.emplace(std::move(reply));
+    if (draining_) reply_->response.keep_alive(false);
     stream_.expires_after(kIdleTimeout);
-    beast_http::async_write(
-        stream_, response_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    if (!reply_->file && !reply_->head) {
+      reply_->response.prepare_payload();
+      return beast_http::async_write(
+          stream_, reply_->response,
+          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+    if (reply_->file) reply_->response.content_length(reply_->file->length);
+    header_serializer_.emplace(reply_->response);
+    beast_http::async_write_header(stream_, *header_serializer_,
+                                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                     if (ec) return self->close();
+                                     if (self->reply_->file) return self->send_file();
+                                     self->on_write(ec);
+                                   });
+  }
+
+  // Streams the reply's file range straight from the page cache to the socket.
+  void send_file() {
+    FileRange& file = *reply_->file;
+    auto& socket = stream_.socket();
+    beast::error_code ec;
+    socket.native_non_blocking(true, ec);
+    while (file.length > 0) {
+      off_t offset = static_cast<off_t>(file.offset);
+      std::size_t chunk = std::min<uint64_t>(file.length, 1u << 30);
+      ssize_t sent = ::sendfile(socket.native_handle(), file.fd.get(), &offset, chunk);
+      if (sent > 0) {
+        file.offset += static_cast<uint64_t>(sent);
+        file.length -= static_cast<uint64_t>(sent);
+        continue;
+      }
+      if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
+        socket.async_wait(tcp::socket::wait_write,
+                          [self = shared_from_this()](beast::error_code ec) {
+                            if (ec) return self->close();
+                            self->send_file();
+                          });
+        return;
+      }
+      return close();  // the file ended early or the socket failed: the response is cut
+    }
+    on_write({});
   }
 
   void on_write(beast::error_code ec) {
     if (!ec && draining_) return drain();
-    if (ec || !response_.keep_alive()) return close();
+    bool keep_alive = reply_->response.keep_alive();
+    reply_.reset();
+    header_serializer_.reset();
+    if (ec || !keep_alive) return close();
     read_request();
   }
 
@@ -104,8 +245,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  Response response_;
+  std::optional<beast_http::request_parser<beast_http::empty_body>> header_parser_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> string_parser_;
+  std::optional<beast_http::request_parser<SinkBody>> sink_parser_;
+  std::unique_ptr<BodySink> sink_;
+  std::optional<Reply> reply_;
+  std::optional<beast_http::response_serializer<beast_http::string_body>> header_serializer_;
   Handler& handler_;
   std::size_t body_limit_;
   bool draining_ = false;
