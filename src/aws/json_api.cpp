@@ -34,12 +34,23 @@ void ApiRouter::add_path_handler(std::string prefix, http::Handler& handler) {
   path_handlers_.emplace_back(std::move(prefix), &handler);
 }
 
+http::Handler* ApiRouter::path_handler(std::string_view target) const {
+  for (const auto& [prefix, handler] : path_handlers_) {
+    if (target.starts_with(prefix)) return handler;
+  }
+  return nullptr;
+}
+
 void ApiRouter::handle(http::Request&& request, http::Responder respond) {
-  std::string_view target = request.target();
-  for (auto& [prefix, handler] : path_handlers_) {
-    if (target.starts_with(prefix)) return handler->handle(std::move(request), std::move(respond));
+  if (http::Handler* handler = path_handler(request.target())) {
+    return handler->handle(std::move(request), std::move(respond));
   }
   handle_json(std::move(request), std::move(respond));
+}
+
+std::unique_ptr<http::BodySink> ApiRouter::stream_body(const http::RequestHeader& header) {
+  http::Handler* handler = path_handler(header.target());
+  return handler ? handler->stream_body(header) : nullptr;
 }
 
 namespace {

@@ -63,8 +63,11 @@ class ApiRouter final : public http::Handler {
   // (the registry does its own auth).
   void add_path_handler(std::string prefix, http::Handler& handler);
   void handle(http::Request&& request, http::Responder respond) override;
+  // Path handlers may stream bodies (registry blob uploads); JSON APIs never do.
+  std::unique_ptr<http::BodySink> stream_body(const http::RequestHeader& header) override;
 
  private:
+  http::Handler* path_handler(std::string_view target) const;
   void handle_json(http::Request&& request, http::Responder respond);
 
   const CredentialStore& credentials_;

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -104,8 +105,10 @@ class WharfServer:
         lines = queue.Queue()
 
         def drain(stream):
-            for line in stream:
-                lines.put(line)
+            # Reads stdout to its end so the server never blocks on a full pipe.
+            with stream:
+                for line in stream:
+                    lines.put(line)
             lines.put(None)
 
         threading.Thread(target=drain, args=(self.process.stdout,), daemon=True).start()
@@ -140,6 +143,8 @@ class WharfServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, sig=signal.SIGTERM):
+        """Signals the server and waits for it; returns its exit status (None if not running)."""
+        status = None
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -148,19 +153,25 @@ class WharfServer:
                 self.process.kill()
                 self.process.wait()
         if self.process:
-            self.process.stdout.close()
+            status = self.process.returncode
         self.process = None
         _running.discard(self)
+        return status
 
     def kill9(self):
-        self.stop(signal.SIGKILL)
+        return self.stop(signal.SIGKILL)
 
     def restart(self):
         self.stop()
         return self.start(self._port)
 
     def cleanup(self):
+        if self.process and self.process.poll() is not None:
+            sys.stderr.write(f"\nwharf exited on its own with status {self.process.returncode}\n")
         self.stop()
+        log = self.log().strip()
+        if log:  # warnings and errors only (--log-level warn): worth seeing next to a failure
+            sys.stderr.write(f"\n--- wharf server log ({self.data_dir}) ---\n{log}\n---\n")
         if self.owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         try:
@@ -194,11 +205,12 @@ class WharfServer:
 
     def signed_request(self, operation, body=b"{}", *, target=None, region=REGION,
                        access_key=ACCESS_KEY, secret=SECRET_KEY, signed_at=None, sign=True,
-                       headers=None):
+                       headers=None, service="ecs"):
         """POSTs `body` to the endpoint as ECS `operation`, SigV4-signed with botocore.
 
         `target` overrides the whole X-Amz-Target header; `signed_at` (an aware datetime) signs
-        as if the clock said so; sign=False sends no Authorization at all."""
+        as if the clock said so; `service` is the signing name in the credential scope;
+        sign=False sends no Authorization at all."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
@@ -209,7 +221,7 @@ class WharfServer:
                      "Content-Type": JSON_CONTENT_TYPE, **(headers or {})})
         if sign:
             signer = botocore.auth.SigV4Auth(
-                botocore.credentials.Credentials(access_key, secret), "ecs", region)
+                botocore.credentials.Credentials(access_key, secret), service, region)
             if signed_at is None:
                 signer.add_auth(request)
             else:
@@ -275,7 +287,8 @@ def _parse_http_response(data):
     if not lines or not lines[0].startswith("HTTP/"):
         return RawResponse(0, [], data)
     status = int(lines[0].split()[1])
-    headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
+    headers = [tuple(part.strip() for part in line.split(":", 1))
+               for line in lines[1:] if ":" in line]
     return RawResponse(status, headers, body)
 
 

@@ -133,8 +133,8 @@ class ClusterTest(WharfTestCase):
         self.assertEqual(cluster["clusterArn"], cluster_arn("updated"))
         self.assertEqual(as_dict(cluster["settings"]), {"containerInsights": "enabled"})
         self.assertEqual(cluster["configuration"], EXEC_CONFIGURATION)
-        described = self.ecs.describe_clusters(
-            clusters=[cluster_arn("updated")], include=["SETTINGS", "CONFIGURATIONS"])["clusters"][0]
+        [described] = self.ecs.describe_clusters(
+            clusters=[cluster_arn("updated")], include=["SETTINGS", "CONFIGURATIONS"])["clusters"]
         self.assertEqual(as_dict(described["settings"]), {"containerInsights": "enabled"})
         self.assertEqual(described["configuration"], EXEC_CONFIGURATION)
 

@@ -1,5 +1,5 @@
-"""Durability: a clean restart keeps everything, and `kill -9` in the middle of a burst of
-concurrent registrations loses no acknowledged revision."""
+"""Durability: a clean restart keeps everything, and neither SIGTERM nor `kill -9` in the middle
+of a burst of concurrent registrations loses an acknowledged revision."""
 
 import collections
 import concurrent.futures
@@ -148,17 +148,17 @@ class RestartTest(DurabilityTestCase):
 
 
 class CrashTest(DurabilityTestCase):
-    REQUESTS = 1000
     WORKERS = 32
-    KILL_AFTER = 500
     FAMILIES = 20
 
-    def test_kill9_during_concurrent_registrations(self):
-        acked = []  # (index, arn) for every registration the server acknowledged
+    def burst(self, requests, stop_after, stop):
+        """Sends `requests` concurrent RegisterTaskDefinition calls and calls `stop` once
+        `stop_after` of them are acknowledged; returns [(request index, ARN)] of the acks."""
+        acked = []
         acked_lock = threading.Lock()
         enough = threading.Event()
         local = threading.local()
-        failures = collections.Counter()
+        unanswered = collections.Counter()
 
         def register(index):
             if not hasattr(local, "ecs"):
@@ -171,44 +171,42 @@ class CrashTest(DurabilityTestCase):
                         "environment": [{"name": "REQUEST", "value": str(index)}]}])
             except (BotoCoreError, ClientError) as error:
                 with acked_lock:
-                    failures[type(error).__name__] += 1
+                    unanswered[type(error).__name__] += 1
                 return
             with acked_lock:
                 acked.append((index, response["taskDefinition"]["taskDefinitionArn"]))
-                if len(acked) >= self.KILL_AFTER:
+                if len(acked) >= stop_after:
                     enough.set()
 
         with concurrent.futures.ThreadPoolExecutor(self.WORKERS) as pool:
-            futures = [pool.submit(register, index) for index in range(self.REQUESTS)]
-            self.assertTrue(enough.wait(timeout=240), f"too few acks: {len(acked)} {failures}")
-            self.server.kill9()
+            futures = [pool.submit(register, index) for index in range(requests)]
+            self.assertTrue(enough.wait(timeout=240), f"too few acks: {len(acked)} {unanswered}")
+            stop()
             for future in futures:
                 future.result()
         with acked_lock:
             acked = list(acked)
-        self.assertGreaterEqual(len(acked), self.KILL_AFTER)
-        self.assertLess(len(acked), self.REQUESTS, "every request finished before the kill")
-        print(f"\n  kill -9 after {len(acked)} acknowledged registrations; unanswered: "
-              f"{dict(failures)}", file=sys.stderr)
+        print(f"\n  stopped after {len(acked)} acknowledged registrations; unanswered: "
+              f"{dict(unanswered)}", file=sys.stderr)
+        self.assertGreaterEqual(len(acked), stop_after)
+        self.assertLess(len(acked), requests, "every request finished before the stop")
         arns = [arn for _, arn in acked]
         self.assertEqual(len(arns), len(set(arns)), "one revision acknowledged twice")
+        return acked
 
-        self.server.start()
-        ecs = self.server.client()
+    def check_acknowledged(self, acked):
+        """Every acknowledged revision is there with its own content after a restart."""
+        local = threading.local()
 
-        def check(entry):
+        def describe(entry):
+            if not hasattr(local, "ecs"):
+                local.ecs = self.server.client()
             index, arn = entry
-            definition = local_client().describe_task_definition(
+            return index, arn, local.ecs.describe_task_definition(
                 taskDefinition=arn)["taskDefinition"]
-            return index, arn, definition
-
-        def local_client():
-            if not hasattr(local, "after"):
-                local.after = self.server.client()
-            return local.after
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(check, acked))
+            results = list(pool.map(describe, acked))
         for index, arn, definition in results:
             with self.subTest(arn=arn):
                 self.assertEqual(definition["taskDefinitionArn"], arn)
@@ -220,6 +218,7 @@ class CrashTest(DurabilityTestCase):
                                  [{"name": "REQUEST", "value": str(index)}])
 
         # Listings agree, and no acknowledged revision number is handed out again.
+        ecs = self.server.client()
         highest = collections.defaultdict(int)
         for _, arn in acked:
             family, revision = arn.rsplit("/", 1)[1].split(":")
@@ -227,12 +226,26 @@ class CrashTest(DurabilityTestCase):
         listed = set()
         for page in ecs.get_paginator("list_task_definitions").paginate():
             listed.update(page["taskDefinitionArns"])
-        self.assertTrue(set(arns) <= listed, set(arns) - listed)
+        missing = {arn for _, arn in acked} - listed
+        self.assertFalse(missing, "acknowledged but not listed")
         for family, revision in highest.items():
             fresh = ecs.register_task_definition(
                 family=family,
                 containerDefinitions=[{"name": "main", "image": "busybox", "memory": 64}])
             self.assertGreater(fresh["taskDefinition"]["revision"], revision, family)
+
+    def test_kill9_during_concurrent_registrations(self):
+        acked = self.burst(1000, 500, self.server.kill9)
+        self.server.start()
+        self.check_acknowledged(acked)
+
+    def test_sigterm_during_concurrent_registrations(self):
+        exit_status = []
+        acked = self.burst(300, 150, lambda: exit_status.append(self.server.stop()))
+        self.assertEqual(exit_status, [0], "wharf did not exit cleanly on SIGTERM:\n" +
+                         self.server.log())
+        self.server.start()
+        self.check_acknowledged(acked)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ operations, malformed and oversized bodies, model validation, authentication, re
 region partitioning."""
 
 import datetime
+import http.client
 import json
 import unittest
+from unittest import mock
 
 from botocore.exceptions import ClientError
 
-from harness import ACCOUNT, ACCESS_KEY, REGION, TARGET_PREFIX, WharfTestCase, utc_now
+from harness import ACCOUNT, REGION, WharfTestCase, utc_now
 
 MIB = 1024 * 1024
 
@@ -111,14 +113,16 @@ class AuthenticationTest(WharfTestCase):
         response = self.server.signed_request("ListClusters", {}, signed_at=skewed)
         self.assertEqual(response.status, 200, response)
 
+    def test_credential_scoped_to_another_service(self):
+        response = self.server.signed_request("ListClusters", {}, service="ec2")
+        self.assertRawError(response, "InvalidSignatureException", 403)
+
     def test_unsigned_request(self):
         response = self.server.signed_request("ListClusters", {}, sign=False)
         self.assertRawError(response, "MissingAuthenticationTokenException", 403)
 
     def test_tampered_body(self):
         # Sign one body, send another: the signature no longer matches.
-        from unittest import mock
-        import http.client
         original = http.client.HTTPConnection.request
 
         def swap_body(connection, method, url, body=None, headers=None, **kwargs):

@@ -104,7 +104,7 @@ class PagingTest(WharfTestCase):
             "truncated": token[: len(token) // 2],
             "one character changed": flipped,
             "forged payload with the old signature": f"{forged_payload}.{signature}",
-            "unsigned json": base64.b64encode(json.dumps({"after": "family-100"}).encode()).decode(),
+            "unsigned json": base64.b64encode(json.dumps({"k": "family-100"}).encode()).decode(),
             "empty signature": f"{payload}.",
             "extra suffix": token + "x",
         }

@@ -286,7 +286,8 @@ class TaskDefinitionTest(WharfTestCase):
         response = ecs.delete_task_definitions(
             taskDefinitions=["deleting:1", "deleting:2"])
         [deleted] = response["taskDefinitions"]
-        self.assertEqual(deleted["taskDefinitionArn"], definition_arn("deleting", 1, "ca-central-1"))
+        self.assertEqual(deleted["taskDefinitionArn"],
+                         definition_arn("deleting", 1, "ca-central-1"))
         self.assertEqual(deleted["status"], "DELETE_IN_PROGRESS")
         [failure] = response["failures"]
         self.assertEqual(failure["arn"], definition_arn("deleting", 2, "ca-central-1"))
