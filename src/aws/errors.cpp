@@ -42,6 +42,54 @@ WireError to_wire(const Error& error, std::string_view /*service*/) {
       return {"RequestEntityTooLargeException", 413};
     case ErrorCode::kUnsupportedFeature:
       return {"UnsupportedFeatureException", 400};
+    case ErrorCode::kRepositoryNotFound:
+      return {"RepositoryNotFoundException", 400};
+    case ErrorCode::kRepositoryAlreadyExists:
+      return {"RepositoryAlreadyExistsException", 400};
+    case ErrorCode::kRepositoryNotEmpty:
+      return {"RepositoryNotEmptyException", 400};
+    case ErrorCode::kRepositoryPolicyNotFound:
+      return {"RepositoryPolicyNotFoundException", 400};
+    case ErrorCode::kImageNotFound:
+      return {"ImageNotFoundException", 400};
+    case ErrorCode::kImageAlreadyExists:
+      return {"ImageAlreadyExistsException", 400};
+    case ErrorCode::kImageTagAlreadyExists:
+      return {"ImageTagAlreadyExistsException", 400};
+    case ErrorCode::kImageDigestDoesNotMatch:
+      return {"ImageDigestDoesNotMatchException", 400};
+    case ErrorCode::kLayersNotFound:
+      return {"LayersNotFoundException", 400};
+    case ErrorCode::kLayerAlreadyExists:
+      return {"LayerAlreadyExistsException", 400};
+    case ErrorCode::kInvalidLayer:
+      return {"InvalidLayerException", 400};
+    case ErrorCode::kInvalidLayerPart:
+      return {"InvalidLayerPartException", 400};
+    case ErrorCode::kLayerPartTooSmall:
+      return {"LayerPartTooSmallException", 400};
+    case ErrorCode::kEmptyUpload:
+      return {"EmptyUploadException", 400};
+    case ErrorCode::kUploadNotFound:
+      return {"UploadNotFoundException", 400};
+    case ErrorCode::kLifecyclePolicyNotFound:
+      return {"LifecyclePolicyNotFoundException", 400};
+    case ErrorCode::kLifecyclePolicyPreviewNotFound:
+      return {"LifecyclePolicyPreviewNotFoundException", 400};
+    case ErrorCode::kLifecyclePolicyPreviewInProgress:
+      return {"LifecyclePolicyPreviewInProgressException", 400};
+    case ErrorCode::kScanNotFound:
+      return {"ScanNotFoundException", 400};
+    case ErrorCode::kInvalidTagParameter:
+      return {"InvalidTagParameterException", 400};
+    case ErrorCode::kTooManyTags:
+      return {"TooManyTagsException", 400};
+    case ErrorCode::kUnsupportedImageType:
+      return {"UnsupportedImageTypeException", 400};
+    case ErrorCode::kReferencedImagesNotFound:
+      return {"ReferencedImagesNotFoundException", 400};
+    case ErrorCode::kValidation:
+      return {"ValidationException", 400};
     case ErrorCode::kInternal:
       return {"ServerException", 500};
   }

@@ -30,6 +30,31 @@ enum class ErrorCode {
   kMissingAuthentication,  // no Authorization header at all
   kPayloadTooLarge,
   kUnsupportedFeature,
+  // ECR
+  kRepositoryNotFound,
+  kRepositoryAlreadyExists,
+  kRepositoryNotEmpty,
+  kRepositoryPolicyNotFound,
+  kImageNotFound,
+  kImageAlreadyExists,
+  kImageTagAlreadyExists,
+  kImageDigestDoesNotMatch,
+  kLayersNotFound,
+  kLayerAlreadyExists,
+  kInvalidLayer,
+  kInvalidLayerPart,
+  kLayerPartTooSmall,
+  kEmptyUpload,
+  kUploadNotFound,
+  kLifecyclePolicyNotFound,
+  kLifecyclePolicyPreviewNotFound,
+  kLifecyclePolicyPreviewInProgress,
+  kScanNotFound,
+  kInvalidTagParameter,
+  kTooManyTags,
+  kUnsupportedImageType,
+  kReferencedImagesNotFound,
+  kValidation,
   kInternal,  // a real server fault (storage failed, a bug)
 };
 
