@@ -8,8 +8,10 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libarchive-dev libcurl4-openssl-dev libzstd-dev zlib1g-dev
   # tests and benchmarks
   wrk sqlite3 curl
+  skopeo umoci docker-registry busybox-static
 )
 
 missing=()
