@@ -57,6 +57,26 @@ namespace {
 
 http::Response error_response(const http::Request& request, const Error& error,
                               std::string_view service, std::string_view content_type,
+                              const std::string& request_id);
+
+}  // namespace
+
+http::Response ApiRouter::payload_too_large(const http::RequestHeader& header, std::size_t limit) {
+  if (http::Handler* handler = path_handler(header.target())) {
+    return handler->payload_too_large(header, limit);
+  }
+  http::Request request{header};
+  return error_response(
+      request,
+      Error{ErrorCode::kPayloadTooLarge,
+            "Request body is larger than the limit of " + std::to_string(limit) + " bytes."},
+      "", "application/x-amz-json-1.1", new_uuid());
+}
+
+namespace {
+
+http::Response error_response(const http::Request& request, const Error& error,
+                              std::string_view service, std::string_view content_type,
                               const std::string& request_id) {
   WireError wire = to_wire(error, service);
   boost::json::object body{{"__type", wire.type}, {"message", error.message}};

@@ -65,6 +65,7 @@ class ApiRouter final : public http::Handler {
   void handle(http::Request&& request, http::Responder respond) override;
   // Path handlers may stream bodies (registry blob uploads); JSON APIs never do.
   std::unique_ptr<http::BodySink> stream_body(const http::RequestHeader& header) override;
+  http::Response payload_too_large(const http::RequestHeader& header, std::size_t limit) override;
 
  private:
   http::Handler* path_handler(std::string_view target) const;

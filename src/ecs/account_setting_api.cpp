@@ -77,11 +77,15 @@ void EcsApi::put_account_setting(const Context& context, const Input& input, Rep
                          " setting applies to the whole account: change it with "
                          "PutAccountSettingDefault or as the root principal."));
   }
-  Setting setting{name, value, principal, "user"};
+  // The root principal's setting is the account's: it applies to every user and role that has
+  // none of its own, exactly like PutAccountSettingDefault.
+  std::string stored_principal =
+      principal == root_arn(context) ? std::string(kDefaultPrincipal) : principal;
+  Setting setting{name, value, stored_principal, "user"};
   std::unique_lock lock(state_.mutex());
-  state_.region(context.region).settings[principal][name] = setting;
+  state_.region(context.region).settings[stored_principal][name] = setting;
   commit_then_reply({EcsState::put(context.region, setting)},
-                    bj::object{{"setting", setting_to_wire(setting)}}, std::move(reply));
+                    bj::object{{"setting", wire_for(context, setting)}}, std::move(reply));
 }
 
 void EcsApi::put_account_setting_default(const Context& context, const Input& input, Reply reply) {
@@ -106,8 +110,10 @@ void EcsApi::delete_account_setting(const Context& context, const Input& input, 
   if (auto status = validate_principal(context, principal); !status) {
     return reply(std::unexpected(status.error()));
   }
+  std::string stored_principal =
+      principal == root_arn(context) ? std::string(kDefaultPrincipal) : principal;
   std::unique_lock lock(state_.mutex());
-  auto& by_principal = state_.region(context.region).settings[principal];
+  auto& by_principal = state_.region(context.region).settings[stored_principal];
   auto found = by_principal.find(name);
   if (found == by_principal.end()) {
     return reply(invalid("The account setting " + name + " is not set for " + principal +
@@ -116,7 +122,7 @@ void EcsApi::delete_account_setting(const Context& context, const Input& input, 
   Setting removed = found->second;
   by_principal.erase(found);
   commit_then_reply({EcsState::remove_setting(context.region, removed)},
-                    bj::object{{"setting", setting_to_wire(removed)}}, std::move(reply));
+                    bj::object{{"setting", wire_for(context, removed)}}, std::move(reply));
 }
 
 void EcsApi::list_account_settings(const Context& context, const Input& input, Reply reply) {

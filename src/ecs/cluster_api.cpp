@@ -64,6 +64,32 @@ Status apply_configuration(Cluster& cluster, const bj::object& input) {
   return {};
 }
 
+// Until capacity providers can be created, only the built-in Fargate ones exist.
+Status validate_capacity_providers(const bj::object& input) {
+  auto known = [](std::string_view name) { return name == "FARGATE" || name == "FARGATE_SPOT"; };
+  std::vector<std::string_view> listed;
+  if (const auto* providers = json::get_array(input, "capacityProviders")) {
+    for (const auto& provider : *providers) {
+      std::string_view name = provider.as_string();
+      if (!known(name)) {
+        return invalid("The specified capacity provider '" + std::string(name) +
+                       "' does not exist. Use FARGATE or FARGATE_SPOT.");
+      }
+      listed.push_back(name);
+    }
+  }
+  if (const auto* strategy = json::get_array(input, "defaultCapacityProviderStrategy")) {
+    for (const auto& item : *strategy) {
+      std::string name = json::string_or(item.as_object(), "capacityProvider", "");
+      if (std::find(listed.begin(), listed.end(), name) == listed.end()) {
+        return invalid("The default capacity provider strategy names '" + name +
+                       "', which is not among the cluster's capacityProviders.");
+      }
+    }
+  }
+  return {};
+}
+
 ClusterInclude read_include(const bj::object& input) {
   ClusterInclude include;
   const auto* list = json::get_array(input, "include");
@@ -89,6 +115,9 @@ void EcsApi::create_cluster(const Context& context, const Input& input, Reply re
   if (auto status = validate_tags(tags); !status) return reply(std::unexpected(status.error()));
   auto settings = read_settings(input);
   if (!settings) return reply(std::unexpected(settings.error()));
+  if (auto status = validate_capacity_providers(input); !status) {
+    return reply(std::unexpected(status.error()));
+  }
 
   std::unique_lock lock(state_.mutex());
   RegionState& region = state_.region(context.region);

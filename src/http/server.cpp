@@ -24,6 +24,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr auto kStopGrace = std::chrono::seconds(10);
 constexpr std::size_t kMaxDrainBytes = 256 * 1024 * 1024;
 
 // A request body that flows into a BodySink instead of memory.
@@ -65,8 +66,12 @@ struct SinkBody {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Handler& handler, std::size_t body_limit)
-      : stream_(std::move(socket)), handler_(handler), body_limit_(body_limit) {}
+  Session(tcp::socket socket, Handler& handler, std::size_t body_limit, std::atomic<int>& in_flight)
+      : stream_(std::move(socket)),
+        handler_(handler),
+        body_limit_(body_limit),
+        in_flight_(in_flight) {}
+  ~Session() { request_done(); }
 
   void start() { read_request(); }
 
@@ -121,6 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == beast_http::error::body_limit) return refuse_oversized();
     if (ec) return close();
     stream_.expires_never();
+    request_started();
     handler_.handle(string_parser_->release(), responder());
   }
 
@@ -136,6 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // The sink refused the body: answer, then discard whatever else the client sends.
       draining_ = true;
       stream_.expires_never();
+      request_started();
       return sink_->finish(std::move(body.status), responder());
     }
     if (ec) {
@@ -143,6 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     stream_.expires_never();
+    request_started();
     sink_->finish({}, responder());
   }
 
@@ -155,11 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void refuse_oversized() {
-    Response response{beast_http::status::payload_too_large, 11};
-    response.set(beast_http::field::content_type, "application/json");
-    response.body() =
-        R"({"__type":"RequestEntityTooLargeException","message":"Request body is larger than the limit of )" +
-        std::to_string(body_limit_) + R"( bytes."})";
+    Response response = handler_.payload_too_large(string_parser_->get().base(), body_limit_);
     response.keep_alive(false);
     draining_ = true;
     write(std::move(response));
@@ -228,7 +232,18 @@ class Session : public std::enable_shared_from_this<Session> {
     on_write({});
   }
 
+  // A request is in flight from its dispatch to the handler until its reply is written; a
+  // graceful stop waits for those.
+  void request_started() {
+    in_flight_.fetch_add(1);
+    dispatched_ = true;
+  }
+  void request_done() {
+    if (std::exchange(dispatched_, false)) in_flight_.fetch_sub(1);
+  }
+
   void on_write(beast::error_code ec) {
+    request_done();
     if (!ec && draining_) return drain();
     bool keep_alive = reply_->response.keep_alive();
     reply_.reset();
@@ -253,6 +268,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<beast_http::response_serializer<beast_http::string_body>> header_serializer_;
   Handler& handler_;
   std::size_t body_limit_;
+  std::atomic<int>& in_flight_;
+  bool dispatched_ = false;
   bool draining_ = false;
   std::size_t drained_ = 0;
   std::array<char, 64 * 1024> drain_buffer_;
@@ -261,8 +278,8 @@ class Session : public std::enable_shared_from_this<Session> {
 // One worker: an event loop with its own acceptor on the shared port.
 class Worker {
  public:
-  Worker(Handler& handler, std::size_t body_limit)
-      : acceptor_(io_), handler_(handler), body_limit_(body_limit) {}
+  Worker(Handler& handler, std::size_t body_limit, std::atomic<int>& in_flight)
+      : acceptor_(io_), handler_(handler), body_limit_(body_limit), in_flight_(in_flight) {}
 
   Status bind(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -301,21 +318,22 @@ class Worker {
 
  private:
   void accept() {
-    acceptor_.async_accept(
-        asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-          if (ec == asio::error::operation_aborted) return;
-          if (!ec) {
-            socket.set_option(tcp::no_delay(true), ec);
-            std::make_shared<Session>(std::move(socket), handler_, body_limit_)->start();
-          }
-          accept();
-        });
+    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), handler_, body_limit_, in_flight_)->start();
+      }
+      accept();
+    });
   }
 
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
   Handler& handler_;
   std::size_t body_limit_;
+  std::atomic<int>& in_flight_;
   std::thread thread_;
 };
 
@@ -323,7 +341,7 @@ class BeastServer final : public Server {
  public:
   BeastServer(const ServerOptions& options, Handler& handler) {
     for (int worker_idx = 0; worker_idx < std::max(1, options.threads); ++worker_idx) {
-      workers_.push_back(std::make_unique<Worker>(handler, options.body_limit));
+      workers_.push_back(std::make_unique<Worker>(handler, options.body_limit, in_flight_));
     }
   }
   ~BeastServer() override { stop(); }
@@ -347,8 +365,12 @@ class BeastServer final : public Server {
   void stop() override {
     if (stopped_.exchange(true)) return;
     for (auto& worker : workers_) worker->stop_accepting();
-    // In-flight responses get a moment to flush; keep-alive connections are then cut.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Requests already dispatched get their answers (bounded); idle keep-alive connections and
+    // requests still being read are then cut.
+    auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     for (auto& worker : workers_) worker->stop();
   }
 
@@ -356,6 +378,7 @@ class BeastServer final : public Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace
@@ -364,6 +387,13 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Hand
   auto server = std::make_unique<BeastServer>(options, handler);
   if (auto status = server->bind(options); !status) return std::unexpected(status.error());
   return server;
+}
+
+Response Handler::payload_too_large(const RequestHeader& header, std::size_t limit) {
+  Response response{beast_http::status::payload_too_large, header.version()};
+  response.set(beast_http::field::content_type, "text/plain");
+  response.body() = "Request body is larger than the limit of " + std::to_string(limit) + " bytes.";
+  return response;
 }
 
 Response make_response(const Request& request, beast_http::status status, std::string body,

@@ -68,6 +68,8 @@ class Handler {
   // Called once the header is read: a sink to stream this request's body into (no size limit),
   // or nullptr to have it buffered (up to the body limit) and passed to handle().
   virtual std::unique_ptr<BodySink> stream_body(const RequestHeader& /*header*/) { return nullptr; }
+  // The answer to a buffered body over the limit, in the handler's protocol.
+  virtual Response payload_too_large(const RequestHeader& header, std::size_t limit);
 };
 
 struct ServerOptions {
