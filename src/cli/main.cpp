@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/log.hpp"
+#include "oci/image_transfer.hpp"
 #include "server/control_plane.hpp"
 
 namespace {
@@ -56,6 +57,101 @@ int run_server(const wharf::server::ServerConfig& config) {
   return 0;
 }
 
+// Flags of `wharf image import` and `wharf image pull`.
+struct ImageFlags {
+  std::string rootfs;
+  std::string reference;
+  std::string layout_dir;
+  std::string entrypoint;
+  std::string cmd;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::vector<std::string> expose;
+  std::string user;
+  std::vector<std::string> labels;
+  bool insecure = false;
+  bool plain_http = false;
+  bool https = false;
+  std::string username;
+  bool password_stdin = false;
+  uint64_t chunk_size = wharf::oci::kDefaultChunkSize;
+};
+
+int image_failure(std::string_view command, const wharf::Error& error) {
+  std::cerr << "wharf image " << command << ": " << error.message << "\n";
+  return 1;
+}
+
+std::optional<wharf::oci::RegistryAccess> registry_access(const ImageFlags& flags) {
+  wharf::oci::RegistryAccess access;
+  access.insecure = flags.insecure;
+  access.chunk_size = flags.chunk_size;
+  if (flags.plain_http) access.plain_http = true;
+  if (flags.https) access.plain_http = false;
+  if (flags.username.empty()) return access;
+  std::string password;
+  if (flags.password_stdin) std::getline(std::cin, password);
+  access.credentials = wharf::oci::RegistryCredentials{flags.username, password};
+  return access;
+}
+
+int run_image_import(const ImageFlags& flags) {
+  wharf::oci::ImageBuildOptions build;
+  for (auto [text, words] : {std::pair{&flags.entrypoint, &build.config.entrypoint},
+                             std::pair{&flags.cmd, &build.config.cmd}}) {
+    if (text->empty()) continue;
+    auto parsed = wharf::oci::parse_command_words(*text);
+    if (!parsed) return image_failure("import", parsed.error());
+    *words = std::move(*parsed);
+  }
+  build.config.env = flags.env;
+  build.config.working_dir = flags.workdir;
+  build.config.exposed_ports = flags.expose;
+  build.config.user = flags.user;
+  for (const auto& label : flags.labels) {
+    auto equals = label.find('=');
+    build.config.labels[label.substr(0, equals)] =
+        equals == std::string::npos ? "" : label.substr(equals + 1);
+  }
+  wharf::SystemClock clock;
+  build.created = clock.now();
+  // SOURCE_DATE_EPOCH (reproducible-builds.org) pins creation and file times.
+  if (auto epoch = env("SOURCE_DATE_EPOCH")) {
+    build.created =
+        wharf::TimePoint(std::chrono::seconds(std::strtoll(epoch->c_str(), nullptr, 10)));
+    build.mtime = build.created;
+  }
+  auto access = registry_access(flags);
+  auto imported = wharf::oci::import_image(flags.rootfs, flags.reference, build, *access,
+                                           wharf::oci::process_environment(), clock);
+  if (!imported) return image_failure("import", imported.error());
+  std::cout << imported->digest.str() << std::endl;
+  return 0;
+}
+
+int run_image_pull(const ImageFlags& flags) {
+  wharf::SystemClock clock;
+  auto access = registry_access(flags);
+  auto pulled = wharf::oci::pull_to_layout(flags.reference, flags.layout_dir, *access,
+                                           wharf::oci::process_environment(), clock);
+  if (!pulled) return image_failure("pull", pulled.error());
+  std::cout << pulled->manifest.digest.str() << std::endl;
+  return 0;
+}
+
+void add_registry_flags(CLI::App* command, ImageFlags& flags) {
+  command->add_flag("--insecure", flags.insecure, "Accept any TLS certificate from the registry");
+  auto* plain = command->add_flag("--plain-http", flags.plain_http,
+                                  "Use http (the default for localhost and 127.0.0.0/8)");
+  command->add_flag("--https", flags.https, "Use https even for a loopback registry")
+      ->excludes(plain);
+  auto* username = command->add_option(
+      "--username", flags.username,
+      "Registry user name (default: ECR credentials from the AWS configuration, else anonymous)");
+  command->add_flag("--password-stdin", flags.password_stdin, "Read the password from stdin")
+      ->needs(username);
+}
+
 std::string default_data_dir() {
   auto home = env("HOME");
   return (home ? *home : std::string(".")) + "/.wharf";
@@ -88,6 +184,10 @@ int main(int argc, char** argv) {
   server->add_option("--admin-secret-access-key", server_config.admin_secret_access_key,
                      "Admin secret access key (or WHARF_ADMIN_SECRET_ACCESS_KEY)");
   server->add_option("--threads", server_config.threads, "Listener threads");
+  server->add_option("--lifecycle-interval-seconds", server_config.lifecycle_interval_seconds,
+                     "How often ECR lifecycle policies are applied (0: only after pushes)");
+  server->add_option("--scan-database", server_config.scan_database,
+                     "Vulnerability database for ECR image scans (JSON, see docs/scanning.md)");
 
   wharf::server::ServerConfig up_config;
   up_config.listen = "127.0.0.1:8910";
@@ -96,6 +196,36 @@ int main(int argc, char** argv) {
   up->add_option("--listen", up_config.listen, "HOST:PORT to listen on")->capture_default_str();
   up->add_option("--data-dir", up_config.data_dir, "Directory for durable state")
       ->capture_default_str();
+
+  ImageFlags image_flags;
+  auto* image = app.add_subcommand("image", "Build, push and pull container images");
+  image->require_subcommand(1);
+  auto* image_import = image->add_subcommand(
+      "import", "Build a one-layer image from a root filesystem and push it; prints its digest");
+  image_import->add_option("ROOTFS", image_flags.rootfs, "A directory or a tar file")->required();
+  image_import->add_option("REF", image_flags.reference, "Where to push: HOST[:PORT]/REPO[:TAG]")
+      ->required();
+  image_import->add_option("--entrypoint", image_flags.entrypoint,
+                           "JSON array, or words separated by spaces");
+  image_import->add_option("--cmd", image_flags.cmd, "JSON array, or words separated by spaces");
+  image_import->add_option("--env", image_flags.env, "K=V (repeatable)")->allow_extra_args(false);
+  image_import->add_option("--workdir", image_flags.workdir, "Working directory");
+  image_import->add_option("--expose", image_flags.expose, "PORT[/PROTO] (repeatable)")
+      ->allow_extra_args(false);
+  image_import->add_option("--user", image_flags.user, "User (and group) to run as");
+  image_import->add_option("--label", image_flags.labels, "K=V (repeatable)")
+      ->allow_extra_args(false);
+  image_import
+      ->add_option("--chunk-size", image_flags.chunk_size,
+                   "Push larger blobs in PATCH chunks of this many bytes (0: one PUT each)")
+      ->capture_default_str();
+  add_registry_flags(image_import, image_flags);
+  auto* image_pull = image->add_subcommand(
+      "pull", "Pull an image into an OCI layout directory; prints its digest");
+  image_pull->add_option("REF", image_flags.reference, "HOST[:PORT]/REPO[:TAG|@DIGEST]")
+      ->required();
+  image_pull->add_option("DIR", image_flags.layout_dir, "OCI image layout directory")->required();
+  add_registry_flags(image_pull, image_flags);
 
   CLI11_PARSE(app, argc, argv);
   wharf::init_logging(log_level);
@@ -107,6 +237,8 @@ int main(int argc, char** argv) {
       config->admin_secret_access_key = env("WHARF_ADMIN_SECRET_ACCESS_KEY");
     }
   }
+  if (image_import->parsed()) return run_image_import(image_flags);
+  if (image_pull->parsed()) return run_image_pull(image_flags);
   if (server->parsed()) return run_server(server_config);
   return run_server(up_config);
 }

@@ -25,6 +25,7 @@ namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr auto kStopGrace = std::chrono::seconds(10);
+constexpr std::size_t kStreamReadSize = 256 * 1024;
 constexpr std::size_t kMaxDrainBytes = 256 * 1024 * 1024;
 
 // A request body that flows into a BodySink instead of memory.
@@ -131,6 +132,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_sink_body() {
+    // Large reads: after the header the buffer's free space is small, and reads are sized by it.
+    buffer_.reserve(kStreamReadSize);
     beast_http::async_read(
         stream_, buffer_, *sink_parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_sink_body(ec); });

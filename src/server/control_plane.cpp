@@ -22,6 +22,9 @@
 #include "ecs/ecs_api.hpp"
 #include "ecs/state.hpp"
 #include "http/server.hpp"
+#include "registry/ecr_api.hpp"
+#include "registry/registry.hpp"
+#include "registry/scanner.hpp"
 #include "store/store.hpp"
 
 namespace wharf::server {
@@ -130,8 +133,11 @@ class RunningControlPlane final : public ControlPlane {
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    listener_->stop();
-    store_->close();
+    // A start that failed part-way leaves later members unset.
+    if (listener_) listener_->stop();
+    if (ecr_api_) ecr_api_->stop();
+    if (registry_) registry_->stop();
+    if (store_) store_->close();
   }
   ~RunningControlPlane() override { stop(); }
 
@@ -173,6 +179,25 @@ class RunningControlPlane final : public ControlPlane {
     router_ = std::make_unique<aws::ApiRouter>(credentials_, clock_);
     router_->add_service(*ecs_service_);
 
+    auto registry = registry::Registry::open({config.data_dir, config.account_id}, *store_, clock_);
+    if (!registry) return std::unexpected(registry.error());
+    registry_ = std::move(*registry);
+    router_->add_path_handler("/v2/", registry_->distribution());
+
+    std::optional<fs::path> scan_database;
+    if (config.scan_database) scan_database = *config.scan_database;
+    scanner_ = std::make_unique<registry::ImageScanner>(scan_database);
+    if (auto status = scanner_->check_database(); !status) return status;
+    registry::EcrOptions ecr_options;
+    ecr_options.lifecycle_interval = std::chrono::seconds(config.lifecycle_interval_seconds);
+    ecr_options.account_id = config.account_id;
+    ecr_api_ = std::make_unique<registry::EcrApi>(registry_->state(), registry_->blobs(),
+                                                  registry_->auth(), *scanner_, clock_, *tokens_,
+                                                  ecr_options);
+    ecr_service_ = std::make_unique<aws::JsonService>(aws::ServiceModel::ecr(), "ecr", "1.1");
+    ecr_api_->register_operations(*ecr_service_);
+    router_->add_service(*ecr_service_);
+
     http::ServerOptions options;
     options.host = address->first;
     options.port = address->second;
@@ -180,6 +205,9 @@ class RunningControlPlane final : public ControlPlane {
     auto listener = http::Server::start(options, *router_);
     if (!listener) return std::unexpected(listener.error());
     listener_ = std::move(*listener);
+    std::string endpoint_host = host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]";
+    ecr_api_->set_endpoint("http://" + endpoint_host + ":" + std::to_string(listener_->port()));
+    ecr_api_->start();
     return {};
   }
 
@@ -193,6 +221,10 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<ecs::EcsState> ecs_state_;
   std::unique_ptr<ecs::EcsApi> ecs_api_;
   std::unique_ptr<aws::JsonService> ecs_service_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<registry::ImageScanner> scanner_;
+  std::unique_ptr<registry::EcrApi> ecr_api_;
+  std::unique_ptr<aws::JsonService> ecr_service_;
   std::unique_ptr<aws::ApiRouter> router_;
   std::unique_ptr<http::Server> listener_;
   bool stopped_ = false;

@@ -18,6 +18,10 @@ struct ServerConfig {
   std::optional<std::string> admin_access_key_id;  // from flags or the environment
   std::optional<std::string> admin_secret_access_key;
   int threads = 2;
+  // ECR: how often lifecycle policies are applied (0: only after pushes), and the operator's
+  // vulnerability database for image scans (docs/scanning.md; none: scans find nothing).
+  int lifecycle_interval_seconds = 300;
+  std::optional<std::string> scan_database;
 };
 
 class ControlPlane {

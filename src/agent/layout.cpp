@@ -1,0 +1,125 @@
+// Paths of the agent's data directory.
+#include "agent/layout.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace wharf::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_component_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+std::string_view checked(std::string_view name) {
+  if (!is_safe_path_component(name)) {  // callers validate first
+    throw std::invalid_argument("unsafe path component '" + std::string(name) + "'");
+  }
+  return name;
+}
+
+fs::path digest_path(const fs::path& dir, const oci::Digest& digest) {
+  if (!oci::parse_digest(digest.str())) {
+    throw std::invalid_argument("invalid digest '" + digest.str() + "'");  // callers parse first
+  }
+  return dir / digest.algorithm / digest.hex;
+}
+
+}  // namespace
+
+bool is_safe_path_component(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return std::ranges::all_of(name, is_component_char);
+}
+
+Status validate_container_ref(const ContainerRef& container) {
+  if (!is_safe_path_component(container.task_id)) {
+    return invalid("task id '" + container.task_id + "' is not a safe directory name");
+  }
+  if (!is_safe_path_component(container.container_name)) {
+    return invalid("container name '" + container.container_name +
+                   "' is not a safe directory name");
+  }
+  return {};
+}
+
+Result<Layout> Layout::create(const fs::path& data_dir) {
+  const std::string& text = data_dir.native();
+  if (!data_dir.is_absolute()) {
+    return invalid("agent data directory '" + text + "' must be an absolute path");
+  }
+  if (text.find_first_of(",:\\ \t\n\r\f\v") != std::string::npos) {
+    return invalid("agent data directory '" + text +
+                   "' must not contain ',', ':', '\\' or white space (overlayfs options)");
+  }
+  fs::path normal = data_dir.lexically_normal();
+  if (!normal.has_filename() && normal != normal.root_path()) normal = normal.parent_path();
+  return Layout(std::move(normal));
+}
+
+fs::path Layout::lock_file() const {
+  return data_dir_ / "agent.lock";
+}
+
+fs::path Layout::state_dir() const {
+  return data_dir_ / "state";
+}
+fs::path Layout::agent_state_file() const {
+  return state_dir() / "agent.json";
+}
+
+fs::path Layout::layers_dir() const {
+  return data_dir_ / "layers";
+}
+fs::path Layout::layer_dir(const oci::Digest& diff_id) const {
+  return digest_path(layers_dir(), diff_id);
+}
+fs::path Layout::layer_temp_dir() const {
+  return layers_dir() / "tmp";
+}
+
+fs::path Layout::images_dir() const {
+  return data_dir_ / "images";
+}
+fs::path Layout::image_dir(const oci::Digest& manifest_digest) const {
+  return digest_path(images_dir(), manifest_digest);
+}
+fs::path Layout::image_manifest_file(const oci::Digest& manifest_digest) const {
+  return image_dir(manifest_digest) / "manifest.json";
+}
+fs::path Layout::image_config_file(const oci::Digest& manifest_digest) const {
+  return image_dir(manifest_digest) / "config.json";
+}
+
+fs::path Layout::containers_dir() const {
+  return data_dir_ / "containers";
+}
+fs::path Layout::task_dir(std::string_view task_id) const {
+  return containers_dir() / checked(task_id);
+}
+fs::path Layout::task_state_file(std::string_view task_id) const {
+  return task_dir(task_id) / "task.json";
+}
+fs::path Layout::container_dir(const ContainerRef& container) const {
+  return task_dir(container.task_id) / checked(container.container_name);
+}
+fs::path Layout::container_upper_dir(const ContainerRef& container) const {
+  return container_dir(container) / "upper";
+}
+fs::path Layout::container_work_dir(const ContainerRef& container) const {
+  return container_dir(container) / "work";
+}
+fs::path Layout::container_merged_dir(const ContainerRef& container) const {
+  return container_dir(container) / "merged";
+}
+fs::path Layout::container_bundle_dir(const ContainerRef& container) const {
+  return container_dir(container) / "bundle";
+}
+fs::path Layout::container_logs_dir(const ContainerRef& container) const {
+  return container_dir(container) / "logs";
+}
+
+}  // namespace wharf::agent

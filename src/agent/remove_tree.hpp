@@ -1,0 +1,19 @@
+// Removes directory trees whose shape untrusted content chose (layers, containers' upper dirs).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace wharf::agent {
+
+// Removes `name` in the directory `dir_fd`, and everything beneath it. No symbolic link is
+// followed, and only one directory is held open at a time, so a tree deeper than the file
+// descriptor limit or PATH_MAX still goes. A missing `name` is not an error.
+Status remove_tree_at(int dir_fd, const std::string& name);
+
+// The same for a path whose parent directories are trusted (they are the agent's own).
+Status remove_tree(const std::filesystem::path& path);
+
+}  // namespace wharf::agent

@@ -1,0 +1,340 @@
+// overlayfs mounts for container root file systems, and their cleanup.
+#include "agent/rootfs.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "agent/layer_unpack.hpp"
+#include "agent/remove_tree.hpp"
+#include "common/unique_fd.hpp"
+
+namespace wharf::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+Error system_error(const std::string& doing) {
+  int code = errno;
+  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(code)};
+}
+
+// Creates one directory (its parent must exist); an existing one is kept as it is.
+Status make_dir(const fs::path& dir, mode_t mode) {
+  if (mkdir(dir.c_str(), mode) == 0) return {};
+  if (errno == EEXIST) return {};
+  return std::unexpected(system_error("creating " + dir.string()));
+}
+
+// upper/ is the container's "/": it starts with the owner and mode of the top layer's root.
+Status make_upper_dir(const fs::path& upper, const fs::path& top_layer) {
+  struct stat top {};
+  if (stat(top_layer.c_str(), &top) != 0) return std::unexpected(system_error("inspecting layer"));
+  if (mkdir(upper.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return {};  // the container's writes from before a restart
+    return std::unexpected(system_error("creating " + upper.string()));
+  }
+  if (chown(upper.c_str(), top.st_uid, top.st_gid) != 0 ||
+      chmod(upper.c_str(), top.st_mode & 07777) != 0) {
+    return std::unexpected(system_error("setting the owner and mode of " + upper.string()));
+  }
+  return {};
+}
+
+bool is_mount_point(const fs::path& path) {
+  struct statx status {};
+  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &status) != 0) {
+    return false;
+  }
+  if (status.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
+    return (status.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  }
+  struct stat parent {};  // kernels before 5.8: a mount has its own device
+  return stat(path.parent_path().c_str(), &parent) == 0 &&
+         makedev(status.stx_dev_major, status.stx_dev_minor) != parent.st_dev;
+}
+
+// mountinfo writes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(std::string_view field) {
+  auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string text;
+  for (std::size_t char_idx = 0; char_idx < field.size(); ++char_idx) {
+    std::string_view rest = field.substr(char_idx);
+    if (rest.size() >= 4 && rest[0] == '\\' &&
+        std::all_of(rest.begin() + 1, rest.begin() + 4, is_octal)) {
+      text += static_cast<char>((rest[1] - '0') * 64 + (rest[2] - '0') * 8 + (rest[3] - '0'));
+      char_idx += 3;
+      continue;
+    }
+    text += field[char_idx];
+  }
+  return text;
+}
+
+std::string overlay_options(std::span<const std::string> lowers_top_first, const fs::path& upper,
+                            const fs::path& work) {
+  std::string options = "lowerdir=";
+  for (std::size_t layer_idx = 0; layer_idx < lowers_top_first.size(); ++layer_idx) {
+    if (layer_idx > 0) options += ':';
+    options += lowers_top_first[layer_idx];
+  }
+  return options + ",upperdir=" + upper.string() + ",workdir=" + work.string();
+}
+
+std::size_t mount_options_limit() {
+  return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) - 1;
+}
+
+Status mount_overlay(const std::string& options, const fs::path& merged) {
+  if (mount("overlay", merged.c_str(), "overlay", 0, options.c_str()) != 0) {
+    return std::unexpected(system_error("mount(2) overlay"));
+  }
+  return {};
+}
+
+// Mounts with relative lowerdirs resolved from `dir`. The working directory is per process, so
+// the mount runs on a thread that unshared its file system context first.
+Status mount_overlay_from(const fs::path& dir, const std::string& options, const fs::path& merged) {
+  Status result;
+  std::thread worker([&] {
+    if (unshare(CLONE_FS) != 0) {
+      result = std::unexpected(system_error("unshare(CLONE_FS)"));
+      return;
+    }
+    if (chdir(dir.c_str()) != 0) {
+      result = std::unexpected(system_error("chdir to " + dir.string()));
+      return;
+    }
+    result = mount_overlay(options, merged);
+  });
+  worker.join();
+  return result;
+}
+
+// A failed step of the new mount API, with what the kernel logged on the context ("e overlay:
+// ..." lines) and, for EINVAL, the likely cause on kernels older than 6.5.
+Error fs_context_error(int fs_fd, const std::string& doing) {
+  int code = errno;
+  Error failure = system_error(doing);
+  char line[512];
+  ssize_t size = 0;
+  while ((size = read(fs_fd, line, sizeof line)) > 0) {
+    failure.message += "; ";
+    failure.message.append(line, static_cast<std::size_t>(size));
+  }
+  if (code == EINVAL) {
+    failure.message +=
+        "; passing more lower layers than fit in one page of mount options needs overlayfs's "
+        "'lowerdir+' (Linux 6.5 or later)";
+  }
+  return failure;
+}
+
+// The new mount API takes lowers one by one, so no page limit applies.
+Status mount_overlay_appending_lowers(std::span<const std::string> lowers_top_first,
+                                      const fs::path& upper, const fs::path& work,
+                                      const fs::path& merged) {
+  UniqueFd fs_fd(fsopen("overlay", FSOPEN_CLOEXEC));
+  if (!fs_fd) return std::unexpected(system_error("fsopen overlay"));
+  auto set = [&](const char* key, const std::string& value) {
+    return fsconfig(fs_fd.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
+  };
+  for (const std::string& lower : lowers_top_first) {
+    if (!set("lowerdir+", lower)) {
+      return std::unexpected(fs_context_error(fs_fd.get(), "adding lower layer " + lower));
+    }
+  }
+  if (!set("upperdir", upper.string()) || !set("workdir", work.string()) ||
+      fsconfig(fs_fd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    return std::unexpected(fs_context_error(fs_fd.get(), "creating the overlay"));
+  }
+  UniqueFd mount_fd(fsmount(fs_fd.get(), FSMOUNT_CLOEXEC, 0));
+  if (!mount_fd) return std::unexpected(system_error("fsmount overlay"));
+  if (move_mount(mount_fd.get(), "", AT_FDCWD, merged.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return std::unexpected(system_error("move_mount overlay"));
+  }
+  return {};
+}
+
+// Picks the first way to pass the lowers that fits; see the header.
+Status mount_layers(const Layout& layout, std::span<const oci::Digest> diff_ids,
+                    const fs::path& upper, const fs::path& work, const fs::path& merged) {
+  std::vector<std::string> absolute;
+  std::vector<std::string> relative;
+  for (auto diff_id = diff_ids.rbegin(); diff_id != diff_ids.rend(); ++diff_id) {
+    absolute.push_back(layout.layer_dir(*diff_id).string());
+    relative.push_back(layout.layer_dir(*diff_id).lexically_relative(layout.layers_dir()));
+  }
+  std::string options = overlay_options(absolute, upper, work);
+  if (options.size() <= mount_options_limit()) return mount_overlay(options, merged);
+  options = overlay_options(relative, upper, work);
+  if (options.size() <= mount_options_limit()) {
+    return mount_overlay_from(layout.layers_dir(), options, merged);
+  }
+  return mount_overlay_appending_lowers(absolute, upper, work, merged);
+}
+
+Status check_layers(const Layout& layout, std::span<const oci::Digest> diff_ids) {
+  if (diff_ids.empty()) return invalid("the image has no layers to mount as a root file system");
+  if (diff_ids.size() > kMaxRootfsLayers) {
+    return invalid("the image has " + std::to_string(diff_ids.size()) +
+                   " layers; overlayfs stacks at most " + std::to_string(kMaxRootfsLayers));
+  }
+  for (const oci::Digest& diff_id : diff_ids) {
+    if (!oci::parse_digest(diff_id.str())) return invalid("bad diff_id '" + diff_id.str() + "'");
+    if (!layer_unpacked(layout, diff_id)) {
+      return fail(ErrorCode::kNotFound, "layer " + diff_id.str() + " is not unpacked");
+    }
+  }
+  return {};
+}
+
+Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef& container,
+                                        std::span<const oci::Digest> diff_ids) {
+  if (auto valid = validate_container_ref(container); !valid) {
+    return std::unexpected(std::move(valid.error()));
+  }
+  if (auto present = check_layers(layout, diff_ids); !present) {
+    return std::unexpected(std::move(present.error()));
+  }
+  fs::path merged = layout.container_merged_dir(container);
+  if (is_mount_point(merged)) return merged;
+
+  fs::path upper = layout.container_upper_dir(container);
+  fs::path work = layout.container_work_dir(container);
+  std::error_code error;
+  fs::create_directories(layout.containers_dir(), error);
+  if (error) return fail(ErrorCode::kInternal, "creating containers dir: " + error.message());
+  Status made = make_dir(layout.task_dir(container.task_id), 0711);
+  if (made) made = make_dir(layout.container_dir(container), 0711);
+  if (made) made = make_upper_dir(upper, layout.layer_dir(diff_ids.back()));
+  if (made) made = make_dir(work, 0700);
+  if (made) made = make_dir(merged, 0755);
+  if (!made) return std::unexpected(std::move(made.error()));
+  if (auto mounted = mount_layers(layout, diff_ids, upper, work, merged); !mounted) {
+    return std::unexpected(std::move(mounted.error())
+                               .context("mounting overlay with " + std::to_string(diff_ids.size()) +
+                                        " layers at " + merged.string()));
+  }
+  return merged;
+}
+
+}  // namespace
+
+Result<fs::path> mount_rootfs(const Layout& layout, const ContainerRef& container,
+                              std::span<const oci::Digest> diff_ids) {
+  auto merged = mount_container_rootfs(layout, container, diff_ids);
+  if (!merged) {
+    return std::unexpected(std::move(merged.error())
+                               .context("mounting the rootfs of container " +
+                                        container.container_name + " of task " +
+                                        container.task_id));
+  }
+  return merged;
+}
+
+bool rootfs_mounted(const Layout& layout, const ContainerRef& container) {
+  return validate_container_ref(container) &&
+         is_mount_point(layout.container_merged_dir(container));
+}
+
+Status remove_rootfs(const Layout& layout, const ContainerRef& container) {
+  if (auto valid = validate_container_ref(container); !valid) return valid;
+  std::string doing = "removing the rootfs of container " + container.container_name + " of task " +
+                      container.task_id;
+  fs::path merged = layout.container_merged_dir(container);
+  while (is_mount_point(merged)) {  // one umount per mount stacked there
+    if (umount2(merged.c_str(), UMOUNT_NOFOLLOW) == 0) continue;
+    if (errno == EBUSY) {
+      return fail(ErrorCode::kResourceInUse,
+                  doing + ": " + merged.string() + " is busy: a process still uses it");
+    }
+    return std::unexpected(system_error(doing + ": unmounting " + merged.string()));
+  }
+  // rmdir, not a recursive removal: were merged/ still a mount, this must not reach into it.
+  if (rmdir(merged.c_str()) != 0 && errno != ENOENT) {
+    return std::unexpected(system_error(doing + ": removing " + merged.string()));
+  }
+  for (const fs::path& dir :
+       {layout.container_work_dir(container), layout.container_upper_dir(container)}) {
+    if (auto removed = remove_tree(dir); !removed) {
+      return std::unexpected(std::move(removed.error()).context(doing));
+    }
+  }
+  // The bundle and logs may outlive the rootfs; the directory goes only when they are gone.
+  if (rmdir(layout.container_dir(container).c_str()) != 0 && errno != ENOENT &&
+      errno != ENOTEMPTY) {
+    return std::unexpected(system_error(doing + ": removing the container directory"));
+  }
+  return {};
+}
+
+std::vector<fs::path> parse_mount_points(std::string_view mountinfo) {
+  std::vector<fs::path> points;
+  std::istringstream lines{std::string(mountinfo)};
+  std::string line;
+  while (std::getline(lines, line)) {
+    // id parent major:minor root MOUNT-POINT options ... - type source super-options
+    std::istringstream fields(line);
+    std::string field;
+    for (int field_idx = 0; field_idx < 5; ++field_idx) fields >> field;
+    if (fields) points.emplace_back(unescape_mountinfo(field));
+  }
+  return points;
+}
+
+Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
+                                                   std::span<const ContainerRef> live) {
+  std::ifstream file("/proc/self/mountinfo");
+  if (!file.is_open()) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
+  std::stringstream mountinfo;
+  mountinfo << file.rdbuf();
+  std::error_code error;
+  fs::path containers = fs::weakly_canonical(layout.containers_dir(), error);
+  if (error) containers = layout.containers_dir();
+
+  auto task_is_live = [&](const std::string& task_id) {
+    return std::ranges::any_of(live,
+                               [&](const ContainerRef& ref) { return ref.task_id == task_id; });
+  };
+  std::vector<fs::path> stale;
+  for (const fs::path& point : parse_mount_points(mountinfo.str())) {
+    fs::path relative = point.lexically_relative(containers);
+    auto component = relative.begin();
+    if (relative.empty() || *component == "." || *component == "..") continue;
+    std::string task_id = *component++;
+    if (component == relative.end()) {
+      if (!task_is_live(task_id)) stale.push_back(point);
+      continue;
+    }
+    if (std::ranges::find(live, ContainerRef{task_id, *component}) == live.end()) {
+      stale.push_back(point);
+    }
+  }
+  // mountinfo lists a mount after the one it sits on: unmount from the end.
+  std::vector<fs::path> unmounted;
+  for (auto point = stale.rbegin(); point != stale.rend(); ++point) {
+    if (umount2(point->c_str(), UMOUNT_NOFOLLOW) == 0 ||
+        (errno == EBUSY && umount2(point->c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0)) {
+      unmounted.push_back(*point);
+      continue;
+    }
+    if (errno == EINVAL || errno == ENOENT) continue;  // went with a mount beneath it
+    return std::unexpected(system_error("unmounting stale mount " + point->string()));
+  }
+  return unmounted;
+}
+
+}  // namespace wharf::agent

@@ -1,0 +1,57 @@
+// Container root file systems: one overlayfs mount per container over its image's cached layers.
+//
+// merged/ = overlay(lowerdir = the image's unpacked layers, top layer first;
+//                   upperdir = upper/, workdir = work/, both the container's own)
+// in layout.container_dir(container). Layers stay read-only and shared; the container's writes
+// land in upper/, and removing the rootfs removes them.
+//
+// Many layers: the legacy mount(2) call takes at most one page of options (4096 bytes). When
+// the absolute lowerdir paths don't fit, the mount runs on a helper thread with a private working
+// directory (unshare(CLONE_FS)) in layers/, naming lowers by their short relative paths
+// ("sha256/<hex>"). When even those don't fit, the lowers are added one at a time through the
+// new mount API (fsconfig "lowerdir+", Linux 6.5+); on older kernels that is an error that says
+// so. overlayfs itself stacks at most 500 lowers.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "agent/layout.hpp"
+#include "common/error.hpp"
+#include "oci/digest.hpp"
+
+namespace wharf::agent {
+
+// overlayfs's limit on lower layers (OVL_MAX_STACK).
+inline constexpr std::size_t kMaxRootfsLayers = 500;
+
+// Mounts the rootfs of `container` and returns layout.container_merged_dir(container).
+// `diff_ids` are in image-config order (rootfs.diff_ids: base layer first) and must all be
+// unpacked (kNotFound otherwise). upper/ takes the owner and mode of the top layer's root, which
+// the container sees as "/". Idempotent: an existing mount is kept, so an agent that restarts
+// next to running containers re-attaches; an existing upper/ is reused. On failure the
+// directories stay for remove_rootfs().
+Result<std::filesystem::path> mount_rootfs(const Layout& layout, const ContainerRef& container,
+                                           std::span<const oci::Digest> diff_ids);
+
+bool rootfs_mounted(const Layout& layout, const ContainerRef& container);
+
+// Unmounts the rootfs and removes merged/, work/ and upper/ (the container's writes), then the
+// container directory if nothing else is left in it. kResourceInUse while a process still uses
+// the mount. Removing a rootfs that is not there succeeds.
+Status remove_rootfs(const Layout& layout, const ContainerRef& container);
+
+// After an agent crash: unmounts every mount under layout.containers_dir() that no live
+// container owns, deepest first, and returns the mount points it unmounted. A mount at or
+// below containers/<task>/<name>/ belongs to that container; one on containers/<task> itself
+// to the task, live while any of its containers is. A busy stale mount is detached
+// (MNT_DETACH). Directories are left for remove_rootfs().
+Result<std::vector<std::filesystem::path>> unmount_stale_mounts(const Layout& layout,
+                                                                std::span<const ContainerRef> live);
+
+// The mount points listed in /proc/<pid>/mountinfo text, in its order, octal escapes undone.
+std::vector<std::filesystem::path> parse_mount_points(std::string_view mountinfo);
+
+}  // namespace wharf::agent
