@@ -718,6 +718,23 @@ class ScanTest(EcrTestBase):
                               "scan/debian", "--image-id", "imageTag=v1")
         self.assertEqual(cli["imageScanFindings"]["findings"][0]["name"], "CVE-2099-0001")
 
+    def test_scan_results_and_settings_survive_a_restart(self):
+        self.create("scan/durable", imageTagMutability="IMMUTABLE")
+        self.skopeo_push(self.new_oci_image(DEBIAN_FILES), "scan/durable", "v1")
+        before = self.scan("scan/durable", "v1")["imageScanFindings"]["findings"]
+        policy = LifecycleTest.KEEP_ONE
+        self.ecr.put_lifecycle_policy(repositoryName="scan/durable", lifecyclePolicyText=policy)
+        self.server.restart()
+        after = self.ecr.describe_image_scan_findings(repositoryName="scan/durable",
+                                                      imageId={"imageTag": "v1"})
+        self.assertEqual(after["imageScanStatus"]["status"], "COMPLETE")
+        self.assertEqual(after["imageScanFindings"]["findings"], before)
+        self.assertEqual(self.ecr.get_lifecycle_policy(
+            repositoryName="scan/durable")["lifecyclePolicyText"], policy)
+        repository = self.ecr.describe_repositories(
+            repositoryNames=["scan/durable"])["repositories"][0]
+        self.assertEqual(repository["imageTagMutability"], "IMMUTABLE")
+
     def test_scan_on_push(self):
         self.create("scan/on-push", imageScanningConfiguration={"scanOnPush": True})
         self.skopeo_push(self.new_oci_image(DEBIAN_FILES), "scan/on-push", "v1")
