@@ -133,7 +133,8 @@ http::Reply reply_for(const Call& call, const Error& error, Area area) {
     case ErrorCode::kImageNotFound:
       return error_reply(call, Status_::not_found, "MANIFEST_UNKNOWN", error.message);
     case ErrorCode::kReferencedImagesNotFound:
-      return error_reply(call, Status_::bad_request, "MANIFEST_UNKNOWN", error.message);
+      // The spec: a missing child manifest of an index is MANIFEST_BLOB_UNKNOWN too.
+      return error_reply(call, Status_::bad_request, "MANIFEST_BLOB_UNKNOWN", error.message);
     case ErrorCode::kLayersNotFound:
       if (area == Area::kManifest) {
         return error_reply(call, Status_::bad_request, "MANIFEST_BLOB_UNKNOWN", error.message);

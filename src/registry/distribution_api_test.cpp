@@ -469,7 +469,7 @@ TEST_F(DistributionApiTest, ManifestsMustBeValidAndComplete) {
                       std::string(64, 'd') + R"(","size":10}]})";
   Answer child_unknown = put_manifest("multi", index, "application/vnd.oci.image.index.v1+json");
   EXPECT_EQ(child_unknown.status(), 400);
-  EXPECT_EQ(child_unknown.error_code(), "MANIFEST_UNKNOWN");
+  EXPECT_EQ(child_unknown.error_code(), "MANIFEST_BLOB_UNKNOWN");
 
   Answer too_big = put_manifest("big", std::string(64 * 1024 + 1, ' '));
   EXPECT_EQ(too_big.status(), 413);
