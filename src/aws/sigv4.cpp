@@ -1,6 +1,8 @@
 // AWS Signature Version 4: builds canonical requests, derives keys, signs and verifies requests.
 #include "aws/sigv4.hpp"
 
+#include <unordered_map>
+
 #include <algorithm>
 #include <ctime>
 #include <string>
@@ -436,9 +438,33 @@ std::string signing_key(std::string_view secret, std::string_view date, std::str
   return hmac_sha256_raw(service_key, kTerminator);
 }
 
+namespace {
+
+// The signing key changes only per secret, day, region and service, yet deriving it costs four
+// HMACs; each thread keeps the few it has seen recently.
+const std::string& cached_signing_key(std::string_view secret, std::string_view date,
+                                      std::string_view region, std::string_view service) {
+  constexpr std::size_t kMaxCached = 64;
+  thread_local std::unordered_map<std::string, std::string> cache;
+  std::string id;
+  id.reserve(secret.size() + date.size() + region.size() + service.size() + 3);
+  id.append(secret)
+      .append(1, '\n')
+      .append(date)
+      .append(1, '\n')
+      .append(region)
+      .append(1, '\n')
+      .append(service);
+  if (auto found = cache.find(id); found != cache.end()) return found->second;
+  if (cache.size() >= kMaxCached) cache.clear();
+  return cache.emplace(std::move(id), signing_key(secret, date, region, service)).first->second;
+}
+
+}  // namespace
+
 std::string signature(std::string_view secret, std::string_view date, std::string_view region,
                       std::string_view service, std::string_view string_to_sign) {
-  return to_hex(hmac_sha256_raw(signing_key(secret, date, region, service), string_to_sign));
+  return to_hex(hmac_sha256_raw(cached_signing_key(secret, date, region, service), string_to_sign));
 }
 
 void sign_request(SignableRequest& request, std::string_view access_key_id, std::string_view secret,

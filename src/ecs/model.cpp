@@ -115,7 +115,7 @@ bj::object cluster_to_store(const Cluster& cluster) {
                     {"tags", tags_to_json(cluster.tags)}};
 }
 
-Result<Cluster> cluster_from_store(const bj::object& stored) {
+Result<Cluster> cluster_from_store(bj::object stored) {
   Cluster cluster;
   auto name = json::get_string(stored, "name");
   auto arn = json::get_string(stored, "arn");
@@ -175,7 +175,7 @@ std::optional<double> get_number(const bj::object& object, std::string_view key)
 }
 }  // namespace
 
-Result<TaskDefinition> task_definition_from_store(const bj::object& stored) {
+Result<TaskDefinition> task_definition_from_store(bj::object stored) {
   TaskDefinition definition;
   auto family = json::get_string(stored, "family");
   auto revision = json::get_int(stored, "revision");
@@ -195,7 +195,7 @@ Result<TaskDefinition> task_definition_from_store(const bj::object& stored) {
     definition.deregistered_at = from_epoch_seconds(*deregistered_at);
   }
   if (const auto* tags = json::get_array(stored, "tags")) definition.tags = tags_from_json(*tags);
-  definition.body = *body;
+  definition.body = std::move(stored["body"].as_object());
   return definition;
 }
 
@@ -206,7 +206,7 @@ bj::object setting_to_wire(const Setting& setting) {
                     {"type", setting.type}};
 }
 
-Result<Setting> setting_from_store(const bj::object& stored) {
+Result<Setting> setting_from_store(bj::object stored) {
   auto name = json::get_string(stored, "name");
   auto value = json::get_string(stored, "value");
   auto principal = json::get_string(stored, "principalArn");

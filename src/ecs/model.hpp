@@ -52,7 +52,7 @@ struct ClusterCounts {
 boost::json::object cluster_to_wire(const Cluster& cluster, const ClusterCounts& counts,
                                     const ClusterInclude& include);
 boost::json::object cluster_to_store(const Cluster& cluster);
-Result<Cluster> cluster_from_store(const boost::json::object& stored);
+Result<Cluster> cluster_from_store(boost::json::object stored);
 
 struct TaskDefinition {
   std::string family;
@@ -70,7 +70,8 @@ struct TaskDefinition {
 
 boost::json::object task_definition_to_wire(const TaskDefinition& definition);
 boost::json::object task_definition_to_store(const TaskDefinition& definition);
-Result<TaskDefinition> task_definition_from_store(const boost::json::object& stored);
+// Takes the parsed record by value so the (large) body moves rather than copies.
+Result<TaskDefinition> task_definition_from_store(boost::json::object stored);
 
 // An account setting as ECS reports it.
 struct Setting {
@@ -81,6 +82,6 @@ struct Setting {
 };
 
 boost::json::object setting_to_wire(const Setting& setting);
-Result<Setting> setting_from_store(const boost::json::object& stored);
+Result<Setting> setting_from_store(boost::json::object stored);
 
 }  // namespace wharf::ecs

@@ -45,7 +45,7 @@ Status load_kind(store::Store& store, const char* kind, Decode decode, Insert in
   for (const auto& record : *records) {
     auto object = parse_object(record);
     if (!object) return std::unexpected(object.error());
-    auto decoded = decode(*object);
+    auto decoded = decode(std::move(*object));
     if (!decoded) return std::unexpected(decoded.error().context("record " + record.key));
     insert(region_of(record.key), record.key, std::move(*decoded));
   }

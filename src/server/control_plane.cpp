@@ -2,6 +2,7 @@
 #include "server/control_plane.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <boost/json.hpp>
@@ -172,6 +173,8 @@ class RunningControlPlane final : public ControlPlane {
                      std::chrono::steady_clock::now() - started)
                      .count(),
                  ecs_state_->task_definition_count());
+    // Loading parses every record once; hand the parser's freed memory back to the system.
+    ::malloc_trim(0);
 
     ecs_api_ = std::make_unique<ecs::EcsApi>(*ecs_state_, clock_, *tokens_);
     ecs_service_ = std::make_unique<aws::JsonService>(aws::ServiceModel::ecs(), "ecs", "1.1");

@@ -118,6 +118,9 @@ std::string column_bytes(sqlite3_stmt* stmt, int index) {
 // Commits the durability settings before any data is written: WAL so readers never block the
 // writer, synchronous=FULL so that a commit is on disk (WAL fsync'd) before it is acknowledged.
 Status configure_for_durability(sqlite3* db) {
+  // Records are JSON of about a kilobyte; with 4 KiB pages most would spill into overflow pages.
+  // Takes effect only while the database is still empty.
+  if (Status ok = exec(db, "PRAGMA page_size=16384"); !ok) return ok;
   Result<Statement> mode = query_row(db, "PRAGMA journal_mode=WAL");
   if (!mode) return std::unexpected(mode.error());
   std::string_view actual = reinterpret_cast<const char*>(sqlite3_column_text(mode->get(), 0));
