@@ -55,7 +55,7 @@ TASK_DEFINITION = {
 # A measurement during which other processes used more CPU than this is reported as disturbed.
 DISTURBED_CORES = 0.2
 
-TARGETS = {  # figure → (target, comparison) as the brief states them
+TARGETS = {  # the goals the summary checks against
     "describe_rps": 20000.0,
     "describe_p99_ms": 5.0,
     "register_rps": 2000.0,
@@ -367,14 +367,19 @@ def fill(args, data_dir, log_path):
                 ["wrk", "-t", str(args.wrk_threads), "-c",
                  str(min(args.register_connections, remaining)), "-d", "600s", "-s", script,
                  server.endpoint + "/"], stdout=subprocess.PIPE, text=True)
-            last = count
-            while wrk.poll() is None:
-                time.sleep(1)
-                now = count_revisions(data_dir)
-                if now == last and now > count:
-                    wrk.send_signal(signal.SIGINT)
-                last = now
-            output = wrk.communicate()[0]
+            try:
+                last = count
+                while wrk.poll() is None:
+                    time.sleep(1)
+                    now = count_revisions(data_dir)
+                    if now == last and now > count:
+                        wrk.send_signal(signal.SIGINT)
+                    last = now
+                output = wrk.communicate()[0]
+            finally:
+                if wrk.poll() is None:
+                    wrk.kill()
+                    wrk.wait()
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
             if wrk.returncode != 0 or non2xx:
                 raise RuntimeError("fill failed:\n" + output)
