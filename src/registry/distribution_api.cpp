@@ -179,6 +179,14 @@ std::string upload_location(const Call& call, std::string_view id) {
   return repository_path(call) + "/blobs/uploads/" + std::string(id);
 }
 
+// A manifest reference is a digest when it has a colon (tags cannot), else a tag.
+Result<ImageSelector> manifest_reference(const std::string& reference) {
+  if (reference.find(':') == std::string::npos) return ImageSelector{std::nullopt, reference};
+  auto digest = oci::parse_digest(reference);
+  if (!digest) return std::unexpected(digest.error());
+  return ImageSelector{std::move(*digest), std::nullopt};
+}
+
 // The Range header of upload status replies: "0-<last byte>", "0-0" while empty.
 std::string upload_range(uint64_t size) {
   return "0-" + std::to_string(size == 0 ? 0 : size - 1);
@@ -421,19 +429,12 @@ void DistributionApi::Impl::catalog(Call& call, const http::Responder& respond) 
 // ---- manifests ----
 
 void DistributionApi::Impl::get_manifest(const Call& call, const http::Responder& respond) {
-  ImageSelector selector;
-  const std::string& reference = call.route.reference;
-  if (reference.find(':') != std::string::npos) {
-    auto digest = oci::parse_digest(reference);
-    if (!digest) {
-      return respond(
-          error_reply(call, Status_::bad_request, "DIGEST_INVALID", digest.error().message));
-    }
-    selector.digest = std::move(*digest);
-  } else {
-    selector.tag = reference;
+  auto selector = manifest_reference(call.route.reference);
+  if (!selector) {
+    return respond(
+        error_reply(call, Status_::bad_request, "DIGEST_INVALID", selector.error().message));
   }
-  auto image = state.find_image(call.ref, selector);
+  auto image = state.find_image(call.ref, *selector);
   if (!image) return respond(reply_for(call, image.error(), Area::kManifest));
   http::Response response = base_response(call, Status_::ok);
   response.set(beast_http::field::content_type, image->media_type);
@@ -451,18 +452,13 @@ void DistributionApi::Impl::put_manifest(const Call& call, std::string body,
                                "the manifest is larger than the limit of " +
                                    std::to_string(options.manifest_limit) + " bytes"));
   }
-  PutImageRequest request{std::move(body), call.content_type, std::nullopt, std::nullopt};
-  const std::string& reference = call.route.reference;
-  if (reference.find(':') != std::string::npos) {
-    auto digest = oci::parse_digest(reference);
-    if (!digest) {
-      return respond(
-          error_reply(call, Status_::bad_request, "DIGEST_INVALID", digest.error().message));
-    }
-    request.digest = std::move(*digest);
-  } else {
-    request.tag = reference;
+  auto selector = manifest_reference(call.route.reference);
+  if (!selector) {
+    return respond(
+        error_reply(call, Status_::bad_request, "DIGEST_INVALID", selector.error().message));
   }
+  PutImageRequest request{std::move(body), call.content_type, std::move(selector->tag),
+                          std::move(selector->digest)};
   state.put_image(call.ref, std::move(request), [call, respond](Result<PutImageResult> result) {
     if (!result) return respond(reply_for(call, result.error(), Area::kManifest));
     const Image& image = result->image;
@@ -476,19 +472,12 @@ void DistributionApi::Impl::put_manifest(const Call& call, std::string body,
 }
 
 void DistributionApi::Impl::delete_manifest(const Call& call, const http::Responder& respond) {
-  ImageSelector selector;
-  const std::string& reference = call.route.reference;
-  if (reference.find(':') != std::string::npos) {
-    auto digest = oci::parse_digest(reference);
-    if (!digest) {
-      return respond(
-          error_reply(call, Status_::bad_request, "DIGEST_INVALID", digest.error().message));
-    }
-    selector.digest = std::move(*digest);
-  } else {
-    selector.tag = reference;
+  auto selector = manifest_reference(call.route.reference);
+  if (!selector) {
+    return respond(
+        error_reply(call, Status_::bad_request, "DIGEST_INVALID", selector.error().message));
   }
-  state.remove_image(call.ref, selector, {}, [call, respond](Result<RemoveImageResult> result) {
+  state.remove_image(call.ref, *selector, {}, [call, respond](Result<RemoveImageResult> result) {
     if (!result) return respond(reply_for(call, result.error(), Area::kManifest));
     respond(base_response(call, Status_::accepted));
   });
