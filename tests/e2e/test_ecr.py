@@ -559,6 +559,35 @@ class RegistryPushTest(EcrTestBase):
             layerDigests=[layer["digest"] for layer in manifest["layers"]])
         self.assertEqual(len(checked["layers"]), len(manifest["layers"]))
 
+    def test_round_trip_keeps_every_digest(self):
+        """OCI layout → Wharf → OCI layout with skopeo: the manifest and every blob are identical."""
+        self.create("pushed/roundtrip")
+        layout = self.new_oci_image({"etc/motd": "round trip\n"})
+        self.skopeo_push(layout, "pushed/roundtrip", "v1")
+        pulled = os.path.join(self.workdir, "pulled-roundtrip")
+        result = subprocess.run(
+            ["skopeo", "copy", "--src-tls-verify=false", "--src-authfile", self.authfile,
+             f"docker://{self.registry}/pushed/roundtrip:v1", f"oci:{pulled}:v1"],
+            capture_output=True, text=True, timeout=180)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+        def manifest_digest(layout_dir):
+            with open(os.path.join(layout_dir, "index.json")) as index:
+                return json.load(index)["manifests"][0]["digest"]
+
+        def blobs(layout_dir):
+            return sorted(os.listdir(os.path.join(layout_dir, "blobs", "sha256")))
+
+        self.assertEqual(manifest_digest(pulled), manifest_digest(layout))
+        # umoci keeps superseded blobs in its layout; the pulled one holds exactly the image's.
+        self.assertEqual(len(blobs(pulled)), 3)  # manifest, config, one layer
+        self.assertLessEqual(set(blobs(pulled)), set(blobs(layout)))
+        inspected = json.loads(subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", "--authfile", self.authfile,
+             f"docker://{self.registry}/pushed/roundtrip:v1"],
+            capture_output=True, text=True, timeout=60, check=True).stdout)
+        self.assertEqual(inspected["Digest"], manifest_digest(layout))
+
     def test_empty_umoci_image(self):
         self.create("pushed/empty")
         workdir = os.path.join(self.workdir, "empty-image")
