@@ -12,6 +12,8 @@ packages=(
   # tests and benchmarks
   wrk sqlite3 curl
   skopeo umoci docker-registry busybox-static
+  # container runtimes (the agent uses crun where it works, else runc)
+  runc crun
 )
 
 missing=()

@@ -28,6 +28,10 @@ WireError to_wire(const Error& error, std::string_view /*service*/) {
       return {"ClusterContainsTasksException", 400};
     case ErrorCode::kClusterContainsContainerInstances:
       return {"ClusterContainsContainerInstancesException", 400};
+    case ErrorCode::kAttributeLimitExceeded:
+      return {"AttributeLimitExceededException", 400};
+    case ErrorCode::kTargetNotFound:
+      return {"TargetNotFoundException", 400};
     case ErrorCode::kAccessDenied:
       return {"AccessDeniedException", 400};
     case ErrorCode::kUnrecognizedClient:
@@ -94,6 +98,15 @@ WireError to_wire(const Error& error, std::string_view /*service*/) {
       return {"ServerException", 500};
   }
   return {"ServerException", 500};
+}
+
+std::optional<ErrorCode> error_code_for(std::string_view type, std::string_view service) {
+  // Every code up to kInternal, the last; the first whose wire name matches wins.
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kInternal); ++code) {
+    auto candidate = static_cast<ErrorCode>(code);
+    if (to_wire(Error{candidate, ""}, service).type == type) return candidate;
+  }
+  return std::nullopt;
 }
 
 }  // namespace wharf::aws

@@ -1,6 +1,7 @@
 // The one place internal errors become AWS exception names and HTTP statuses.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,8 @@ struct WireError {
 
 // `service` is the signing name ("ecs", "ecr", ...), for codes whose names differ by service.
 WireError to_wire(const Error& error, std::string_view service);
+// The other way, for Wharf's own clients: the code whose wire name is `type` (no "ns#" prefix);
+// nullopt for names Wharf never sends.
+std::optional<ErrorCode> error_code_for(std::string_view type, std::string_view service);
 
 }  // namespace wharf::aws

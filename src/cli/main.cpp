@@ -3,9 +3,14 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
+#include "agent/agent.hpp"
 #include "common/log.hpp"
 #include "oci/image_transfer.hpp"
 #include "server/control_plane.hpp"
@@ -34,15 +39,19 @@ void print_connection_help(const wharf::server::ControlPlane& plane) {
             << std::flush;
 }
 
-// Blocks until SIGINT or SIGTERM.
-void wait_for_stop_signal() {
+// Blocks until SIGINT or SIGTERM; returns which.
+int take_stop_signal() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   int received = 0;
   sigwait(&signals, &received);
-  spdlog::info("received {}, stopping", strsignal(received));
+  return received;
+}
+
+void wait_for_stop_signal() {
+  spdlog::info("received {}, stopping", strsignal(take_stop_signal()));
 }
 
 int run_server(const wharf::server::ServerConfig& config) {
@@ -54,6 +63,52 @@ int run_server(const wharf::server::ServerConfig& config) {
   print_connection_help(**plane);
   wait_for_stop_signal();
   (*plane)->stop();
+  return 0;
+}
+
+// Flags of `wharf agent` beyond AgentConfig: credentials that override the environment's.
+struct AgentFlags {
+  int heartbeat_seconds = 10;
+  std::optional<std::string> access_key_id;
+  std::optional<std::string> secret_access_key;
+  std::optional<std::string> region;
+};
+
+int run_agent(wharf::agent::AgentConfig config, const AgentFlags& flags) {
+  auto credentials = wharf::oci::load_aws_credentials(wharf::oci::process_environment());
+  if (credentials) config.credentials = *credentials;
+  if (flags.access_key_id) config.credentials.access_key_id = *flags.access_key_id;
+  if (flags.secret_access_key) config.credentials.secret_access_key = *flags.secret_access_key;
+  if (flags.region) config.credentials.region = *flags.region;
+  if (config.credentials.region.empty()) config.credentials.region = "us-east-1";
+  if (config.credentials.access_key_id.empty() || config.credentials.secret_access_key.empty()) {
+    std::cerr << "wharf agent: no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY, or pass --access-key-id and --secret-access-key\n";
+    return 1;
+  }
+  config.heartbeat_interval = std::chrono::seconds(flags.heartbeat_seconds);
+  wharf::SystemClock clock;
+  auto agent = wharf::agent::Agent::open(std::move(config), clock);
+  if (!agent) {
+    std::cerr << "wharf agent: " << agent.error().message << "\n";
+    return 1;
+  }
+  // A stop signal ends the run; when the run ends first, a signal to the waiting thread ends it.
+  std::atomic<bool> run_ended = false;
+  std::thread signals([&] {
+    int received = take_stop_signal();
+    if (run_ended) return;
+    spdlog::info("received {}, stopping", strsignal(received));
+    (*agent)->stop();
+  });
+  auto status = (*agent)->run();
+  run_ended = true;
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  if (!status) {
+    std::cerr << "wharf agent: " << status.error().message << "\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -189,6 +244,40 @@ int main(int argc, char** argv) {
   server->add_option("--scan-database", server_config.scan_database,
                      "Vulnerability database for ECR image scans (JSON, see docs/scanning.md)");
 
+  server
+      ->add_option("--agent-heartbeat-seconds", server_config.agent_heartbeat_seconds,
+                   "How often agents call in; silent for three intervals means disconnected")
+      ->capture_default_str();
+
+  wharf::agent::AgentConfig agent_config;
+  AgentFlags agent_flags;
+  auto* agent = app.add_subcommand("agent", "Run the container agent on this host");
+  agent->add_option("--server", agent_config.server_url, "The control plane's URL")->required();
+  agent->add_option("--cluster", agent_config.cluster, "The cluster to join")
+      ->capture_default_str();
+  agent->add_option("--data-dir", agent_config.data_dir, "The agent's own directory")->required();
+  agent->add_option("--availability-zone", agent_config.availability_zone,
+                    "Reported as ecs.availability-zone (default: the region's 'a' zone)");
+  agent->add_option("--instance-type", agent_config.instance_type, "Reported as ecs.instance-type")
+      ->capture_default_str();
+  agent
+      ->add_option("--memory-reserve-mib", agent_config.memory_reserve_mib,
+                   "Memory kept back from tasks for the system and the agent")
+      ->capture_default_str();
+  agent
+      ->add_option("--heartbeat-seconds", agent_flags.heartbeat_seconds,
+                   "How often to call in (at most the server's --agent-heartbeat-seconds)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--access-key-id", agent_flags.access_key_id,
+                    "Access key id (default: AWS_ACCESS_KEY_ID or the AWS configuration)");
+  agent->add_option("--secret-access-key", agent_flags.secret_access_key,
+                    "Secret access key (default: AWS_SECRET_ACCESS_KEY or the AWS configuration)");
+  agent->add_option("--region", agent_flags.region,
+                    "Region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS configuration)");
+  agent->add_flag("--insecure", agent_config.insecure,
+                  "Accept any TLS certificate from the control plane");
+
   wharf::server::ServerConfig up_config;
   up_config.listen = "127.0.0.1:8910";
   up_config.data_dir = default_data_dir();
@@ -240,5 +329,6 @@ int main(int argc, char** argv) {
   if (image_import->parsed()) return run_image_import(image_flags);
   if (image_pull->parsed()) return run_image_pull(image_flags);
   if (server->parsed()) return run_server(server_config);
+  if (agent->parsed()) return run_agent(std::move(agent_config), agent_flags);
   return run_server(up_config);
 }

@@ -23,6 +23,8 @@ enum class ErrorCode {
   kClusterContainsServices,
   kClusterContainsTasks,
   kClusterContainsContainerInstances,
+  kAttributeLimitExceeded,  // more custom attributes than a resource may have
+  kTargetNotFound,          // the resource an attribute names does not exist
   kAccessDenied,
   kUnrecognizedClient,  // unknown access key
   kInvalidSignature,    // the signature does not match, or has expired

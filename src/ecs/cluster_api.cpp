@@ -90,6 +90,12 @@ Status validate_capacity_providers(const bj::object& input) {
   return {};
 }
 
+ClusterCounts counts_of(const RegionState& region, const Cluster& cluster) {
+  ClusterCounts counts;
+  counts.registered_container_instances = region.registered_instance_count(cluster.name);
+  return counts;
+}
+
 ClusterInclude read_include(const bj::object& input) {
   ClusterInclude include;
   const auto* list = json::get_array(input, "include");
@@ -124,8 +130,9 @@ void EcsApi::create_cluster(const Context& context, const Input& input, Reply re
   auto existing = region.clusters.find(name);
   if (existing != region.clusters.end() && existing->second.status == "ACTIVE") {
     // Creating an existing cluster is idempotent and returns it unchanged, as ECS does.
-    return reply(
-        bj::object{{"cluster", cluster_to_wire(existing->second, {}, kIncludeAllButStatistics)}});
+    return reply(bj::object{
+        {"cluster", cluster_to_wire(existing->second, counts_of(region, existing->second),
+                                    kIncludeAllButStatistics)}});
   }
   Cluster cluster;
   cluster.name = name;
@@ -142,7 +149,8 @@ void EcsApi::create_cluster(const Context& context, const Input& input, Reply re
   }
   cluster.tags = std::move(tags);
   auto mutation = EcsState::put(context.region, cluster);
-  bj::object output{{"cluster", cluster_to_wire(cluster, {}, kIncludeAllButStatistics)}};
+  bj::object output{
+      {"cluster", cluster_to_wire(cluster, counts_of(region, cluster), kIncludeAllButStatistics)}};
   region.clusters[name] = std::move(cluster);
   commit_then_reply({std::move(mutation)}, std::move(output), std::move(reply));
 }
@@ -175,7 +183,7 @@ void EcsApi::describe_clusters(const Context& context, const Input& input, Reply
       failures.push_back(bj::object{{"arn", missing_arn}, {"reason", "MISSING"}});
       continue;
     }
-    clusters.push_back(cluster_to_wire(*cluster, {}, include));
+    clusters.push_back(cluster_to_wire(*cluster, counts_of(*region, *cluster), include));
   }
   reply(bj::object{{"clusters", std::move(clusters)}, {"failures", std::move(failures)}});
 }
@@ -210,15 +218,15 @@ void EcsApi::update_cluster(const Context& context, const Input& input, Reply re
   if (!settings) return reply(std::unexpected(settings.error()));
 
   std::unique_lock lock(state_.mutex());
-  auto cluster =
-      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
+  RegionState& region = state_.region(context.region);
+  auto cluster = active_cluster(context, region, json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
   apply_settings(**cluster, *settings);
   apply_configuration(**cluster, input);
-  commit_then_reply(
-      {EcsState::put(context.region, **cluster)},
-      bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
-      std::move(reply));
+  commit_then_reply({EcsState::put(context.region, **cluster)},
+                    bj::object{{"cluster", cluster_to_wire(**cluster, counts_of(region, **cluster),
+                                                           kIncludeAllButStatistics)}},
+                    std::move(reply));
 }
 
 void EcsApi::update_cluster_settings(const Context& context, const Input& input, Reply reply) {
@@ -227,23 +235,31 @@ void EcsApi::update_cluster_settings(const Context& context, const Input& input,
   if (settings->empty()) return reply(invalid("settings must name at least one setting."));
 
   std::unique_lock lock(state_.mutex());
-  auto cluster =
-      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
+  RegionState& region = state_.region(context.region);
+  auto cluster = active_cluster(context, region, json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
   apply_settings(**cluster, *settings);
-  commit_then_reply(
-      {EcsState::put(context.region, **cluster)},
-      bj::object{{"cluster", cluster_to_wire(**cluster, {}, kIncludeAllButStatistics)}},
-      std::move(reply));
+  commit_then_reply({EcsState::put(context.region, **cluster)},
+                    bj::object{{"cluster", cluster_to_wire(**cluster, counts_of(region, **cluster),
+                                                           kIncludeAllButStatistics)}},
+                    std::move(reply));
 }
 
 void EcsApi::delete_cluster(const Context& context, const Input& input, Reply reply) {
   std::unique_lock lock(state_.mutex());
-  auto cluster =
-      active_cluster(context, state_.region(context.region), json::string_or(input, "cluster", ""));
+  RegionState& region = state_.region(context.region);
+  auto cluster = active_cluster(context, region, json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
-  // Services, tasks and container instances arrive in later issues; until then a cluster never
-  // contains any, so nothing blocks deletion.
+  // Services and tasks arrive in later issues; until then only container instances block
+  // deletion.
+  if (int64_t registered = region.registered_instance_count((*cluster)->name); registered > 0) {
+    return reply(fail(ErrorCode::kClusterContainsContainerInstances,
+                      "The cluster cannot be deleted while container instances are active or "
+                      "draining (" +
+                          std::to_string(registered) +
+                          " registered); deregister them with DeregisterContainerInstance "
+                          "first."));
+  }
   (*cluster)->status = "INACTIVE";
   commit_then_reply(
       {EcsState::put(context.region, **cluster)},

@@ -31,6 +31,25 @@ void EcsApi::register_operations(aws::JsonService& service) {
   bind("PutAccountSettingDefault", &EcsApi::put_account_setting_default);
   bind("DeleteAccountSetting", &EcsApi::delete_account_setting);
   bind("ListAccountSettings", &EcsApi::list_account_settings);
+  bind("RegisterContainerInstance", &EcsApi::register_container_instance);
+  bind("DeregisterContainerInstance", &EcsApi::deregister_container_instance);
+  bind("DescribeContainerInstances", &EcsApi::describe_container_instances);
+  bind("ListContainerInstances", &EcsApi::list_container_instances);
+  bind("UpdateContainerInstancesState", &EcsApi::update_container_instances_state);
+  bind("DiscoverPollEndpoint", &EcsApi::discover_poll_endpoint);
+  bind("PutAttributes", &EcsApi::put_attributes);
+  bind("DeleteAttributes", &EcsApi::delete_attributes);
+  bind("ListAttributes", &EcsApi::list_attributes);
+}
+
+void EcsApi::set_endpoint(std::string endpoint) {
+  std::lock_guard lock(endpoint_mutex_);
+  endpoint_ = std::move(endpoint);
+}
+
+std::string EcsApi::endpoint() const {
+  std::lock_guard lock(endpoint_mutex_);
+  return endpoint_;
 }
 
 void EcsApi::commit_then_reply(std::vector<store::Mutation> mutations, boost::json::object output,

@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ class EcsApi {
       : state_(state), clock_(clock), tokens_(tokens) {}
 
   void register_operations(aws::JsonService& service);
+  // The URL agents are told to poll (DiscoverPollEndpoint); known once the listener is up.
+  void set_endpoint(std::string endpoint);
 
  private:
   using Context = aws::CallContext;
@@ -43,6 +46,16 @@ class EcsApi {
   void tag_resource(const Context& context, const Input& input, Reply reply);
   void untag_resource(const Context& context, const Input& input, Reply reply);
   void list_tags_for_resource(const Context& context, const Input& input, Reply reply);
+  // container_instance_api.cpp
+  void register_container_instance(const Context& context, const Input& input, Reply reply);
+  void deregister_container_instance(const Context& context, const Input& input, Reply reply);
+  void describe_container_instances(const Context& context, const Input& input, Reply reply);
+  void list_container_instances(const Context& context, const Input& input, Reply reply);
+  void update_container_instances_state(const Context& context, const Input& input, Reply reply);
+  void discover_poll_endpoint(const Context& context, const Input& input, Reply reply);
+  void put_attributes(const Context& context, const Input& input, Reply reply);
+  void delete_attributes(const Context& context, const Input& input, Reply reply);
+  void list_attributes(const Context& context, const Input& input, Reply reply);
   // account_setting_api.cpp
   void put_account_setting(const Context& context, const Input& input, Reply reply);
   void put_account_setting_default(const Context& context, const Input& input, Reply reply);
@@ -65,9 +78,18 @@ class EcsApi {
                                                std::string_view identifier,
                                                bool allow_bare_family) const;
 
+  // A container instance of the cluster, by ARN or id, in any status; kNotFound when the
+  // identifier names none (or an instance of another cluster, region or account).
+  Result<ContainerInstance*> find_container_instance(const Context& context, RegionState& region,
+                                                     const std::string& cluster,
+                                                     std::string_view identifier) const;
+  std::string endpoint() const;
+
   EcsState& state_;
   const Clock& clock_;
   const aws::PageTokens& tokens_;
+  mutable std::mutex endpoint_mutex_;
+  std::string endpoint_;
 };
 
 }  // namespace wharf::ecs

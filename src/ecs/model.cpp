@@ -1,6 +1,9 @@
 // Codecs for the ECS model: wire (DescribeX output) and storage forms.
 #include "ecs/model.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 #include "common/json.hpp"
 
 namespace wharf::ecs {
@@ -212,6 +215,219 @@ Result<Setting> setting_from_store(bj::object stored) {
   auto principal = json::get_string(stored, "principalArn");
   if (!name || !value || !principal) return std::unexpected(corrupt("account setting"));
   return Setting{*name, *value, *principal, json::string_or(stored, "type", "user")};
+}
+
+}  // namespace wharf::ecs
+
+namespace wharf::ecs {
+
+namespace {
+
+bj::object resource_to_json(const Resource& resource) {
+  bj::object out{{"name", resource.name},
+                 {"type", resource.type},
+                 {"doubleValue", resource.double_value},
+                 {"longValue", resource.long_value},
+                 {"integerValue", resource.integer_value}};
+  if (resource.type == "STRINGSET") {
+    bj::array values;
+    for (const auto& value : resource.string_set_value) values.push_back(bj::string(value));
+    out["stringSetValue"] = std::move(values);
+  }
+  return out;
+}
+
+scheduler::InstanceStatus scheduler_status(std::string_view status) {
+  if (status == "ACTIVE") return scheduler::InstanceStatus::kActive;
+  if (status == "DRAINING") return scheduler::InstanceStatus::kDraining;
+  if (status == "REGISTERING") return scheduler::InstanceStatus::kRegistering;
+  if (status == "DEREGISTERING") return scheduler::InstanceStatus::kDeregistering;
+  if (status == "REGISTRATION_FAILED") return scheduler::InstanceStatus::kRegistrationFailed;
+  return scheduler::InstanceStatus::kInactive;
+}
+
+std::vector<uint16_t> port_numbers(const std::vector<Resource>& resources, std::string_view name) {
+  std::vector<uint16_t> ports;
+  const Resource* resource = find_resource(resources, name);
+  if (resource == nullptr) return ports;
+  for (const auto& text : resource->string_set_value) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (ec == std::errc() && end == text.data() + text.size() && port <= 65535) {
+      ports.push_back(static_cast<uint16_t>(port));
+    }
+  }
+  return ports;
+}
+
+}  // namespace
+
+bj::array resources_to_json(const std::vector<Resource>& resources) {
+  bj::array out;
+  for (const auto& resource : resources) out.push_back(resource_to_json(resource));
+  return out;
+}
+
+std::vector<Resource> resources_from_json(const bj::array& resources) {
+  std::vector<Resource> out;
+  for (const auto& item : resources) {
+    if (!item.is_object()) continue;
+    const auto& object = item.as_object();
+    Resource resource;
+    resource.name = json::string_or(object, "name", "");
+    resource.type = json::string_or(object, "type", "");
+    resource.integer_value = json::get_int(object, "integerValue").value_or(0);
+    resource.long_value = json::get_int(object, "longValue").value_or(0);
+    if (const auto* value = json::member(object, "doubleValue"); value && value->is_number()) {
+      resource.double_value = value->to_number<double>();
+    }
+    if (const auto* values = json::get_array(object, "stringSetValue")) {
+      for (const auto& value : *values) {
+        if (value.is_string()) resource.string_set_value.emplace_back(value.as_string());
+      }
+    }
+    out.push_back(std::move(resource));
+  }
+  return out;
+}
+
+const Resource* find_resource(const std::vector<Resource>& resources, std::string_view name) {
+  for (const auto& resource : resources) {
+    if (resource.name == name) return &resource;
+  }
+  return nullptr;
+}
+
+void put_attribute(Attributes& attributes, Attribute attribute) {
+  auto position = std::lower_bound(
+      attributes.begin(), attributes.end(), attribute.name,
+      [](const Attribute& existing, const std::string& name) { return existing.name < name; });
+  if (position != attributes.end() && position->name == attribute.name) {
+    position->value = std::move(attribute.value);
+    return;
+  }
+  attributes.insert(position, std::move(attribute));
+}
+
+bj::object attribute_to_json(const Attribute& attribute,
+                             std::optional<std::string_view> target_id) {
+  bj::object out{{"name", attribute.name}};
+  if (attribute.value) out["value"] = *attribute.value;
+  if (target_id) {
+    out["targetType"] = "container-instance";
+    out["targetId"] = *target_id;
+  }
+  return out;
+}
+
+bool is_registered(const ContainerInstance& instance) {
+  return instance.status == "ACTIVE" || instance.status == "DRAINING";
+}
+
+bj::object container_instance_to_wire(const ContainerInstance& instance, bool include_tags) {
+  bj::array attributes;
+  for (const auto& attribute : instance.attributes) {
+    attributes.push_back(attribute_to_json(attribute));
+  }
+  bj::object out{{"containerInstanceArn", instance.arn},
+                 {"version", instance.version},
+                 {"versionInfo", instance.version_info},
+                 {"remainingResources", resources_to_json(instance.remaining_resources)},
+                 {"registeredResources", resources_to_json(instance.registered_resources)},
+                 {"status", instance.status},
+                 {"agentConnected", instance.agent_connected},
+                 // Tasks arrive with the task engine; until then no instance runs any.
+                 {"runningTasksCount", 0},
+                 {"pendingTasksCount", 0},
+                 {"attributes", std::move(attributes)},
+                 {"registeredAt", epoch_seconds(instance.registered_at)},
+                 {"attachments", bj::array{}}};
+  if (!instance.ec2_instance_id.empty()) out["ec2InstanceId"] = instance.ec2_instance_id;
+  if (!instance.status_reason.empty()) out["statusReason"] = instance.status_reason;
+  if (include_tags) out["tags"] = tags_to_json(instance.tags);
+  return out;
+}
+
+bj::object container_instance_to_store(const ContainerInstance& instance) {
+  bj::array attributes;
+  for (const auto& attribute : instance.attributes) {
+    attributes.push_back(attribute_to_json(attribute));
+  }
+  return bj::object{{"id", instance.id},
+                    {"arn", instance.arn},
+                    {"cluster", instance.cluster},
+                    {"ec2InstanceId", instance.ec2_instance_id},
+                    {"status", instance.status},
+                    {"statusReason", instance.status_reason},
+                    {"agentConnected", instance.agent_connected},
+                    {"version", instance.version},
+                    {"versionInfo", instance.version_info},
+                    {"registeredResources", resources_to_json(instance.registered_resources)},
+                    {"remainingResources", resources_to_json(instance.remaining_resources)},
+                    {"attributes", std::move(attributes)},
+                    {"registeredAt", epoch_seconds(instance.registered_at)},
+                    {"tags", tags_to_json(instance.tags)}};
+}
+
+Result<ContainerInstance> container_instance_from_store(bj::object stored) {
+  auto id = json::get_string(stored, "id");
+  auto arn = json::get_string(stored, "arn");
+  auto cluster = json::get_string(stored, "cluster");
+  auto registered_at = get_number(stored, "registeredAt");
+  if (!id || !arn || !cluster || !registered_at) {
+    return std::unexpected(corrupt("container instance"));
+  }
+  ContainerInstance instance;
+  instance.id = *id;
+  instance.arn = *arn;
+  instance.cluster = *cluster;
+  instance.ec2_instance_id = json::string_or(stored, "ec2InstanceId", "");
+  instance.status = json::string_or(stored, "status", "ACTIVE");
+  instance.status_reason = json::string_or(stored, "statusReason", "");
+  instance.agent_connected = json::get_bool(stored, "agentConnected").value_or(false);
+  instance.version = json::get_int(stored, "version").value_or(1);
+  if (const auto* info = json::get_object(stored, "versionInfo")) instance.version_info = *info;
+  if (const auto* resources = json::get_array(stored, "registeredResources")) {
+    instance.registered_resources = resources_from_json(*resources);
+  }
+  if (const auto* resources = json::get_array(stored, "remainingResources")) {
+    instance.remaining_resources = resources_from_json(*resources);
+  }
+  if (const auto* attributes = json::get_array(stored, "attributes")) {
+    for (const auto& item : *attributes) {
+      if (!item.is_object()) continue;
+      put_attribute(instance.attributes, Attribute{json::string_or(item.as_object(), "name", ""),
+                                                   json::get_string(item.as_object(), "value")});
+    }
+  }
+  instance.registered_at = from_epoch_seconds(*registered_at);
+  if (const auto* tags = json::get_array(stored, "tags")) instance.tags = tags_from_json(*tags);
+  return instance;
+}
+
+scheduler::ContainerInstance scheduler_view(const ContainerInstance& instance) {
+  scheduler::ContainerInstance view;
+  view.arn = instance.arn;
+  view.ec2_instance_id = instance.ec2_instance_id;
+  view.status = scheduler_status(instance.status);
+  view.agent_connected = instance.agent_connected;
+  view.agent_version = json::string_or(instance.version_info, "agentVersion", "");
+  view.registered_at = instance.registered_at;
+  if (const auto* cpu = find_resource(instance.remaining_resources, "CPU")) {
+    view.remaining.cpu = cpu->integer_value;
+  }
+  if (const auto* memory = find_resource(instance.remaining_resources, "MEMORY")) {
+    view.remaining.memory = memory->integer_value;
+  }
+  if (const auto* gpu = find_resource(instance.remaining_resources, "GPU")) {
+    view.remaining.gpu = gpu->integer_value;
+  }
+  view.reserved_tcp_ports = port_numbers(instance.remaining_resources, "PORTS");
+  view.reserved_udp_ports = port_numbers(instance.remaining_resources, "PORTS_UDP");
+  for (const auto& attribute : instance.attributes) {
+    view.attributes.push_back(scheduler::Attribute{attribute.name, attribute.value});
+  }
+  return view;
 }
 
 }  // namespace wharf::ecs

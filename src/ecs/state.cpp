@@ -12,6 +12,7 @@ namespace {
 constexpr const char* kClusterKind = "ecs.cluster";
 constexpr const char* kTaskDefinitionKind = "ecs.task_definition";
 constexpr const char* kSettingKind = "ecs.account_setting";
+constexpr const char* kContainerInstanceKind = "ecs.container_instance";
 
 // Store keys start with the region so a region's records sort together.
 std::string region_of(const std::string& key) {
@@ -69,12 +70,33 @@ Status EcsState::load() {
                        regions_[region].task_definitions[family][revision] = std::move(def);
                      });
   if (!status) return status;
-  return load_kind(store_, kSettingKind, setting_from_store,
-                   [this](const std::string& region, const std::string&, Setting setting) {
-                     std::string principal = setting.principal_arn;  // empty for the default
-                     std::string name = setting.name;
-                     regions_[region].settings[principal][name] = std::move(setting);
-                   });
+  status = load_kind(store_, kSettingKind, setting_from_store,
+                     [this](const std::string& region, const std::string&, Setting setting) {
+                       std::string principal = setting.principal_arn;  // empty for the default
+                       std::string name = setting.name;
+                       regions_[region].settings[principal][name] = std::move(setting);
+                     });
+  if (!status) return status;
+  return load_kind(
+      store_, kContainerInstanceKind, container_instance_from_store,
+      [this](const std::string& region, const std::string&, ContainerInstance instance) {
+        std::string cluster = instance.cluster;
+        std::string id = instance.id;
+        regions_[region].container_instances[cluster][id] = std::move(instance);
+      });
+}
+
+const std::map<std::string, ContainerInstance, std::less<>>& RegionState::instances_of(
+    std::string_view cluster) const {
+  static const std::map<std::string, ContainerInstance, std::less<>> kNone;
+  auto found = container_instances.find(cluster);
+  return found == container_instances.end() ? kNone : found->second;
+}
+
+int64_t RegionState::registered_instance_count(std::string_view cluster) const {
+  int64_t count = 0;
+  for (const auto& [id, instance] : instances_of(cluster)) count += is_registered(instance);
+  return count;
 }
 
 const RegionState* EcsState::find_region(std::string_view name) const {
@@ -100,6 +122,11 @@ store::Mutation EcsState::put(const std::string& region, const Setting& setting)
   bool account_default = setting.principal_arn.empty();
   return {kSettingKind, setting_key(region, setting, account_default),
           boost::json::serialize(setting_to_wire(setting))};
+}
+
+store::Mutation EcsState::put(const std::string& region, const ContainerInstance& instance) {
+  return {kContainerInstanceKind, region + "/" + instance.cluster + "/" + instance.id,
+          boost::json::serialize(container_instance_to_store(instance))};
 }
 
 store::Mutation EcsState::remove_setting(const std::string& region, const Setting& setting) {

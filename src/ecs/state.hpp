@@ -20,6 +20,15 @@ struct RegionState {
   std::map<std::string, std::map<int64_t, TaskDefinition>, std::less<>> task_definitions;
   // principal ARN → setting name → setting; the account default is under kDefaultPrincipal.
   std::map<std::string, std::map<std::string, Setting, std::less<>>, std::less<>> settings;
+  // cluster name → container instance id → instance, INACTIVE (deregistered) ones included.
+  std::map<std::string, std::map<std::string, ContainerInstance, std::less<>>, std::less<>>
+      container_instances;
+
+  // The cluster's instances (empty when it has none).
+  const std::map<std::string, ContainerInstance, std::less<>>& instances_of(
+      std::string_view cluster) const;
+  // ACTIVE and DRAINING instances of the cluster.
+  int64_t registered_instance_count(std::string_view cluster) const;
 };
 
 inline constexpr std::string_view kDefaultPrincipal = "";
@@ -36,6 +45,11 @@ class EcsState {
   std::shared_mutex& mutex() { return mutex_; }
   RegionState& region(const std::string& name) { return regions_[name]; }
   const RegionState* find_region(std::string_view name) const;
+  // Calls `visit` with every region's name and state; hold the mutex.
+  template <typename Visit>
+  void for_each_region(Visit visit) {
+    for (auto& [name, region] : regions_) visit(name, region);
+  }
 
   // Queues the mutations for durability; `done` runs on a store thread once they are durable.
   void persist(std::vector<store::Mutation> mutations, std::function<void(Status)> done);
@@ -43,6 +57,7 @@ class EcsState {
   static store::Mutation put(const std::string& region, const Cluster& cluster);
   static store::Mutation put(const std::string& region, const TaskDefinition& definition);
   static store::Mutation put(const std::string& region, const Setting& setting);
+  static store::Mutation put(const std::string& region, const ContainerInstance& instance);
   static store::Mutation remove_setting(const std::string& region, const Setting& setting);
 
   size_t task_definition_count() const;

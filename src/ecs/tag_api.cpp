@@ -1,4 +1,4 @@
-// Tagging operations for clusters and task definitions.
+// Tagging operations for clusters, task definitions and container instances.
 #include <mutex>
 
 #include "common/arn.hpp"
@@ -20,7 +20,8 @@ struct TaggedResource {
 
 }  // namespace
 
-// Resolves resourceArn to a cluster or a task definition of the caller's account and region.
+// Resolves resourceArn to a cluster, task definition or container instance of the caller's
+// account and region.
 static Result<TaggedResource> find_tagged(
     const aws::CallContext& context, EcsState& state, const std::string& resource_arn,
     const std::function<Result<TaskDefinition*>(RegionState&)>& find_definition) {
@@ -54,8 +55,29 @@ static Result<TaggedResource> find_tagged(
     return TaggedResource{&found->tags,
                           [found, region_name] { return EcsState::put(region_name, *found); }};
   }
+  if (parsed->resource_type() == "container-instance") {
+    // container-instance/CLUSTER/ID
+    std::string_view rest = parsed->resource_id();
+    auto slash = rest.find('/');
+    auto instances = region.container_instances.find(rest.substr(0, slash));
+    ContainerInstance* instance = nullptr;
+    if (slash != std::string_view::npos && instances != region.container_instances.end()) {
+      auto found = instances->second.find(rest.substr(slash + 1));
+      if (found != instances->second.end() && found->second.status != "INACTIVE") {
+        instance = &found->second;
+      }
+    }
+    if (instance == nullptr) {
+      return fail(ErrorCode::kNotFound,
+                  "The specified container instance " + resource_arn + " does not exist.");
+    }
+    std::string region_name = context.region;
+    return TaggedResource{
+        &instance->tags, [instance, region_name] { return EcsState::put(region_name, *instance); }};
+  }
   return invalid("Resource type '" + std::string(parsed->resource_type()) +
-                 "' cannot be tagged here; tag clusters and task definitions.");
+                 "' cannot be tagged here; tag clusters, task definitions and container "
+                 "instances.");
 }
 
 void EcsApi::tag_resource(const Context& context, const Input& input, Reply reply) {

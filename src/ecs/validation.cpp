@@ -2,6 +2,8 @@
 #include "ecs/validation.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <iterator>
 #include <set>
 
 namespace wharf::ecs {
@@ -163,6 +165,101 @@ const std::vector<std::string_view>& account_setting_names() {
     return names;
   }();
   return kNames;
+}
+
+namespace {
+
+bool is_attribute_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '/' ||
+         c == '\\' || c == '.';
+}
+
+bool is_attribute_value_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("-_.@/\\: ").find(c) != std::string_view::npos;
+}
+
+// A port number as ECS writes it in PORTS: decimal, 0–65535.
+bool is_port_text(std::string_view text) {
+  if (text.empty() || text.size() > 5) return false;
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  return std::stoi(std::string(text)) <= 65535;
+}
+
+}  // namespace
+
+Status validate_attribute(const Attribute& attribute) {
+  const std::string& name = attribute.name;
+  if (name.empty() || name.size() > 128 ||
+      !std::all_of(name.begin(), name.end(), is_attribute_name_char)) {
+    return invalid("Attribute name '" + name +
+                   "' is invalid: use 1 to 128 letters, numbers, hyphens, underscores, forward "
+                   "slashes, back slashes or periods.");
+  }
+  if (!attribute.value) return {};
+  const std::string& value = *attribute.value;
+  if (value.empty() || value.size() > 128 ||
+      !std::all_of(value.begin(), value.end(), is_attribute_value_char)) {
+    return invalid("Value of attribute '" + name +
+                   "' is invalid: use 1 to 128 letters, numbers, hyphens, underscores, periods, "
+                   "at signs, forward slashes, back slashes, colons or spaces.");
+  }
+  if (value.front() == ' ' || value.back() == ' ') {
+    return invalid("Value of attribute '" + name + "' may not start or end with a space.");
+  }
+  return {};
+}
+
+bool is_custom_attribute(std::string_view name) {
+  return !name.starts_with("ecs.");
+}
+
+Status validate_custom_attribute_count(const Attributes& attributes) {
+  auto custom = std::count_if(attributes.begin(), attributes.end(), [](const Attribute& attribute) {
+    return is_custom_attribute(attribute.name);
+  });
+  if (static_cast<std::size_t>(custom) <= kMaxCustomAttributes) return {};
+  return fail(ErrorCode::kAttributeLimitExceeded,
+              "A container instance can have at most " + std::to_string(kMaxCustomAttributes) +
+                  " custom attributes; this request would leave " + std::to_string(custom) +
+                  ". Remove some with DeleteAttributes first.");
+}
+
+Status validate_total_resources(const std::vector<Resource>& resources) {
+  std::set<std::string_view> seen;
+  for (const auto& resource : resources) {
+    if (resource.name.empty()) return invalid("Every resource needs a name.");
+    if (!seen.insert(resource.name).second) {
+      return invalid("Resource " + resource.name + " appears more than once.");
+    }
+    const std::string_view types[] = {"INTEGER", "LONG", "DOUBLE", "STRINGSET"};
+    if (std::find(std::begin(types), std::end(types), resource.type) == std::end(types)) {
+      return invalid("Resource " + resource.name + " has type '" + resource.type +
+                     "'; use INTEGER, LONG, DOUBLE or STRINGSET.");
+    }
+    bool counted = resource.name == "CPU" || resource.name == "MEMORY" || resource.name == "GPU";
+    if (counted && (resource.type != "INTEGER" || resource.integer_value < 0)) {
+      return invalid("Resource " + resource.name + " must be a non-negative INTEGER.");
+    }
+    bool ports = resource.name == "PORTS" || resource.name == "PORTS_UDP";
+    if (ports && resource.type != "STRINGSET") {
+      return invalid("Resource " + resource.name + " must be a STRINGSET of port numbers.");
+    }
+    for (const auto& port : ports ? resource.string_set_value : std::vector<std::string>{}) {
+      if (!is_port_text(port)) {
+        return invalid("Resource " + resource.name + " lists '" + port +
+                       "', which is not a port number (0-65535).");
+      }
+    }
+  }
+  for (std::string_view required : {"CPU", "MEMORY"}) {
+    if (!seen.contains(required)) {
+      return invalid("totalResources must include " + std::string(required) + ".");
+    }
+  }
+  return {};
 }
 
 }  // namespace wharf::ecs

@@ -9,6 +9,10 @@
 namespace wharf::ecs {
 
 inline constexpr std::size_t kMaxTagsPerResource = 50;
+// Custom (not "ecs.") attributes a container instance may carry, and attributes per
+// PutAttributes / DeleteAttributes call.
+inline constexpr std::size_t kMaxCustomAttributes = 10;
+inline constexpr std::size_t kMaxAttributesPerCall = 10;
 
 // A letter, digit, hyphen or underscore: what ECS names are made of.
 bool is_name_char(char c);
@@ -28,5 +32,16 @@ Status validate_account_setting(std::string_view name, std::string_view value);
 std::string_view default_account_setting(std::string_view name);
 // Every setting name of the model, in the model's order.
 const std::vector<std::string_view>& account_setting_names();
+
+// Attribute names: 1–128 letters, digits, - _ / \ and periods. Values, when present: 1–128
+// letters, digits, - _ . @ / \ : and spaces, not starting or ending with a space.
+Status validate_attribute(const Attribute& attribute);
+// Names starting "ecs." are the agent's (ecs.os-type, ecs.capability.*); the rest are custom.
+bool is_custom_attribute(std::string_view name);
+// kAttributeLimitExceeded when more than kMaxCustomAttributes custom attributes.
+Status validate_custom_attribute_count(const Attributes& attributes);
+// What an agent registers: unique names, a known type each, CPU and MEMORY as non-negative
+// INTEGERs, PORTS and PORTS_UDP as sets of port numbers.
+Status validate_total_resources(const std::vector<Resource>& resources);
 
 }  // namespace wharf::ecs

@@ -1,8 +1,6 @@
 // AWS shared config files, and the signed GetAuthorizationToken call.
 #include "oci/ecr_login.hpp"
 
-#include <curl/curl.h>
-
 #include <boost/json.hpp>
 
 #include <cstdlib>
@@ -62,33 +60,6 @@ std::optional<std::string> ini_value(const IniFile& file, const std::string& sec
 std::string home_file(const EnvLookup& env, std::string_view variable, std::string_view name) {
   if (auto path = env(variable)) return *path;
   return env("HOME").value_or(".") + "/.aws/" + std::string(name);
-}
-
-struct UrlParts {
-  std::string host;  // as the Host header: host[:port]
-  std::string path;
-};
-
-Result<UrlParts> split_url(std::string_view url) {
-  CURLU* handle = curl_url();
-  auto get = [&](CURLUPart part) -> std::optional<std::string> {
-    char* text = nullptr;
-    if (curl_url_get(handle, part, &text, 0) != CURLUE_OK) return std::nullopt;
-    std::string out(text);
-    curl_free(text);
-    return out;
-  };
-  UrlParts parts;
-  bool ok = curl_url_set(handle, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK;
-  auto host = ok ? get(CURLUPART_HOST) : std::nullopt;
-  if (host) {
-    parts.host = *host;
-    if (auto port = get(CURLUPART_PORT)) parts.host += ":" + *port;
-    parts.path = get(CURLUPART_PATH).value_or("/");
-  }
-  curl_url_cleanup(handle);
-  if (!host) return invalid("ECR endpoint '" + std::string(url) + "' is not a URL");
-  return parts;
 }
 
 }  // namespace
@@ -160,8 +131,8 @@ Result<EcrAuthorization> ecr_get_authorization(std::string_view endpoint,
                                                const AwsCredentials& credentials, bool insecure,
                                                TimePoint now) {
   std::string doing = "ECR GetAuthorizationToken at " + std::string(endpoint);
-  auto parts = split_url(endpoint);
-  if (!parts) return std::unexpected(parts.error());
+  auto parts = url_target(endpoint);
+  if (!parts) return std::unexpected(std::move(parts.error()).context("ECR endpoint"));
   aws::SignableRequest signable{"POST", parts->path, {}, "{}"};
   signable.headers = {{"Host", parts->host},
                       {"Content-Type", "application/x-amz-json-1.1"},

@@ -127,6 +127,13 @@ struct HeaderList {
 struct UrlHandle {
   CURLU* url = curl_url();
   ~UrlHandle() { curl_url_cleanup(url); }
+  std::optional<std::string> part(CURLUPart which) const {
+    char* text = nullptr;
+    if (curl_url_get(url, which, &text, 0) != CURLUE_OK) return std::nullopt;
+    std::string out(text);
+    curl_free(text);
+    return out;
+  }
   Result<std::string> get() const {
     char* text = nullptr;
     if (auto code = curl_url_get(url, CURLUPART_URL, &text, 0); code != CURLUE_OK) {
@@ -251,6 +258,18 @@ Result<HttpResponse> HttpTransport::perform(const HttpRequest& request) {
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &exchange.response.status);
   return std::move(exchange.response);
+}
+
+Result<UrlTarget> url_target(std::string_view url_text) {
+  UrlHandle url;
+  if (curl_url_set(url.url, CURLUPART_URL, std::string(url_text).c_str(), 0) != CURLUE_OK) {
+    return invalid("'" + std::string(url_text) + "' is not a URL");
+  }
+  auto host = url.part(CURLUPART_HOST);
+  if (!host) return invalid("URL '" + std::string(url_text) + "' has no host");
+  UrlTarget target{*host, url.part(CURLUPART_PATH).value_or("/")};
+  if (auto port = url.part(CURLUPART_PORT)) target.host += ":" + *port;
+  return target;
 }
 
 Result<std::string> resolve_url(std::string_view base, std::string_view location) {

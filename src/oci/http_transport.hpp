@@ -75,6 +75,14 @@ class HttpTransport {
   std::unique_ptr<Pool> pool_;
 };
 
+// What a request signer needs of a URL: the Host header value (host[:port]) and the path ("/"
+// when the URL has none).
+struct UrlTarget {
+  std::string host;
+  std::string path;
+};
+Result<UrlTarget> url_target(std::string_view url);
+
 // Resolves a Location header against the URL it came from.
 Result<std::string> resolve_url(std::string_view base, std::string_view location);
 // Appends "name=value" (value URL-encoded) to a URL's query.

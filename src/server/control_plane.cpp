@@ -20,6 +20,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "ecs/agent_monitor.hpp"
 #include "ecs/ecs_api.hpp"
 #include "ecs/state.hpp"
 #include "http/server.hpp"
@@ -136,6 +137,7 @@ class RunningControlPlane final : public ControlPlane {
     stopped_ = true;
     // A start that failed part-way leaves later members unset.
     if (listener_) listener_->stop();
+    if (agent_monitor_) agent_monitor_->stop();
     if (ecr_api_) ecr_api_->stop();
     if (registry_) registry_->stop();
     if (store_) store_->close();
@@ -176,6 +178,9 @@ class RunningControlPlane final : public ControlPlane {
     // Loading parses every record once; hand the parser's freed memory back to the system.
     ::malloc_trim(0);
 
+    if (config.agent_heartbeat_seconds <= 0) {
+      return invalid("the agent heartbeat interval must be at least one second");
+    }
     ecs_api_ = std::make_unique<ecs::EcsApi>(*ecs_state_, clock_, *tokens_);
     ecs_service_ = std::make_unique<aws::JsonService>(aws::ServiceModel::ecs(), "ecs", "1.1");
     ecs_api_->register_operations(*ecs_service_);
@@ -209,8 +214,13 @@ class RunningControlPlane final : public ControlPlane {
     if (!listener) return std::unexpected(listener.error());
     listener_ = std::move(*listener);
     std::string endpoint_host = host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]";
-    ecr_api_->set_endpoint("http://" + endpoint_host + ":" + std::to_string(listener_->port()));
+    std::string endpoint = "http://" + endpoint_host + ":" + std::to_string(listener_->port());
+    ecr_api_->set_endpoint(endpoint);
     ecr_api_->start();
+    ecs_api_->set_endpoint(endpoint);
+    agent_monitor_ = std::make_unique<ecs::AgentMonitor>(
+        *ecs_state_, clock_, std::chrono::seconds(config.agent_heartbeat_seconds));
+    agent_monitor_->start();
     return {};
   }
 
@@ -224,6 +234,7 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<ecs::EcsState> ecs_state_;
   std::unique_ptr<ecs::EcsApi> ecs_api_;
   std::unique_ptr<aws::JsonService> ecs_service_;
+  std::unique_ptr<ecs::AgentMonitor> agent_monitor_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<registry::ImageScanner> scanner_;
   std::unique_ptr<registry::EcrApi> ecr_api_;

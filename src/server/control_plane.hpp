@@ -22,6 +22,9 @@ struct ServerConfig {
   // vulnerability database for image scans (docs/scanning.md; none: scans find nothing).
   int lifecycle_interval_seconds = 300;
   std::optional<std::string> scan_database;
+  // How often container agents call in; an agent silent for three intervals is reported
+  // disconnected. Agents must use this interval or a shorter one.
+  int agent_heartbeat_seconds = 10;
 };
 
 class ControlPlane {

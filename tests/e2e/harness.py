@@ -281,6 +281,98 @@ class WharfServer:
         return _parse_http_response(received)
 
 
+class WharfAgent:
+    """One `wharf agent` process with its own data dir, registering with `server`'s cluster."""
+
+    def __init__(self, server, cluster, data_dir=None, extra_args=()):
+        self.server = server
+        self.cluster = cluster
+        self.owns_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="wharf-e2e-agent-")
+        self.extra_args = list(extra_args)
+        self.process = None
+        log_fd, self.log_path = tempfile.mkstemp(prefix="wharf-e2e-agent-", suffix=".log")
+        os.close(log_fd)
+
+    def start(self):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [WHARF, "--log-level", "warn", "agent", "--server", self.server.endpoint,
+                 "--cluster", self.cluster, "--data-dir", self.data_dir, *self.extra_args],
+                stdout=subprocess.DEVNULL, stderr=log, env=env)
+        _running.add(self)
+        return self
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    def saved_arn(self):
+        """The container instance ARN the agent saved, or None before it registered."""
+        try:
+            with open(os.path.join(self.data_dir, "state", "agent.json")) as saved:
+                return json.load(saved).get("containerInstanceArn") or None
+        except (OSError, ValueError):
+            return None
+
+    def wait_registered(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            arn = self.saved_arn()
+            if arn:
+                return arn
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("wharf agent did not register: " + self.log())
+
+    def log(self):
+        try:
+            with open(self.log_path) as log:
+                return log.read()
+        except OSError:
+            return ""
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def wait_exit(self, timeout=30):
+        """Waits for the agent to end on its own; returns its exit status."""
+        return self.process.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        status = None
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            status = self.process.returncode
+        _running.discard(self)
+        return status
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        log = self.log().strip()
+        if log:
+            sys.stderr.write(f"\n--- wharf agent log ({self.data_dir}) ---\n{log}\n---\n")
+        if self.owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+
 def _parse_http_response(data):
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")

@@ -1,0 +1,93 @@
+// The agent's session with the control plane: register this host as a container instance,
+// remember which one it is, and call in (heartbeat) until told to stop.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/array.hpp>
+
+#include "agent/ecs_client.hpp"
+#include "agent/host_resources.hpp"
+#include "agent/layout.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+#include "oci/ecr_login.hpp"
+
+namespace wharf::agent {
+
+// Reported as versionInfo.agentVersion (the query language compares it as a dotted version).
+inline constexpr std::string_view kAgentVersion = "0.1.0";
+
+struct AgentConfig {
+  std::string server_url;
+  std::string cluster = "default";
+  std::filesystem::path data_dir;
+  std::string availability_zone;  // empty: the region's "a" zone (us-east-1a)
+  std::string instance_type = "wharf";
+  int64_t memory_reserve_mib = 256;
+  // How often the agent calls in; the server's --agent-heartbeat-seconds must not be shorter.
+  std::chrono::seconds heartbeat_interval{10};
+  oci::AwsCredentials credentials;
+  bool insecure = false;
+};
+
+// What the agent remembers across restarts (state/agent.json): the registration it resumes.
+struct SavedRegistration {
+  std::string cluster;
+  std::string container_instance_arn;  // empty until the first registration succeeded
+  std::string instance_id;             // "i-" + 17 hex, this host's stable identity
+
+  bool operator==(const SavedRegistration&) const = default;
+};
+
+std::string saved_registration_to_json(const SavedRegistration& saved);
+Result<SavedRegistration> saved_registration_from_json(std::string_view text);
+
+// ecs.os-type, ecs.cpu-architecture (x86_64 or arm64, from uname's `machine`),
+// ecs.instance-type and ecs.availability-zone, as {name, value} objects.
+boost::json::array builtin_attributes(const AgentConfig& config, std::string_view machine);
+
+class Agent {
+ public:
+  // Takes the data directory's lock (one agent per data directory), creates its layout and
+  // reads the saved registration. Refuses a data directory registered to another cluster.
+  static Result<std::unique_ptr<Agent>> open(AgentConfig config, const Clock& clock);
+
+  // Registers (again, under the saved ARN when there is one), saves the ARN, then calls in every
+  // heartbeat interval until stop(). Failures that may pass (server unreachable, 5xx, the
+  // cluster not created yet) are logged and retried; the rest end the run with an error: the
+  // credentials are refused, or the instance was deregistered.
+  Status run();
+  // Ends run() soon; safe from any thread.
+  void stop();
+
+  std::string container_instance_arn() const;
+
+ private:
+  Agent(AgentConfig config, const Clock& clock, Layout layout, UniqueFd lock,
+        SavedRegistration saved);
+  Status register_instance(const HostResources& resources);
+  Status save() const;
+  // Waits up to `duration`; true when stop() was called.
+  bool wait_for_stop(std::chrono::seconds duration);
+
+  AgentConfig config_;
+  const Clock& clock_;
+  Layout layout_;
+  UniqueFd lock_;
+  EcsClient client_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  SavedRegistration saved_;
+};
+
+}  // namespace wharf::agent

@@ -1,0 +1,40 @@
+// Unit tests for the agent's pure parts: saved registrations and built-in attributes.
+#include "agent/agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace wharf::agent {
+namespace {
+
+TEST(Agent, SavedRegistrationRoundTrips) {
+  SavedRegistration saved{"prod", "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/ab",
+                          "i-0123456789abcdef0"};
+  auto loaded = saved_registration_from_json(saved_registration_to_json(saved));
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(*loaded, saved);
+  EXPECT_FALSE(saved_registration_from_json("not json"));
+  EXPECT_EQ(saved_registration_from_json("{}").value(), SavedRegistration{});
+}
+
+TEST(Agent, BuiltInAttributes) {
+  AgentConfig config;
+  config.credentials.region = "eu-west-1";
+  config.instance_type = "m5.large";
+  auto attributes = builtin_attributes(config, "x86_64");
+  boost::json::array expected{
+      boost::json::object{{"name", "ecs.os-type"}, {"value", "linux"}},
+      boost::json::object{{"name", "ecs.cpu-architecture"}, {"value", "x86_64"}},
+      boost::json::object{{"name", "ecs.instance-type"}, {"value", "m5.large"}},
+      boost::json::object{{"name", "ecs.availability-zone"}, {"value", "eu-west-1a"}}};
+  EXPECT_EQ(attributes, expected);
+
+  config.availability_zone = "eu-west-1c";
+  attributes = builtin_attributes(config, "aarch64");
+  EXPECT_EQ(attributes[1].at("value"), "arm64");  // as ECS names it
+  EXPECT_EQ(attributes[3].at("value"), "eu-west-1c");
+}
+
+}  // namespace
+}  // namespace wharf::agent

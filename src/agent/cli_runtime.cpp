@@ -1,0 +1,366 @@
+// Drives an OCI runtime through its command line: runc and crun take the same subcommands.
+#include "agent/cli_runtime.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+#include "common/unique_fd.hpp"
+
+namespace wharf::agent {
+namespace fs = std::filesystem;
+namespace bj = boost::json;
+
+namespace {
+
+// A runtime command that takes longer is stuck; it is killed.
+constexpr std::chrono::seconds kCommandTimeout{60};
+
+struct CommandOutput {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+};
+
+Error errno_error(const std::string& doing) {
+  int saved = errno;
+  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(saved)};
+}
+
+Result<std::string> read_all(int fd) {
+  if (lseek(fd, 0, SEEK_SET) < 0) return std::unexpected(errno_error("rewinding output"));
+  std::string text;
+  char buffer[8192];
+  while (true) {
+    ssize_t got = read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return std::unexpected(errno_error("reading output"));
+    if (got == 0) return text;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// The last "msg" of a --log-format=json log, or "" when there is none.
+std::string last_log_message(const fs::path& log) {
+  UniqueFd fd(open(log.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return "";
+  auto text = read_all(fd.get());
+  if (!text) return "";
+  std::string message;
+  std::size_t start = 0;
+  while (start < text->size()) {
+    std::size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    boost::system::error_code error;
+    bj::value line = bj::parse(std::string_view(*text).substr(start, end - start), error);
+    if (!error && line.is_object()) {
+      if (const bj::value* msg = line.as_object().if_contains("msg"); msg && msg->is_string()) {
+        message = std::string(msg->as_string());
+      }
+    }
+    start = end + 1;
+  }
+  return message;
+}
+
+Result<ContainerStatus> parse_status(std::string_view text) {
+  constexpr std::pair<std::string_view, ContainerStatus> kStatuses[] = {
+      {"creating", ContainerStatus::kCreating},
+      {"created", ContainerStatus::kCreated},
+      {"running", ContainerStatus::kRunning},
+      {"paused", ContainerStatus::kPaused},
+      {"stopped", ContainerStatus::kStopped}};
+  for (auto [name, status] : kStatuses) {
+    if (name == text) return status;
+  }
+  return fail(ErrorCode::kInternal, "unknown container status '" + std::string(text) + "'");
+}
+
+Result<ContainerState> parse_state(const bj::value& value) {
+  if (!value.is_object()) return fail(ErrorCode::kInternal, "container state is not an object");
+  const bj::object& object = value.as_object();
+  ContainerState state;
+  const bj::value* id = object.if_contains("id");
+  const bj::value* status = object.if_contains("status");
+  if (id == nullptr || !id->is_string() || status == nullptr || !status->is_string()) {
+    return fail(ErrorCode::kInternal, "container state without id or status");
+  }
+  state.id = std::string(id->as_string());
+  auto parsed = parse_status(status->as_string());
+  if (!parsed) return std::unexpected(parsed.error());
+  state.status = *parsed;
+  if (const bj::value* pid = object.if_contains("pid"); pid && pid->is_int64()) {
+    state.pid = static_cast<pid_t>(pid->as_int64());
+  }
+  if (const bj::value* bundle = object.if_contains("bundle"); bundle && bundle->is_string()) {
+    state.bundle = std::string(bundle->as_string());
+  }
+  if (const bj::value* notes = object.if_contains("annotations"); notes && notes->is_object()) {
+    for (const auto& [key, note] : notes->as_object()) {
+      if (note.is_string()) state.annotations[key] = std::string(note.as_string());
+    }
+  }
+  return state;
+}
+
+Result<UniqueFd> open_log(const fs::path& file) {
+  std::error_code error;
+  if (file.has_parent_path()) fs::create_directories(file.parent_path(), error);
+  UniqueFd fd(open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!fd) return std::unexpected(errno_error("opening log file " + file.string()));
+  return fd;
+}
+
+// The pid in a runtime's --pid-file, or 0 when it is missing or garbled.
+pid_t read_pid_file(const fs::path& file) {
+  UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return 0;
+  auto text = read_all(fd.get());
+  if (!text) return 0;
+  pid_t pid = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), pid);
+  if (error != std::errc() || end == text->data()) return 0;
+  return pid;
+}
+
+class CliRuntime final : public Runtime {
+ public:
+  CliRuntime(CliFlavor flavor, const RuntimeOptions& options, ProcessReaper& reaper)
+      : flavor_(std::move(flavor)),
+        binary_(options.binary.empty() ? fs::path(flavor_.name) : options.binary),
+        state_root_(options.state_root),
+        reaper_(reaper) {}
+
+  std::string_view name() const override { return flavor_.name; }
+
+  Result<pid_t> create(std::string_view id, const fs::path& bundle,
+                       const ContainerIo& io) override {
+    auto pid = create_container(id, bundle, io);
+    if (!pid) return std::unexpected(std::move(pid.error()).context(doing("creating", id)));
+    return pid;
+  }
+
+  Status start(std::string_view id) override {
+    return simple_command(id, "starting", {"start", std::string(id)});
+  }
+
+  Result<ContainerState> state(std::string_view id) override {
+    auto output = run({"state", std::string(id)});
+    if (!output) return std::unexpected(std::move(output.error()).context(doing("inspecting", id)));
+    if (output->status.exit_code != 0) {
+      if (!exists(id))
+        return fail(ErrorCode::kNotFound, doing("inspecting", id) + ": no such container");
+      return fail(ErrorCode::kInternal, doing("inspecting", id) + ": " + trim(output->err));
+    }
+    boost::system::error_code error;
+    bj::value value = bj::parse(output->out, error);
+    if (error) return fail(ErrorCode::kInternal, doing("inspecting", id) + ": output is not JSON");
+    return parse_state(value);
+  }
+
+  Status kill(std::string_view id, int signal) override {
+    auto output = run({"kill", std::string(id), std::to_string(signal)});
+    if (!output) return std::unexpected(std::move(output.error()).context(doing("signalling", id)));
+    if (output->status.exit_code == 0) return {};
+    auto current = state(id);
+    if (!current && current.error().code == ErrorCode::kNotFound)
+      return std::unexpected(current.error());
+    if (current && current->status == ContainerStatus::kStopped) {
+      return fail(ErrorCode::kNotFound, doing("signalling", id) + ": it is not running");
+    }
+    return fail(ErrorCode::kInternal, doing("signalling", id) + ": " + trim(output->err));
+  }
+
+  Status remove(std::string_view id, bool force) override {
+    std::vector<std::string> args = {"delete"};
+    if (force) args.push_back("--force");
+    args.push_back(std::string(id));
+    auto output = run(args);
+    if (!output) return std::unexpected(std::move(output.error()).context(doing("deleting", id)));
+    if (output->status.exit_code != 0 && exists(id)) {
+      return fail(ErrorCode::kInternal, doing("deleting", id) + ": " + trim(output->err));
+    }
+    std::lock_guard lock(mutex_);
+    if (auto pid = pids_.find(std::string(id)); pid != pids_.end()) {
+      reaper_.forget(pid->second);
+      pids_.erase(pid);
+    }
+    return {};
+  }
+
+  Result<std::vector<ContainerState>> list() override {
+    auto output = run({"list", "--format", "json"});
+    if (!output) return std::unexpected(std::move(output.error()).context("listing containers"));
+    if (output->status.exit_code != 0) {
+      return fail(ErrorCode::kInternal, "listing containers: " + trim(output->err));
+    }
+    boost::system::error_code error;
+    bj::value value = bj::parse(output->out, error);
+    std::vector<ContainerState> states;
+    if (error) return fail(ErrorCode::kInternal, "listing containers: output is not JSON");
+    if (value.is_null()) return states;  // runc prints null for none
+    if (!value.is_array()) return fail(ErrorCode::kInternal, "listing containers: not a list");
+    for (const bj::value& item : value.as_array()) {
+      auto state = parse_state(item);
+      if (!state) return std::unexpected(std::move(state.error()).context("listing containers"));
+      states.push_back(std::move(*state));
+    }
+    return states;
+  }
+
+  Result<std::optional<ExitStatus>> wait(
+      std::string_view id, std::optional<std::chrono::milliseconds> timeout) override {
+    pid_t pid = 0;
+    {
+      std::lock_guard lock(mutex_);
+      auto found = pids_.find(std::string(id));
+      if (found == pids_.end()) {
+        return fail(ErrorCode::kNotFound, doing("waiting for", id) +
+                                              ": not created by this agent process; its exit "
+                                              "status is unknown");
+      }
+      pid = found->second;
+    }
+    auto status = reaper_.wait(pid, timeout);
+    if (!status)
+      return std::unexpected(std::move(status.error()).context(doing("waiting for", id)));
+    return status;
+  }
+
+ private:
+  std::string doing(std::string_view what, std::string_view id) const {
+    return std::string(what) + " container " + std::string(id) + " with " + flavor_.name;
+  }
+
+  bool exists(std::string_view id) const {
+    std::error_code error;
+    return fs::exists(state_root_ / std::string(id), error);
+  }
+
+  std::vector<std::string> command_line(const std::vector<std::string>& args,
+                                        const fs::path& log = {}) const {
+    std::vector<std::string> argv = {binary_.string(), "--root=" + state_root_.string()};
+    if (!log.empty()) {
+      argv.push_back("--log=" + log.string());
+      argv.push_back("--log-format=json");
+    }
+    argv.insert(argv.end(), flavor_.global_args.begin(), flavor_.global_args.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  // Waits for a runtime command, killing it when it hangs.
+  Result<ExitStatus> finish(pid_t pid) {
+    auto status = reaper_.wait(pid, kCommandTimeout);
+    if (status && !*status) {
+      ::kill(pid, SIGKILL);  // still unreaped, so the pid is still the runtime's
+      (void)reaper_.wait(pid, std::nullopt);
+      reaper_.forget(pid);
+      return fail(ErrorCode::kInternal, flavor_.name + " did not finish within " +
+                                            std::to_string(kCommandTimeout.count()) + " s");
+    }
+    reaper_.forget(pid);
+    if (!status) return std::unexpected(status.error());
+    return **status;
+  }
+
+  // Runs a runtime command, capturing its output in memory files (no pipe can fill up).
+  Result<CommandOutput> run(const std::vector<std::string>& args) {
+    UniqueFd out(memfd_create("runtime-stdout", MFD_CLOEXEC));
+    UniqueFd err(memfd_create("runtime-stderr", MFD_CLOEXEC));
+    if (!out || !err) return std::unexpected(errno_error("creating output files"));
+    auto pid = reaper_.spawn(command_line(args), ChildIo{-1, out.get(), err.get()});
+    if (!pid) return std::unexpected(pid.error());
+    auto status = finish(*pid);
+    if (!status) return std::unexpected(status.error());
+    auto out_text = read_all(out.get());
+    if (!out_text) return std::unexpected(out_text.error());
+    auto err_text = read_all(err.get());
+    if (!err_text) return std::unexpected(err_text.error());
+    return CommandOutput{*status, std::move(*out_text), std::move(*err_text)};
+  }
+
+  Status simple_command(std::string_view id, std::string_view what,
+                        const std::vector<std::string>& args) {
+    auto output = run(args);
+    if (!output) return std::unexpected(std::move(output.error()).context(doing(what, id)));
+    if (output->status.exit_code == 0) return {};
+    if (!exists(id)) return fail(ErrorCode::kNotFound, doing(what, id) + ": no such container");
+    return fail(ErrorCode::kInternal, doing(what, id) + ": " + trim(output->err));
+  }
+
+  Result<pid_t> create_container(std::string_view id, const fs::path& bundle,
+                                 const ContainerIo& io) {
+    if (exists(id)) return fail(ErrorCode::kResourceInUse, "the container exists");
+    auto out = open_log(io.stdout_file);
+    if (!out) return std::unexpected(out.error());
+    auto err = io.stderr_file == io.stdout_file ? Result<UniqueFd>(UniqueFd(dup(out->get())))
+                                                : open_log(io.stderr_file);
+    if (!err) return std::unexpected(err.error());
+    fs::path pid_file = bundle / "init.pid";
+    fs::path log = bundle / "runtime.log";
+    std::error_code error;
+    fs::remove(pid_file, error);
+    fs::remove(log, error);
+
+    // The container's init inherits this command's stdio: its output lands in the log files.
+    // The runtime's own failure message goes there too (and to `log`, where it is read from).
+    auto pid = reaper_.spawn(command_line({"create", "--bundle", bundle.string(), "--pid-file",
+                                           pid_file.string(), std::string(id)},
+                                          log),
+                             ChildIo{-1, out->get(), err->get()});
+    if (!pid) return std::unexpected(pid.error());
+    auto status = finish(*pid);
+    if (!status) return std::unexpected(status.error());
+    if (status->exit_code != 0) {
+      std::string message = last_log_message(log);
+      if (message.empty())
+        message = flavor_.name + " exited with " + std::to_string(status->exit_code);
+      return fail(ErrorCode::kInternal, message);
+    }
+
+    pid_t init_pid = read_pid_file(pid_file);
+    if (init_pid <= 0) {
+      remove(id, true);
+      return fail(ErrorCode::kInternal, "no init pid in " + pid_file.string());
+    }
+    // The init re-parented to this (subreaper) process when the runtime exited.
+    if (auto adopted = reaper_.adopt(init_pid); !adopted) {
+      remove(id, true);
+      return std::unexpected(adopted.error());
+    }
+    std::lock_guard lock(mutex_);
+    pids_[std::string(id)] = init_pid;
+    return init_pid;
+  }
+
+  CliFlavor flavor_;
+  fs::path binary_;
+  fs::path state_root_;
+  ProcessReaper& reaper_;
+  std::mutex mutex_;
+  std::map<std::string, pid_t> pids_;  // containers this object created -> init pid
+};
+
+}  // namespace
+
+std::unique_ptr<Runtime> make_cli_runtime(CliFlavor flavor, const RuntimeOptions& options,
+                                          ProcessReaper& reaper) {
+  return std::make_unique<CliRuntime>(std::move(flavor), options, reaper);
+}
+
+}  // namespace wharf::agent

@@ -1,0 +1,25 @@
+// The command-line driver shared by the runc and crun backends; internal to src/agent/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/runtime.hpp"
+
+namespace wharf::agent {
+
+// What sets one runtime's command line apart from another's.
+struct CliFlavor {
+  std::string name;                      // "runc"; also the executable looked up on PATH
+  std::vector<std::string> global_args;  // before the subcommand
+};
+
+std::unique_ptr<Runtime> make_cli_runtime(CliFlavor flavor, const RuntimeOptions& options,
+                                          ProcessReaper& reaper);
+
+// The backends (runc_runtime.cpp, crun_runtime.cpp).
+std::unique_ptr<Runtime> make_runc_runtime(const RuntimeOptions& options, ProcessReaper& reaper);
+std::unique_ptr<Runtime> make_crun_runtime(const RuntimeOptions& options, ProcessReaper& reaper);
+
+}  // namespace wharf::agent

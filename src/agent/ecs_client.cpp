@@ -1,0 +1,81 @@
+// EcsClient: signing, sending and decoding one ECS call.
+#include "agent/ecs_client.hpp"
+
+#include <boost/json.hpp>
+
+#include "aws/errors.hpp"
+#include "aws/sigv4.hpp"
+#include "common/json.hpp"
+
+namespace wharf::agent {
+
+namespace {
+
+constexpr std::string_view kTargetPrefix = "AmazonEC2ContainerServiceV20141113.";
+
+oci::TransportOptions transport_options(const EcsClientOptions& options) {
+  oci::TransportOptions transport;
+  transport.insecure = options.insecure;
+  transport.user_agent = "wharf-agent";
+  transport.connect_timeout = options.timeout;
+  transport.stall_timeout = options.timeout;
+  return transport;
+}
+
+// The error an answer other than 200 stands for.
+Error answer_error(const oci::HttpResponse& response, std::string_view operation) {
+  std::string doing = std::string(operation) + ": HTTP " + std::to_string(response.status);
+  if (response.status >= 500) return Error{ErrorCode::kInternal, doing};
+  boost::system::error_code ec;
+  auto body = boost::json::parse(response.body, ec);
+  if (ec || !body.is_object()) return Error{ErrorCode::kClient, doing + " without an error body"};
+  const auto& object = body.as_object();
+  std::string type = json::string_or(object, "__type", "");
+  type = type.substr(type.find('#') == std::string::npos ? 0 : type.find('#') + 1);
+  std::string message = json::string_or(object, "message", json::string_or(object, "Message", ""));
+  ErrorCode code = aws::error_code_for(type, "ecs").value_or(ErrorCode::kClient);
+  if (code == ErrorCode::kInternal) code = ErrorCode::kClient;  // a 4xx is never a server fault
+  return Error{code, doing + " " + type + ": " + message};
+}
+
+}  // namespace
+
+EcsClient::EcsClient(EcsClientOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock), transport_(transport_options(options_)) {}
+
+Result<boost::json::object> EcsClient::call(std::string_view operation,
+                                            const boost::json::object& input) {
+  auto target = oci::url_target(options_.endpoint);
+  if (!target) return std::unexpected(target.error());
+  std::string body = boost::json::serialize(input);
+  aws::SignableRequest signable{"POST", target->path, {}, body};
+  signable.headers = {{"Host", target->host},
+                      {"Content-Type", "application/x-amz-json-1.1"},
+                      {"X-Amz-Target", std::string(kTargetPrefix) + std::string(operation)}};
+  const auto& credentials = options_.credentials;
+  if (!credentials.session_token.empty()) {
+    signable.headers.emplace_back("X-Amz-Security-Token", credentials.session_token);
+  }
+  aws::sign_request(signable, credentials.access_key_id, credentials.secret_access_key,
+                    credentials.region, "ecs", clock_.now());
+
+  oci::HttpRequest request = oci::make_request("POST", options_.endpoint);
+  request.headers = std::move(signable.headers);
+  request.body = std::move(body);
+  request.max_body = 4 << 20;
+  auto response = transport_.perform(request);
+  if (!response) return std::unexpected(std::move(response.error()).context(operation));
+  if (response->status != 200) return std::unexpected(answer_error(*response, operation));
+  boost::system::error_code ec;
+  auto output = boost::json::parse(response->body, ec);
+  if (ec || !output.is_object()) {
+    return fail(ErrorCode::kInternal, std::string(operation) + ": the answer is not JSON");
+  }
+  return std::move(output.as_object());
+}
+
+bool is_transient(const Error& error) {
+  return error.code == ErrorCode::kInternal;
+}
+
+}  // namespace wharf::agent

@@ -1,0 +1,77 @@
+// The subreaper: exit codes of spawned children and of orphans that re-parent to the agent.
+#include "agent/process_reaper.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace wharf::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ExitStatus, FromWaitStatus) {
+  EXPECT_EQ(exit_status_from_wait(3 << 8), (ExitStatus{3, std::nullopt}));
+  EXPECT_EQ(exit_status_from_wait(SIGKILL), (ExitStatus{137, SIGKILL}));
+  EXPECT_EQ(exit_status_from_wait(SIGTERM), (ExitStatus{143, SIGTERM}));
+}
+
+TEST(ProcessReaper, ReportsExitCodesAndSignals) {
+  ProcessReaper& reaper = ProcessReaper::instance();
+  auto exiting = reaper.spawn({"sh", "-c", "exit 7"}, {});
+  ASSERT_TRUE(exiting.has_value()) << exiting.error().message;
+  auto status = reaper.wait(*exiting, 10s);
+  ASSERT_TRUE(status.has_value() && status->has_value());
+  EXPECT_EQ(**status, (ExitStatus{7, std::nullopt}));
+  reaper.forget(*exiting);
+  EXPECT_FALSE(reaper.wait(*exiting, 0ms).has_value());
+
+  auto sleeping = reaper.spawn({"sleep", "30"}, {});
+  ASSERT_TRUE(sleeping.has_value()) << sleeping.error().message;
+  auto still_running = reaper.wait(*sleeping, 0ms);
+  ASSERT_TRUE(still_running.has_value());
+  EXPECT_FALSE(still_running->has_value());
+  ::kill(*sleeping, SIGKILL);
+  status = reaper.wait(*sleeping, 10s);
+  ASSERT_TRUE(status.has_value() && status->has_value());
+  EXPECT_EQ(**status, (ExitStatus{137, SIGKILL}));
+  reaper.forget(*sleeping);
+
+  EXPECT_FALSE(reaper.spawn({"/nonexistent/program"}, {}).has_value());
+}
+
+// What `runc create` leaves: a grandchild whose parent exits. It re-parents to this process.
+TEST(ProcessReaper, AdoptsOrphansThatReparentToIt) {
+  ProcessReaper& reaper = ProcessReaper::instance();
+  char path[] = "/tmp/wharf-reaper-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  auto parent =
+      reaper.spawn({"sh", "-c", std::string("(sleep 0.2; exit 5) & echo $! > ") + path}, {});
+  ASSERT_TRUE(parent.has_value()) << parent.error().message;
+  ASSERT_TRUE(reaper.wait(*parent, 10s).has_value());
+  reaper.forget(*parent);
+  pid_t orphan = 0;
+  std::ifstream(path) >> orphan;
+  std::remove(path);
+  ASSERT_GT(orphan, 0);
+
+  ASSERT_TRUE(reaper.adopt(orphan).has_value());
+  auto status = reaper.wait(orphan, 10s);
+  ASSERT_TRUE(status.has_value() && status->has_value()) << "orphan " << orphan;
+  EXPECT_EQ((*status)->exit_code, 5);
+  reaper.forget(orphan);
+
+  auto stranger = reaper.adopt(1);
+  ASSERT_FALSE(stranger.has_value());
+  EXPECT_EQ(stranger.error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace wharf::agent

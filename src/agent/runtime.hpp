@@ -1,0 +1,100 @@
+// The OCI runtime seam: create, start, inspect, signal, wait for and delete containers that run
+// from bundles. runc and crun sit behind it (runc_runtime.cpp, crun_runtime.cpp, sharing the
+// command-line driver in cli_runtime.cpp); make_runtime() picks one that works on this host.
+//
+// Containers run detached. create() starts `<runtime> create --bundle B --pid-file P ID` with
+// stdin on /dev/null and stdout/stderr appended to the container's log files; in detached mode
+// without a terminal the runtime hands those descriptors to the container's process, so the
+// agent needs no copying loop and logs survive an agent restart. The init process then waits for
+// start(). Exit codes come from the ProcessReaper: the agent is a child subreaper, the init
+// re-parents to it when the runtime exits, and create() adopts it (see process_reaper.hpp for what
+// is lost across an agent restart).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/process_reaper.hpp"
+#include "common/error.hpp"
+
+namespace wharf::agent {
+
+enum class ContainerStatus { kCreating, kCreated, kRunning, kPaused, kStopped };
+
+std::string_view to_string(ContainerStatus status);
+
+struct ContainerState {
+  std::string id;
+  ContainerStatus status = ContainerStatus::kStopped;
+  pid_t pid = 0;  // the init's pid on the host; 0 once stopped
+  std::filesystem::path bundle;
+  std::map<std::string, std::string> annotations;
+};
+
+// Where a container's output goes: appended to these files (created 0640 if missing).
+struct ContainerIo {
+  std::filesystem::path stdout_file;
+  std::filesystem::path stderr_file;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  // "runc" or "crun".
+  virtual std::string_view name() const = 0;
+
+  // Creates container `id` from the bundle directory (config.json inside) and returns its init's
+  // pid; the process waits for start(). kResourceInUse when the id exists.
+  virtual Result<pid_t> create(std::string_view id, const std::filesystem::path& bundle,
+                               const ContainerIo& io) = 0;
+  virtual Status start(std::string_view id) = 0;
+  // kNotFound when the runtime has no such container.
+  virtual Result<ContainerState> state(std::string_view id) = 0;
+  // Signals the init process (a pid namespace's init only gets signals it handles, except
+  // SIGKILL). kNotFound when the container is gone or stopped.
+  virtual Status kill(std::string_view id, int signal) = 0;
+  // Deletes the container's runtime state and cgroup; `force` kills it first if it runs.
+  // Deleting a container that is not there succeeds.
+  virtual Status remove(std::string_view id, bool force) = 0;
+  // Every container under this runtime's state root, for reconciliation.
+  virtual Result<std::vector<ContainerState>> list() = 0;
+  // The exit status of a container created by this runtime object, waiting at most `timeout`
+  // (nullopt: it is still running). kNotFound for a container this process did not create,
+  // e.g. after an agent restart: its exit code is lost.
+  virtual Result<std::optional<ExitStatus>> wait(
+      std::string_view id, std::optional<std::chrono::milliseconds> timeout) = 0;
+};
+
+struct RuntimeOptions {
+  // "runc", "crun", or "" to use the first that works here: crun, then runc.
+  std::string name;
+  // The runtime's executable; "" looks the name up on PATH.
+  std::filesystem::path binary;
+  // The runtime's --root: its state directory, kept apart from other users of the runtime so
+  // that list() sees Wharf's containers only.
+  std::filesystem::path state_root = "/run/wharf/runtime";
+};
+
+// One runtime by name, unprobed; kInvalidParameter for an unknown name.
+Result<std::unique_ptr<Runtime>> make_named_runtime(const RuntimeOptions& options,
+                                                    ProcessReaper& reaper);
+
+// The runtime to use on this host. With options.name set, that one, if it works; otherwise crun,
+// then runc. "Works" means the probe succeeds: a throwaway container (an empty rootfs, a cgroup)
+// is created and deleted, which fails quickly where the runtime cannot drive this host's
+// cgroups (crun refuses hybrid v1/v2 hosts). The error lists why each candidate failed.
+Result<std::unique_ptr<Runtime>> make_runtime(const RuntimeOptions& options, ProcessReaper& reaper);
+
+// Creates and deletes a throwaway container (see make_runtime).
+Status probe_runtime(Runtime& runtime);
+
+}  // namespace wharf::agent
