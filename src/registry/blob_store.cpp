@@ -24,6 +24,7 @@ struct UploadSession {
   fs::path path;
   UniqueFd fd;  // open while a writer holds the session
   oci::Hasher hasher{"sha256"};
+  uint64_t written_back = 0;  // bytes [0, written_back) have had their writeback started
   uint64_t size = 0;
   TimePoint started;
   TimePoint touched;
@@ -31,6 +32,10 @@ struct UploadSession {
 };
 
 namespace {
+
+// Writeback of an upload's file is started in windows of this size as the bytes arrive, so the
+// fsync that completes the upload finds little left to write.
+constexpr uint64_t kWritebackWindow = 8 << 20;
 
 Error disk_error(std::string doing, const fs::path& path) {
   return Error{ErrorCode::kInternal, doing + " " + path.string() + ": " + std::strerror(errno)};
@@ -120,6 +125,15 @@ Status UploadWriter::write(std::string_view bytes) {
   if (bytes.empty()) return {};
   if (auto status = write_all(session_->fd.get(), bytes, session_->path); !status) return status;
   session_->hasher.update(bytes);
+  // Only this writer changes `size`, so reading it without the mutex is safe here.
+  uint64_t end = session_->size + bytes.size();
+  if (end - session_->written_back >= kWritebackWindow) {
+    // Asynchronous: queues the range for writing and returns. Advisory, so a failure is left to
+    // the fsync in complete_upload() to report.
+    ::sync_file_range(session_->fd.get(), static_cast<off_t>(session_->written_back),
+                      static_cast<off_t>(end - session_->written_back), SYNC_FILE_RANGE_WRITE);
+    session_->written_back = end;
+  }
   std::lock_guard lock(store_->mutex_);
   session_->size += bytes.size();
   session_->touched = store_->clock_.now();
