@@ -47,6 +47,30 @@ def _kill_leftovers():
         server.cleanup()
 
 
+class ManagedProcess:
+    """A wharf process a test started: signalled and reaped by PID, never by name."""
+
+    process = None
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def signal_and_wait(self, sig):
+        """Signals the process (if running) and waits; returns its exit status or None."""
+        if self.running():
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        _running.discard(self)
+        return self.process.returncode if self.process else None
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+
 class RawResponse:
     """Status, headers and (JSON-decoded when possible) body of a raw HTTP exchange."""
 
@@ -77,7 +101,7 @@ class RawResponse:
         return f"RawResponse({self.status}, {self.headers}, {self.raw_body[:500]!r})"
 
 
-class WharfServer:
+class WharfServer(ManagedProcess):
     """One `wharf server` process on a free port with its own data dir."""
 
     def __init__(self, data_dir=None, extra_args=()):
@@ -139,27 +163,11 @@ class WharfServer:
         except OSError:
             return ""
 
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, sig=signal.SIGTERM):
         """Signals the server and waits for it; returns its exit status (None if not running)."""
-        status = None
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            status = self.process.returncode
+        status = self.signal_and_wait(sig)
         self.process = None
-        _running.discard(self)
         return status
-
-    def kill9(self):
-        return self.stop(signal.SIGKILL)
 
     def restart(self):
         self.stop()
@@ -281,7 +289,7 @@ class WharfServer:
         return _parse_http_response(received)
 
 
-class WharfAgent:
+class WharfAgent(ManagedProcess):
     """One `wharf agent` process with its own data dir, registering with `server`'s cluster."""
 
     def __init__(self, server, cluster, data_dir=None, extra_args=()):
@@ -336,29 +344,13 @@ class WharfAgent:
         except OSError:
             return ""
 
-    def running(self):
-        return self.process is not None and self.process.poll() is None
 
     def wait_exit(self, timeout=30):
         """Waits for the agent to end on its own; returns its exit status."""
         return self.process.wait(timeout=timeout)
 
     def stop(self, sig=signal.SIGTERM):
-        status = None
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            status = self.process.returncode
-        _running.discard(self)
-        return status
-
-    def kill9(self):
-        return self.stop(signal.SIGKILL)
+        return self.signal_and_wait(sig)
 
     def cleanup(self):
         self.stop()
