@@ -269,11 +269,7 @@ void EcsApi::describe_container_instances(const Context& context, const Input& i
   for (const auto& identifier : identifiers) {
     auto instance = find_container_instance(context, region, cluster_name, identifier);
     if (!instance) {
-      std::string missing_arn =
-          looks_like_arn(identifier)
-              ? identifier
-              : arn(context, "container-instance/" + cluster_name + "/" + identifier);
-      failures.push_back(failure(std::move(missing_arn), "MISSING"));
+      failures.push_back(failure(identifier_arn(context, cluster_name, identifier), "MISSING"));
       continue;
     }
     instances.push_back(container_instance_to_wire(**instance, include_tags));
@@ -350,11 +346,7 @@ void EcsApi::update_container_instances_state(const Context& context, const Inpu
   for (const auto& identifier : identifiers) {
     auto instance = find_container_instance(context, region, cluster_name, identifier);
     if (!instance) {
-      std::string missing_arn =
-          looks_like_arn(identifier)
-              ? identifier
-              : arn(context, "container-instance/" + cluster_name + "/" + identifier);
-      failures.push_back(failure(std::move(missing_arn), "MISSING"));
+      failures.push_back(failure(identifier_arn(context, cluster_name, identifier), "MISSING"));
       continue;
     }
     ContainerInstance& found = **instance;

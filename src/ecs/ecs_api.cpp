@@ -65,6 +65,12 @@ std::string EcsApi::arn(const Context& context, std::string_view resource) const
   return Arn{"aws", "ecs", context.region, context.account_id, std::string(resource)}.str();
 }
 
+std::string EcsApi::identifier_arn(const Context& context, const std::string& cluster,
+                                   const std::string& identifier) const {
+  if (looks_like_arn(identifier)) return identifier;
+  return arn(context, "container-instance/" + cluster + "/" + identifier);
+}
+
 Result<std::string> EcsApi::cluster_name(const Context& context,
                                          std::string_view identifier) const {
   if (!looks_like_arn(identifier)) return std::string(identifier);

@@ -67,6 +67,9 @@ class EcsApi {
   void commit_then_reply(std::vector<store::Mutation> mutations, boost::json::object output,
                          Reply reply);
   std::string arn(const Context& context, std::string_view resource) const;
+  // The ARN a container instance identifier (an id or an ARN) stands for, for failure entries.
+  std::string identifier_arn(const Context& context, const std::string& cluster,
+                             const std::string& identifier) const;
   // The cluster name a "name or ARN" identifier stands for, or an error when the ARN is not an
   // ECS cluster of this account and region.
   Result<std::string> cluster_name(const Context& context, std::string_view identifier) const;
