@@ -32,7 +32,7 @@ void print_connection_help(const wharf::server::ControlPlane& plane) {
                    "  export AWS_ACCESS_KEY_ID={1}\n"
                    "  export AWS_SECRET_ACCESS_KEY={2}\n"
                    "  export AWS_DEFAULT_REGION=us-east-1\n"
-                   "  export AWS_ENDPOINT_URL_ECS={0}\n"
+                   "  export AWS_ENDPOINT_URL={0}    # ECS and ECR; or AWS_ENDPOINT_URL_ECS / _ECR\n"
                    "  aws ecs list-clusters\n"
                    "(or pass --endpoint-url {0} to each aws command)\n",
                    endpoint, key.access_key_id, key.secret_access_key)
