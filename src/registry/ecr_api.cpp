@@ -186,6 +186,15 @@ void EcrApi::remember_partition(std::string_view region, std::string_view accoun
   partitions_.emplace(std::string(region), std::string(account_id));
 }
 
+Result<RepositoryRef> EcrApi::existing_repository_ref(const Context& context, const Input& input) {
+  auto ref = repository_ref(context, input);
+  if (!ref) return ref;
+  if (auto repository = state_.repository(*ref); !repository) {
+    return std::unexpected(repository.error());
+  }
+  return ref;
+}
+
 Result<RepositoryRef> EcrApi::repository_ref(const Context& context, const Input& input) {
   std::string name = json::string_or(input, "repositoryName", "");
   if (auto status = validate_ecr_repository_name(name); !status) {

@@ -111,6 +111,8 @@ class EcrApi {
 
   // The repository an operation names (repositoryName, registryId), after checking both.
   Result<RepositoryRef> repository_ref(const Context& context, const Input& input);
+  // repository_ref() of a repository that exists (RepositoryNotFoundException otherwise).
+  Result<RepositoryRef> existing_repository_ref(const Context& context, const Input& input);
   // repositoryRegistryId + repositoryName fields every per-repository response starts with.
   static boost::json::object repository_fields(const RepositoryRef& ref);
   std::string registry_host() const;

@@ -169,11 +169,8 @@ void EcrApi::describe_images(const Context& context, const Input& input, Reply r
 }
 
 void EcrApi::batch_get_image(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   std::vector<std::string> accepted;
   if (const auto* list = json::get_array(input, "acceptedMediaTypes")) {
     for (const auto& item : *list) accepted.emplace_back(item.as_string());
@@ -210,11 +207,8 @@ void EcrApi::batch_get_image(const Context& context, const Input& input, Reply r
 }
 
 void EcrApi::batch_delete_image(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   auto requested = requested_image_ids(input);
 
   // Each removal completes on its own (at once when refused, else once durable); the reply

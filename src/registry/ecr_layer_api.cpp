@@ -38,11 +38,8 @@ Result<UploadStatus> owned_upload(const BlobStore& blobs, const RepositoryRef& r
 
 void EcrApi::batch_check_layer_availability(const Context& context, const Input& input,
                                             Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   bj::array layers;
   bj::array failures;
   if (const auto* list = json::get_array(input, "layerDigests")) {
@@ -72,22 +69,16 @@ void EcrApi::batch_check_layer_availability(const Context& context, const Input&
 }
 
 void EcrApi::initiate_layer_upload(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   auto upload_id = blobs_.begin_upload(upload_owner(*ref));
   if (!upload_id) return reply(std::unexpected(upload_id.error()));
   reply(bj::object{{"uploadId", *upload_id}, {"partSize", kPartSize}});
 }
 
 void EcrApi::upload_layer_part(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   std::string upload_id = json::string_or(input, "uploadId", "");
   auto upload = owned_upload(blobs_, *ref, upload_id);
   if (!upload) return reply(std::unexpected(upload.error()));
@@ -129,11 +120,8 @@ void EcrApi::upload_layer_part(const Context& context, const Input& input, Reply
 }
 
 void EcrApi::complete_layer_upload(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   std::string upload_id = json::string_or(input, "uploadId", "");
   auto upload = owned_upload(blobs_, *ref, upload_id);
   if (!upload) return reply(std::unexpected(upload.error()));

@@ -136,11 +136,8 @@ void EcrApi::start_lifecycle_policy_preview(const Context& context, const Input&
 }
 
 void EcrApi::get_lifecycle_policy_preview(const Context& context, const Input& input, Reply reply) {
-  auto ref = repository_ref(context, input);
+  auto ref = existing_repository_ref(context, input);
   if (!ref) return reply(std::unexpected(ref.error()));
-  if (auto repository = state_.repository(*ref); !repository) {
-    return reply(std::unexpected(repository.error()));
-  }
   Preview preview;
   {
     std::lock_guard lock(mutex_);
