@@ -35,3 +35,10 @@ if [[ "${WHARF_BENCH_REGISTRY:-1}" != 0 ]]; then
   [[ -n "${WHARF_BENCH_DIR:-}" ]] && registry_options+=(--work-dir "$WHARF_BENCH_DIR")
   python3 "$here/registry_bench.py" "${registry_options[@]}"
 fi
+
+# Placement engine alone (issue 4): Google Benchmark, one thread.
+if [[ -x "$build/bench/placement_bench" ]]; then
+  echo
+  echo "[placement] $build/bench/placement_bench"
+  "$build/bench/placement_bench"
+fi
