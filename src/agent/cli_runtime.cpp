@@ -2,8 +2,10 @@
 #include "agent/cli_runtime.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -12,6 +14,7 @@
 #include <charconv>
 #include <mutex>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "common/unique_fd.hpp"
@@ -137,12 +140,34 @@ pid_t read_pid_file(const fs::path& file) {
   return pid;
 }
 
+// Waits for `pid` (any process, not only a child) to exit: true when it has, false when
+// `timeout` passed first. A pid that does not exist counts as exited.
+Result<bool> wait_for_process(pid_t pid, std::optional<std::chrono::milliseconds> timeout) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) {
+    if (errno == ESRCH) return true;
+    return std::unexpected(errno_error("watching process " + std::to_string(pid)));
+  }
+  pollfd entry{pidfd.get(), POLLIN, 0};
+  int wait_ms = timeout ? static_cast<int>(timeout->count()) : -1;
+  while (true) {
+    int ready = poll(&entry, 1, wait_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return std::unexpected(errno_error("watching process " + std::to_string(pid)));
+    return ready > 0;
+  }
+}
+
+// How long the shim may take to write the exit file after the init exited.
+constexpr std::chrono::milliseconds kExitFileGrace{3000};
+
 class CliRuntime final : public Runtime {
  public:
   CliRuntime(CliFlavor flavor, const RuntimeOptions& options, ProcessReaper& reaper)
       : flavor_(std::move(flavor)),
         binary_(options.binary.empty() ? fs::path(flavor_.name) : options.binary),
         state_root_(options.state_root),
+        shim_(options.shim),
         reaper_(reaper) {}
 
   std::string_view name() const override { return flavor_.name; }
@@ -224,6 +249,12 @@ class CliRuntime final : public Runtime {
 
   Result<std::optional<ExitStatus>> wait(
       std::string_view id, std::optional<std::chrono::milliseconds> timeout) override {
+    if (!shim_.empty()) {
+      auto status = wait_for_shim(id, timeout);
+      if (!status)
+        return std::unexpected(std::move(status.error()).context(doing("waiting for", id)));
+      return status;
+    }
     pid_t pid = 0;
     {
       std::lock_guard lock(mutex_);
@@ -242,6 +273,31 @@ class CliRuntime final : public Runtime {
   }
 
  private:
+  // The status the container's shim wrote, waiting for the init to exit first.
+  Result<std::optional<ExitStatus>> wait_for_shim(
+      std::string_view id, std::optional<std::chrono::milliseconds> timeout) {
+    auto current = state(id);
+    if (!current) return std::unexpected(current.error());
+    fs::path file = exit_status_file(current->bundle);
+    auto status = read_exit_status_file(file);
+    if (!status || *status) return status;
+    if (current->pid > 0 && current->status != ContainerStatus::kStopped) {
+      auto exited = wait_for_process(current->pid, timeout);
+      if (!exited) return std::unexpected(exited.error());
+      if (!*exited) return std::optional<ExitStatus>();
+    }
+    // The init is gone; its shim writes the file right after reaping it.
+    auto deadline = std::chrono::steady_clock::now() + kExitFileGrace;
+    while (true) {
+      status = read_exit_status_file(file);
+      if (!status || *status) return status;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return fail(ErrorCode::kNotFound, "it stopped, but its shim recorded no exit status");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
   std::string doing(std::string_view what, std::string_view id) const {
     return std::string(what) + " container " + std::string(id) + " with " + flavor_.name;
   }
@@ -319,10 +375,14 @@ class CliRuntime final : public Runtime {
 
     // The container's init inherits this command's stdio: its output lands in the log files.
     // The runtime's own failure message goes there too (and to `log`, where it is read from).
-    auto pid = reaper_.spawn(command_line({"create", "--bundle", bundle.string(), "--pid-file",
-                                           pid_file.string(), std::string(id)},
-                                          log),
-                             ChildIo{-1, out->get(), err->get()});
+    std::vector<std::string> argv = command_line(
+        {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string(), std::string(id)},
+        log);
+    if (!shim_.empty()) {
+      argv.insert(argv.begin(),
+                  {shim_.string(), exit_status_file(bundle).string(), pid_file.string(), "--"});
+    }
+    auto pid = reaper_.spawn(argv, ChildIo{-1, out->get(), err->get()});
     if (!pid) return std::unexpected(pid.error());
     auto status = finish(*pid);
     if (!status) return std::unexpected(status.error());
@@ -338,6 +398,7 @@ class CliRuntime final : public Runtime {
       remove(id, true);
       return fail(ErrorCode::kInternal, "no init pid in " + pid_file.string());
     }
+    if (!shim_.empty()) return init_pid;  // the shim is its parent and keeps its status
     // The init re-parented to this (subreaper) process when the runtime exited.
     if (auto adopted = reaper_.adopt(init_pid); !adopted) {
       remove(id, true);
@@ -351,6 +412,7 @@ class CliRuntime final : public Runtime {
   CliFlavor flavor_;
   fs::path binary_;
   fs::path state_root_;
+  fs::path shim_;
   ProcessReaper& reaper_;
   std::mutex mutex_;
   std::map<std::string, pid_t> pids_;  // containers this object created -> init pid

@@ -32,6 +32,24 @@ std::string_view to_string(ContainerStatus status) {
   return "unknown";
 }
 
+fs::path exit_status_file(const fs::path& bundle) {
+  return bundle / "exit";
+}
+
+Result<std::optional<ExitStatus>> read_exit_status_file(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return std::optional<ExitStatus>();
+  int code = 0;
+  int signal_number = 0;
+  if (!(in >> code >> signal_number)) {
+    return fail(ErrorCode::kInternal, file.string() + " does not hold an exit status");
+  }
+  if (code < 0) return fail(ErrorCode::kNotFound, "its shim lost track of it");
+  ExitStatus status{code, std::nullopt};
+  if (signal_number > 0) status.signal = signal_number;
+  return std::optional<ExitStatus>(status);
+}
+
 Result<std::unique_ptr<Runtime>> make_named_runtime(const RuntimeOptions& options,
                                                     ProcessReaper& reaper) {
   if (options.name == "runc") return make_runc_runtime(options, reaper);

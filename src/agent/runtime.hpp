@@ -67,9 +67,9 @@ class Runtime {
   virtual Status remove(std::string_view id, bool force) = 0;
   // Every container under this runtime's state root, for reconciliation.
   virtual Result<std::vector<ContainerState>> list() = 0;
-  // The exit status of a container created by this runtime object, waiting at most `timeout`
-  // (nullopt: it is still running). kNotFound for a container this process did not create,
-  // e.g. after an agent restart: its exit code is lost.
+  // The exit status of a container, waiting at most `timeout` (nullopt: it is still running).
+  // Without a shim, only for containers this object created: kNotFound for the others (after
+  // an agent restart their exit codes are lost). With one, for every container of the runtime.
   virtual Result<std::optional<ExitStatus>> wait(
       std::string_view id, std::optional<std::chrono::milliseconds> timeout) = 0;
 };
@@ -82,7 +82,20 @@ struct RuntimeOptions {
   // The runtime's --root: its state directory, kept apart from other users of the runtime so
   // that list() sees Wharf's containers only.
   std::filesystem::path state_root = "/run/wharf/runtime";
+  // The per-container monitor (wharf-shim; see src/shim/wharf_shim.c), or "" for none. With
+  // it, create() runs the runtime through the shim, which stays the container init's parent and
+  // writes its exit status to `<bundle>/exit`; wait() then works for any container whose bundle
+  // has that file or will get it, also one created before an agent restart. Without it, exit
+  // statuses come from the ProcessReaper and are lost across restarts.
+  std::filesystem::path shim;
 };
+
+// The file the shim writes a container's exit status to.
+std::filesystem::path exit_status_file(const std::filesystem::path& bundle);
+
+// The status in a shim's exit file: nullopt while there is none yet; kInternal when it is
+// garbled, kNotFound when the shim could not see the exit ("-1").
+Result<std::optional<ExitStatus>> read_exit_status_file(const std::filesystem::path& file);
 
 // One runtime by name, unprobed; kInvalidParameter for an unknown name.
 Result<std::unique_ptr<Runtime>> make_named_runtime(const RuntimeOptions& options,

@@ -57,10 +57,8 @@ class RuntimeTest : public DataDirTest {
     auto cgroups = Cgroups::detect();
     if (!cgroups) GTEST_SKIP() << cgroups.error().message;
     cgroups_.emplace(std::move(*cgroups));
-    auto runtime =
-        make_named_runtime({"runc", "", root_ / "runc-state"}, ProcessReaper::instance());
-    ASSERT_TRUE(runtime.has_value()) << runtime.error().message;
-    runtime_ = std::move(*runtime);
+    runtime_ = make_runc(false);
+    ASSERT_NE(runtime_, nullptr);
 
     static int test_count = 0;
     task_id_ = "task-" + std::to_string(getpid()) + "-" + std::to_string(test_count++);
@@ -96,6 +94,18 @@ class RuntimeTest : public DataDirTest {
       EXPECT_TRUE(removed.has_value()) << removed.error().message;
     }
     DataDirTest::TearDown();
+  }
+
+  // A runc driver on the test's state root; with `shim`, through the wharf-shim built beside
+  // the tests.
+  std::unique_ptr<Runtime> make_runc(bool shim) {
+    RuntimeOptions options;
+    options.name = "runc";
+    options.state_root = root_ / "runc-state";
+    if (shim) options.shim = WHARF_SHIM_PATH;
+    auto runtime = make_named_runtime(options, ProcessReaper::instance());
+    EXPECT_TRUE(runtime.has_value()) << runtime.error().message;
+    return runtime ? std::move(*runtime) : nullptr;
   }
 
   struct Container {
@@ -263,6 +273,29 @@ TEST_F(RuntimeTest, SigkillStopsAContainerThatIgnoresSigterm) {
   ASSERT_TRUE(runtime_->start(sleeper.id).has_value());
   ASSERT_TRUE(runtime_->kill(sleeper.id, SIGKILL).has_value());
   EXPECT_EQ(wait(sleeper), (ExitStatus{137, SIGKILL}));
+}
+
+TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
+  runtime_ = make_runc(true);
+  Container quick = create(R"({"name":"quick","entryPoint":["sh","-c"],"command":["exit 7"]})");
+  Container slow = create(R"({"name":"slow","entryPoint":["sh","-c"],"command":["sleep 0.3"]})");
+  ASSERT_TRUE(runtime_->start(quick.id).has_value());
+  ASSERT_TRUE(runtime_->start(slow.id).has_value());
+  EXPECT_EQ(wait(quick), (ExitStatus{7, std::nullopt}));
+
+  // A new driver (as after an agent restart) learns both exits, the one that already happened
+  // and the one it waits for.
+  runtime_ = make_runc(true);
+  EXPECT_EQ(wait(quick), (ExitStatus{7, std::nullopt}));
+  auto pending = runtime_->wait(slow.id, 0ms);
+  ASSERT_TRUE(pending.has_value()) << pending.error().message;
+  EXPECT_FALSE(pending->has_value());
+  EXPECT_EQ(wait(slow), (ExitStatus{0, std::nullopt}));
+
+  Container killed = create(R"({"name":"killed","entryPoint":["sleep"],"command":["30"]})");
+  ASSERT_TRUE(runtime_->start(killed.id).has_value());
+  ASSERT_TRUE(runtime_->kill(killed.id, SIGKILL).has_value());
+  EXPECT_EQ(wait(killed), (ExitStatus{137, SIGKILL}));
 }
 
 TEST_F(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
