@@ -13,7 +13,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "agent/files.hpp"
+#include "agent/process_reaper.hpp"
 #include "common/crypto.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -29,26 +32,6 @@ constexpr std::chrono::seconds kMaxRetryDelay{30};
 
 std::string errno_text() {
   return std::strerror(errno);
-}
-
-// Writes `contents` to `path` so that a crash leaves the old file or the new one, never a mix.
-Status write_file_atomically(const fs::path& path, const std::string& contents) {
-  fs::path temp = path;
-  temp += ".tmp";
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return fail(ErrorCode::kInternal, "creating " + temp.string() + ": " + errno_text());
-  if (::write(fd.get(), contents.data(), contents.size()) !=
-          static_cast<ssize_t>(contents.size()) ||
-      ::fsync(fd.get()) != 0) {
-    return fail(ErrorCode::kInternal, "writing " + temp.string() + ": " + errno_text());
-  }
-  fd.reset();
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(ErrorCode::kInternal, "renaming " + temp.string() + ": " + errno_text());
-  }
-  UniqueFd dir(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
-  return {};
 }
 
 Result<UniqueFd> lock_data_dir(const Layout& layout) {
@@ -89,6 +72,35 @@ std::string machine_name() {
   utsname names{};
   if (::uname(&names) != 0) return "unknown";
   return names.machine;
+}
+
+// How often unused images and old task directories are looked for.
+constexpr std::chrono::minutes kCleanUpInterval{1};
+
+// How long the server may hold a WharfPollTasks call.
+constexpr std::chrono::seconds kPollWait{20};
+
+// The AWS environment the image store's ECR logins read: the agent's own credentials.
+oci::EnvLookup credentials_environment(const oci::AwsCredentials& credentials) {
+  return [credentials](std::string_view name) -> std::optional<std::string> {
+    auto value = [](const std::string& text) {
+      return text.empty() ? std::nullopt : std::optional<std::string>(text);
+    };
+    if (name == "AWS_ACCESS_KEY_ID") return value(credentials.access_key_id);
+    if (name == "AWS_SECRET_ACCESS_KEY") return value(credentials.secret_access_key);
+    if (name == "AWS_SESSION_TOKEN") return value(credentials.session_token);
+    if (name == "AWS_REGION" || name == "AWS_DEFAULT_REGION") return value(credentials.region);
+    return std::nullopt;
+  };
+}
+
+// wharf-shim beside the running executable, or "" when there is none.
+fs::path default_shim() {
+  std::error_code error;
+  fs::path self = fs::read_symlink("/proc/self/exe", error);
+  if (error) return {};
+  fs::path shim = self.parent_path() / "wharf-shim";
+  return ::access(shim.c_str(), X_OK) == 0 ? shim : fs::path();
 }
 
 EcsClientOptions client_options(const AgentConfig& config) {
@@ -231,24 +243,174 @@ Status Agent::run() {
     if (wait_for_stop(retry_delay)) return {};
     retry_delay = std::min(retry_delay * 2, kMaxRetryDelay);
   }
+  if (auto started = start_engine(); !started) return started;
 
+  std::thread watcher([this] { watch_loop(); });
+  std::thread reporter([this] { report_loop(); });
+  heartbeat_loop();
+  stop();
+  watcher.join();
+  reporter.join();
+  engine_.reset();  // ends the runner threads; the containers keep running
+  std::lock_guard lock(mutex_);
+  if (fatal_) return std::unexpected(*fatal_);
+  return {};
+}
+
+Status Agent::start_engine() {
+  auto cgroups = Cgroups::detect();
+  if (!cgroups) return std::unexpected(cgroups.error().context("finding cgroups"));
+  cgroups_.emplace(std::move(*cgroups));
+
+  RuntimeOptions runtime_options;
+  runtime_options.name = config_.runtime;
+  runtime_options.binary = config_.runtime_binary;
+  // Per agent, so that several agents on one host never see each other's containers.
+  runtime_options.state_root = fs::path("/run/wharf") / saved_.instance_id / "runtime";
+  runtime_options.shim = config_.shim.empty() ? default_shim() : config_.shim;
+  if (runtime_options.shim.empty()) {
+    spdlog::warn(
+        "no wharf-shim beside this executable: exit codes of containers that end while "
+        "the agent is down will be unknown");
+  }
+  auto runtime = make_runtime(runtime_options, ProcessReaper::instance());
+  if (!runtime) return std::unexpected(runtime.error().context("choosing an OCI runtime"));
+  runtime_ = std::move(*runtime);
+
+  ImageStoreOptions image_options;
+  image_options.behavior = config_.pull_behavior;
+  image_options.access.insecure = config_.insecure;
+  image_options.env = credentials_environment(config_.credentials);
+  images_ = std::make_unique<ImageStore>(layout_, std::move(image_options), clock_);
+  if (auto loaded = images_->load(); !loaded) {
+    return std::unexpected(loaded.error().context("reading the image cache"));
+  }
+
+  TaskEngineOptions engine_options;
+  engine_options.cluster = config_.cluster;
+  engine_options.default_stop_timeout = config_.default_stop_timeout;
+  engine_options.task_cleanup_wait = config_.task_cleanup_wait;
+  engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, clock_,
+                                         std::move(engine_options), [this] {
+                                           {
+                                             std::lock_guard lock(mutex_);
+                                             reports_due_ = true;
+                                           }
+                                           wake_.notify_all();
+                                         });
+  if (auto recovered = engine_->recover(); !recovered) return recovered;
+  spdlog::info("running containers with {} ({} cgroups)", runtime_->name(),
+               to_string(cgroups_->version()));
+  return {};
+}
+
+void Agent::fail_run(Error error) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!fatal_) fatal_ = std::move(error);
+  }
+  stop();
+}
+
+void Agent::heartbeat_loop() {
   bj::object heartbeat{{"cluster", config_.cluster},
                        {"containerInstance", container_instance_arn()}};
   bool failing = false;
+  TimePoint next_clean_up = clock_.now();
   while (!wait_for_stop(config_.heartbeat_interval)) {
+    if (clock_.now() >= next_clean_up) {
+      if (auto removed = images_->clean_up(); !removed) {
+        spdlog::warn("cleaning up images: {}", removed.error().message);
+      }
+      engine_->clean_up();
+      next_clean_up = clock_.now() + kCleanUpInterval;
+    }
     auto answer = client_.call("DiscoverPollEndpoint", heartbeat);
     if (answer) {
       if (failing) spdlog::info("the control plane answers again");
       failing = false;
       continue;
     }
-    if (!is_transient(answer.error())) {
-      return std::unexpected(answer.error().context("calling in"));
-    }
+    if (!is_transient(answer.error())) return fail_run(answer.error().context("calling in"));
     if (!failing) spdlog::warn("calling in: {}; will keep trying", answer.error().message);
     failing = true;
   }
-  return {};
+}
+
+void Agent::watch_loop() {
+  EcsClientOptions options = client_options(config_);
+  options.timeout = kPollWait + std::chrono::seconds(10);
+  EcsClient client(options, clock_);
+  std::int64_t version = 0;
+  bool failing = false;
+  while (!stopping()) {
+    bj::object input{{"cluster", config_.cluster},
+                     {"containerInstance", container_instance_arn()},
+                     {"version", version},
+                     {"waitSeconds", version == 0 ? 0 : kPollWait.count()}};
+    auto answer = client.call("WharfPollTasks", input);
+    if (!answer) {
+      if (!is_transient(answer.error())) return fail_run(answer.error().context("watching tasks"));
+      if (!failing) spdlog::warn("watching tasks: {}; will keep trying", answer.error().message);
+      failing = true;
+      version = 0;  // after any disconnect: the whole desired state again
+      if (wait_for_stop(std::chrono::seconds(1))) return;
+      continue;
+    }
+    if (failing || version == 0) engine_->report_everything();
+    failing = false;
+    std::vector<DesiredTask> desired;
+    if (const auto* tasks = json::get_array(*answer, "tasks")) {
+      for (const auto& entry : *tasks) {
+        if (!entry.is_object()) continue;
+        auto task = desired_task_from_json(entry.as_object());
+        if (!task) {
+          spdlog::warn("ignoring a desired task: {}", task.error().message);
+          continue;
+        }
+        desired.push_back(std::move(*task));
+      }
+    }
+    engine_->apply(desired);
+    version = json::get_int(*answer, "version").value_or(0);
+  }
+}
+
+void Agent::report_loop() {
+  EcsClient client(client_options(config_), clock_);
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || reports_due_; });
+      if (stopping_) return;
+      reports_due_ = false;
+    }
+    bool retry = false;
+    for (auto& report : engine_->pending_reports()) {
+      auto answer = client.call("SubmitTaskStateChange", report.change);
+      if (answer) {
+        engine_->acknowledge(report.task_arn, report.version);
+        continue;
+      }
+      spdlog::warn("reporting task {}: {}", report.task_arn, answer.error().message);
+      if (is_transient(answer.error())) {
+        retry = true;
+        break;
+      }
+      // The server refuses this report (it no longer knows the task): drop it.
+      engine_->acknowledge(report.task_arn, report.version);
+    }
+    if (retry) {
+      if (wait_for_stop(std::chrono::seconds(1))) return;
+      std::lock_guard lock(mutex_);
+      reports_due_ = true;
+    }
+  }
+}
+
+bool Agent::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
 }
 
 }  // namespace wharf::agent

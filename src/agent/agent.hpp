@@ -7,15 +7,20 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <boost/json/array.hpp>
 
+#include "agent/cgroup.hpp"
 #include "agent/ecs_client.hpp"
 #include "agent/host_resources.hpp"
+#include "agent/image_store.hpp"
 #include "agent/layout.hpp"
+#include "agent/runtime.hpp"
+#include "agent/task_engine.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
@@ -37,6 +42,14 @@ struct AgentConfig {
   std::chrono::seconds heartbeat_interval{10};
   oci::AwsCredentials credentials;
   bool insecure = false;
+  // The OCI runtime ("runc", "crun", or "" for the first that works here) and its executable.
+  std::string runtime;
+  std::filesystem::path runtime_binary;
+  // The per-container monitor; "" means wharf-shim beside this executable.
+  std::filesystem::path shim;
+  PullBehavior pull_behavior = PullBehavior::kDefault;
+  std::chrono::seconds default_stop_timeout{30};
+  std::chrono::seconds task_cleanup_wait{3600};
 };
 
 // What the agent remembers across restarts (state/agent.json): the registration it resumes.
@@ -61,10 +74,12 @@ class Agent {
   // reads the saved registration. Refuses a data directory registered to another cluster.
   static Result<std::unique_ptr<Agent>> open(AgentConfig config, const Clock& clock);
 
-  // Registers (again, under the saved ARN when there is one), saves the ARN, then calls in every
-  // heartbeat interval until stop(). Failures that may pass (server unreachable, 5xx, the
-  // cluster not created yet) are logged and retried; the rest end the run with an error: the
-  // credentials are refused, or the instance was deregistered.
+  // Registers (again, under the saved ARN when there is one), saves the ARN, resumes the tasks
+  // it ran before, then follows the control plane's desired state (WharfPollTasks, a long
+  // poll), reports every task change (SubmitTaskStateChange), and calls in every heartbeat
+  // interval until stop(). Stopping leaves the containers running for the next agent. Failures that
+  // may pass (server unreachable, 5xx, the cluster not created yet) are logged and retried; the
+  // rest end the run with an error: the credentials are refused, or the instance was deregistered.
   Status run();
   // Ends run() soon; safe from any thread.
   void stop();
@@ -76,6 +91,15 @@ class Agent {
         SavedRegistration saved);
   Status register_instance(const HostResources& resources);
   Status save() const;
+  // Creates the runtime, image store and task engine.
+  Status start_engine();
+  // The desired-state long poll and the report loop, each on its own thread.
+  void watch_loop();
+  void report_loop();
+  void heartbeat_loop();
+  // Ends run() with `error`.
+  void fail_run(Error error);
+  bool stopping() const;
   // Waits up to `duration`; true when stop() was called.
   bool wait_for_stop(std::chrono::seconds duration);
 
@@ -88,6 +112,13 @@ class Agent {
   std::condition_variable wake_;
   bool stopping_ = false;
   SavedRegistration saved_;
+
+  std::optional<Cgroups> cgroups_;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<ImageStore> images_;
+  std::unique_ptr<TaskEngine> engine_;
+  bool reports_due_ = false;    // guarded by mutex_; wakes report_loop
+  std::optional<Error> fatal_;  // guarded by mutex_: why run() ends, if not stop()
 };
 
 }  // namespace wharf::agent

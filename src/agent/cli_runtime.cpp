@@ -210,6 +210,21 @@ class CliRuntime final : public Runtime {
     return fail(ErrorCode::kInternal, doing("signalling", id) + ": " + trim(output->err));
   }
 
+  Result<ExitStatus> exec(std::string_view id, const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout) override {
+    std::vector<std::string> args = {"exec", std::string(id)};
+    args.insert(args.end(), argv.begin(), argv.end());
+    // runc exec waits for the command and exits with its status; killing runc on a timeout
+    // leaves the command to the container's init, like Docker's health check timeouts do.
+    auto pid = reaper_.spawn(command_line(args), ChildIo{});
+    if (!pid)
+      return std::unexpected(std::move(pid.error()).context(doing("running a command in", id)));
+    auto status = finish(*pid, timeout, ErrorCode::kResourceInUse);
+    if (!status)
+      return std::unexpected(std::move(status.error()).context(doing("running a command in", id)));
+    return status;
+  }
+
   Status remove(std::string_view id, bool force) override {
     std::vector<std::string> args = {"delete"};
     if (force) args.push_back("--force");
@@ -320,14 +335,15 @@ class CliRuntime final : public Runtime {
   }
 
   // Waits for a runtime command, killing it when it hangs.
-  Result<ExitStatus> finish(pid_t pid) {
-    auto status = reaper_.wait(pid, kCommandTimeout);
+  Result<ExitStatus> finish(pid_t pid, std::chrono::milliseconds timeout = kCommandTimeout,
+                            ErrorCode timeout_code = ErrorCode::kInternal) {
+    auto status = reaper_.wait(pid, timeout);
     if (status && !*status) {
       ::kill(pid, SIGKILL);  // still unreaped, so the pid is still the runtime's
       (void)reaper_.wait(pid, std::nullopt);
       reaper_.forget(pid);
-      return fail(ErrorCode::kInternal, flavor_.name + " did not finish within " +
-                                            std::to_string(kCommandTimeout.count()) + " s");
+      return fail(timeout_code, flavor_.name + " timed out: it did not finish within " +
+                                    std::to_string(timeout.count()) + " ms");
     }
     reaper_.forget(pid);
     if (!status) return std::unexpected(status.error());

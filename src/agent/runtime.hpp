@@ -62,6 +62,12 @@ class Runtime {
   // Signals the init process (a pid namespace's init only gets signals it handles, except
   // SIGKILL). kNotFound when the container is gone or stopped.
   virtual Status kill(std::string_view id, int signal) = 0;
+  // Runs `argv` inside the running container (as its process's user, with its environment)
+  // and returns its exit status; output is discarded. A command still running after `timeout`
+  // is killed: kResourceInUse, with "timed out"
+  // in the message.
+  virtual Result<ExitStatus> exec(std::string_view id, const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout) = 0;
   // Deletes the container's runtime state and cgroup; `force` kills it first if it runs.
   // Deleting a container that is not there succeeds.
   virtual Status remove(std::string_view id, bool force) = 0;

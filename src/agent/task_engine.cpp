@@ -1,0 +1,1061 @@
+// The task engine: one runner thread per task (see task_engine.hpp).
+#include "agent/task_engine.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "agent/bundle.hpp"
+#include "agent/files.hpp"
+#include "agent/remove_tree.hpp"
+#include "agent/rootfs.hpp"
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "common/unique_fd.hpp"
+
+namespace wharf::agent {
+
+namespace fs = std::filesystem;
+namespace bj = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// How often a runner looks at its containers' log files.
+constexpr std::chrono::seconds kLogCheckInterval{10};
+constexpr std::chrono::milliseconds kExitReadTimeout{3000};
+
+std::string task_id_of(std::string_view arn) {
+  auto slash = arn.rfind('/');
+  return std::string(slash == std::string_view::npos ? arn : arn.substr(slash + 1));
+}
+
+std::optional<TimePoint> time_or_none(const bj::object& object, std::string_view key) {
+  const bj::value* value = json::member(object, key);
+  if (value == nullptr || !value->is_number()) return std::nullopt;
+  return from_epoch_seconds(value->to_number<double>());
+}
+
+void put_time(bj::object& object, std::string_view key, const std::optional<TimePoint>& time) {
+  if (time) object[key] = epoch_seconds(*time);
+}
+
+std::optional<std::int64_t> int_of_string(const bj::object& object, std::string_view key) {
+  const bj::value* value = json::member(object, key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_int64()) return value->as_int64();
+  if (!value->is_string()) return std::nullopt;
+  std::string text(value->as_string());
+  char* end = nullptr;
+  long long parsed = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0') return std::nullopt;
+  return parsed;
+}
+
+// Copies a log file to FILE.1 (shifting older ones) and empties it. The container keeps
+// appending to the same open file (O_APPEND), now from its start.
+void rotate_log(const fs::path& file, std::uint64_t limit, int kept) {
+  std::error_code error;
+  auto size = fs::file_size(file, error);
+  if (error || size <= limit || kept < 1) return;
+  for (int index = kept - 1; index >= 1; --index) {
+    fs::path from = file.string() + "." + std::to_string(index);
+    fs::path to = file.string() + "." + std::to_string(index + 1);
+    fs::rename(from, to, error);
+  }
+  fs::copy_file(file, file.string() + ".1", fs::copy_options::overwrite_existing, error);
+  if (!error) fs::resize_file(file, 0, error);
+}
+
+UniqueFd open_pidfd(pid_t pid) {
+  if (pid <= 0) return UniqueFd();
+  return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+}
+
+}  // namespace
+
+Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
+  DesiredTask task;
+  task.arn = json::string_or(entry, "taskArn", "");
+  const auto* definition = json::get_object(entry, "taskDefinition");
+  if (task.arn.empty() || definition == nullptr) {
+    return invalid("a desired task needs taskArn and taskDefinition");
+  }
+  if (!is_safe_path_component(task_id_of(task.arn))) {
+    return invalid("task ARN '" + task.arn + "' does not end in a task id");
+  }
+  task.task_definition = *definition;
+  task.desired_status = json::string_or(entry, "desiredStatus", "RUNNING");
+  if (const auto* overrides = json::get_object(entry, "overrides")) task.overrides = *overrides;
+  if (const auto* containers = json::get_array(entry, "containers")) {
+    for (const auto& container : *containers) {
+      if (!container.is_object()) continue;
+      task.container_arns[json::string_or(container.as_object(), "name", "")] =
+          json::string_or(container.as_object(), "containerArn", "");
+    }
+  }
+  task.stop_code = json::string_or(entry, "stopCode", "");
+  task.stopped_reason = json::string_or(entry, "stoppedReason", "");
+  return task;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One task's state and the thread that drives it.
+
+class TaskEngine::Runner {
+ public:
+  // One container of the task.
+  struct Container {
+    ContainerFacts facts;
+    std::string arn;
+    bj::object definition;
+    std::string runtime_id;  // "<task-id>-<name>", once created
+    std::string image_digest;
+    std::string reason;
+    bool created = false;
+    // Runner-thread only:
+    std::optional<Image> image;
+    bool image_acquired = false;
+    UniqueFd pidfd;
+    bool signalled = false;
+    TimePoint kill_at{};
+    TimePoint started_at{};
+    std::optional<HealthTracker> health;
+    TimePoint next_check{};
+  };
+
+  Runner(TaskEngine& engine, std::string arn) : engine_(engine), arn_(std::move(arn)) {
+    id_ = task_id_of(arn_);
+    wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  }
+
+  ~Runner() { stop_thread(); }
+
+  // A new task from the control plane.
+  void init(const DesiredTask& desired) {
+    definition_ = desired.task_definition;
+    overrides_ = desired.overrides;
+    desired_ = desired.desired_status;
+    server_stop_code_ = desired.stop_code;
+    server_stop_reason_ = desired.stopped_reason;
+    if (const auto* list = json::get_array(definition_, "containerDefinitions")) {
+      for (const auto& item : *list) {
+        if (!item.is_object()) continue;
+        Container container;
+        container.definition = item.as_object();
+        container.facts = container_facts(container.definition);
+        auto arn = desired.container_arns.find(container.facts.name);
+        if (arn != desired.container_arns.end()) container.arn = arn->second;
+        containers_.push_back(std::move(container));
+      }
+    }
+    changed();
+  }
+
+  // A task saved by an earlier agent.
+  Status restore(const bj::object& saved) {
+    definition_ = json::get_object(saved, "taskDefinition")
+                      ? *json::get_object(saved, "taskDefinition")
+                      : bj::object();
+    if (const auto* overrides = json::get_object(saved, "overrides")) overrides_ = *overrides;
+    desired_ = json::string_or(saved, "desiredStatus", "RUNNING");
+    status_ = parse_task_status(json::string_or(saved, "status", "PENDING"))
+                  .value_or(TaskStatus::kPending);
+    stop_code_ = json::string_or(saved, "stopCode", "");
+    stopped_reason_ = json::string_or(saved, "stoppedReason", "");
+    pull_started_ = time_or_none(saved, "pullStartedAt");
+    pull_stopped_ = time_or_none(saved, "pullStoppedAt");
+    execution_stopped_ = time_or_none(saved, "executionStoppedAt");
+    cgroup_created_ = json::get_bool(saved, "cgroupCreated").value_or(false);
+    const auto* list = json::get_array(saved, "containers");
+    if (list == nullptr) return invalid("no containers");
+    for (const auto& item : *list) {
+      if (!item.is_object()) continue;
+      const auto& object = item.as_object();
+      Container container;
+      if (const auto* definition = json::get_object(object, "definition")) {
+        container.definition = *definition;
+      }
+      container.facts = container_facts(container.definition);
+      container.facts.status = parse_container_status(json::string_or(object, "status", "PENDING"))
+                                   .value_or(ContainerRunStatus::kPending);
+      if (auto code = json::get_int(object, "exitCode"))
+        container.facts.exit_code = static_cast<int>(*code);
+      container.facts.health =
+          parse_health_status(json::string_or(object, "healthStatus", "UNKNOWN"))
+              .value_or(HealthStatus::kUnknown);
+      container.arn = json::string_or(object, "containerArn", "");
+      container.runtime_id = json::string_or(object, "runtimeId", "");
+      container.image_digest = json::string_or(object, "imageDigest", "");
+      container.reason = json::string_or(object, "reason", "");
+      container.created = json::get_bool(object, "created").value_or(false);
+      containers_.push_back(std::move(container));
+    }
+    restored_ = true;
+    version_ = 1;
+    return {};
+  }
+
+  void start_thread() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop_thread() {
+    quitting_ = true;
+    wake();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void set_desired(const DesiredTask& desired) {
+    {
+      std::lock_guard lock(mutex_);
+      if (desired_ == desired.desired_status) return;
+      desired_ = desired.desired_status;
+      server_stop_code_ = desired.stop_code;
+      server_stop_reason_ = desired.stopped_reason;
+    }
+    wake();
+  }
+
+  // The server no longer lists the task.
+  void disown() {
+    {
+      std::lock_guard lock(mutex_);
+      if (desired_ == "STOPPED") return;
+      desired_ = "STOPPED";
+      server_stop_reason_ = "The control plane no longer assigns the task to this instance";
+    }
+    wake();
+  }
+
+  bool stopped() const {
+    std::lock_guard lock(mutex_);
+    return status_ == TaskStatus::kStopped;
+  }
+
+  bool settled() const {
+    std::lock_guard lock(mutex_);
+    return status_ == TaskStatus::kStopped && acknowledged_ >= version_;
+  }
+
+  std::optional<Report> report(const std::string& cluster) const {
+    std::lock_guard lock(mutex_);
+    if (acknowledged_ >= version_) return std::nullopt;
+    return Report{arn_, version_, state_change(cluster)};
+  }
+
+  void acknowledge(std::uint64_t version) {
+    std::lock_guard lock(mutex_);
+    acknowledged_ = std::max(acknowledged_, version);
+  }
+
+  void unacknowledge() {
+    std::lock_guard lock(mutex_);
+    acknowledged_ = 0;
+  }
+
+  TimePoint stopped_at() const {
+    std::lock_guard lock(mutex_);
+    return execution_stopped_.value_or(TimePoint{});
+  }
+
+  fs::path dir() const { return engine_.layout_.task_dir(id_); }
+  const std::string& arn() const { return arn_; }
+
+ private:
+  // --- the thread -----------------------------------------------------------------------------
+
+  void run() {
+    if (status() == TaskStatus::kStopped) return;  // restored after it stopped: report only
+    if (restored_) reattach();
+    follow_desired();  // a task stopped before it got here is never pulled
+    if (status() < TaskStatus::kRunning && !pull_stopped_ && !stopping()) prepare();
+    TimePoint next_log_check = engine_.clock_.now() + kLogCheckInterval;
+    while (!quitting_) {
+      step();
+      if (status() == TaskStatus::kStopped) return;
+      TimePoint now = engine_.clock_.now();
+      if (now >= next_log_check) {
+        rotate_logs();
+        next_log_check = now + kLogCheckInterval;
+      }
+      wait_for_event(std::min(next_deadline(), next_log_check));
+    }
+  }
+
+  // Pulls every container's image and creates the task's cgroup.
+  void prepare() {
+    set_status(TaskStatus::kPending);
+    {
+      std::lock_guard lock(mutex_);
+      pull_started_ = engine_.clock_.now();
+    }
+    changed();
+    for (Container& container : containers_) {
+      if (quitting_) return;
+      auto image = pull(container);
+      if (!image) {
+        fail_to_start(container, "CannotPullContainerError: " + image.error().message);
+        return;
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      pull_stopped_ = engine_.clock_.now();
+    }
+    auto created = engine_.cgroups_.create(task_cgroup_path(id_), task_limits());
+    if (!created) {
+      fail_task("CannotCreateTaskCgroupError: " + created.error().message);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      cgroup_created_ = true;
+    }
+    changed();
+  }
+
+  Result<Image*> pull(Container& container) {
+    if (container.image) return &*container.image;
+    std::string reference = json::string_or(container.definition, "image", "");
+    std::optional<oci::RegistryCredentials> credentials;  // repositoryCredentials need secrets
+    auto image = engine_.images_.ensure(reference, credentials);
+    if (!image) return std::unexpected(image.error());
+    engine_.images_.acquire(image->manifest_digest);
+    container.image_acquired = true;
+    {
+      std::lock_guard lock(mutex_);
+      container.image_digest = image->manifest_digest.str();
+    }
+    container.image = std::move(*image);
+    return &*container.image;
+  }
+
+  // One pass over the task: react to the desired status, exits, dependencies and health.
+  void step() {
+    collect_exits();
+    follow_desired();
+    if (!stopping()) start_ready_containers();
+    if (!stopping()) check_running();
+    if (!stopping()) run_health_checks();
+    if (stopping()) continue_stop();
+  }
+
+  // Starts stopping when the control plane wants the task stopped.
+  void follow_desired() {
+    if (stopping()) return;
+    std::string code;
+    std::string reason;
+    {
+      std::lock_guard lock(mutex_);
+      if (desired_ != "STOPPED") return;
+      code = server_stop_code_.empty() ? std::string(kUserInitiated) : server_stop_code_;
+      reason = server_stop_reason_.empty() ? "Task stopped by user" : server_stop_reason_;
+    }
+    begin_stop(code, reason);
+  }
+
+  void start_ready_containers() {
+    std::vector<ContainerFacts> facts = all_facts();
+    for (std::size_t index = 0; index < containers_.size(); ++index) {
+      Container& container = containers_[index];
+      if (container.facts.status != ContainerRunStatus::kPending || container.created) continue;
+      StartVerdict verdict = start_verdict(facts, index);
+      if (verdict.decision == StartDecision::kWait) continue;
+      if (verdict.decision == StartDecision::kNever) {
+        fail_to_start(container, "DependencyConditionNeverSatisfied: " + verdict.reason);
+        return;
+      }
+      if (auto started = start_container(container); !started) {
+        fail_to_start(container, "CannotStartContainerError: " + started.error().message);
+        return;
+      }
+      facts = all_facts();
+    }
+  }
+
+  // RUNNING once every container has started (or run to completion); the task stops when an
+  // essential container stopped, or when every container did.
+  void check_running() {
+    bool all_past_pending = true;
+    bool all_stopped = true;
+    const Container* exited_essential = nullptr;
+    for (const Container& container : containers_) {
+      if (container.facts.status == ContainerRunStatus::kPending) all_past_pending = false;
+      if (container.facts.status != ContainerRunStatus::kStopped) all_stopped = false;
+      if (container.facts.status == ContainerRunStatus::kStopped && container.facts.essential &&
+          exited_essential == nullptr) {
+        exited_essential = &container;
+      }
+    }
+    if (exited_essential != nullptr) {
+      begin_stop(std::string(kEssentialContainerExited), std::string(kEssentialExitReason));
+      return;
+    }
+    if (all_stopped && !containers_.empty()) {
+      begin_stop(std::string(kEssentialContainerExited), std::string(kEssentialExitReason));
+      return;
+    }
+    if (all_past_pending && status() < TaskStatus::kRunning) set_status(TaskStatus::kRunning);
+  }
+
+  Status start_container(Container& container) {
+    auto image = pull(container);
+    if (!image) return std::unexpected(image.error());
+    ContainerRef ref{id_, container.facts.name};
+    if (auto valid = validate_container_ref(ref); !valid) return valid;
+    auto merged = mount_rootfs(engine_.layout_, ref, (*image)->diff_ids);
+    if (!merged) return std::unexpected(merged.error());
+
+    BundleInput input;
+    input.container = container.definition;
+    input.overrides = container_overrides(container.facts.name);
+    auto limits = task_limits();
+    input.task_cpu = limits.cpu_units;
+    input.task_memory_mib = limits.memory_mib;
+    input.image = (*image)->config;
+    input.rootfs = *merged;
+    input.bundle_dir = engine_.layout_.container_bundle_dir(ref);
+    std::string runtime_id = id_ + "-" + container.facts.name;
+    input.hostname = json::string_or(container.definition, "hostname", runtime_id.substr(0, 12));
+    std::string mode = json::string_or(definition_, "networkMode", "bridge");
+    if (mode == "host") {
+      input.network_mode = NetworkMode::kHost;
+    } else if (mode != "none") {
+      return fail(ErrorCode::kUnsupportedFeature,
+                  "networkMode " + mode + " is not supported by this agent yet; use none or host");
+    }
+    input.cgroup_parent = task_cgroup_path(id_);
+    input.rlimit_ceilings = current_rlimit_ceilings();
+    input.host_capabilities = current_capability_bounding_set();
+    input.init_binary = engine_.options_.init_binary;
+    auto user = resolve_user_in_rootfs(*merged, effective_user(container.definition, input.image));
+    if (!user) return std::unexpected(user.error());
+    input.user = *user;
+    auto spec = make_runtime_spec(input);
+    if (!spec) return std::unexpected(spec.error());
+    if (auto written =
+            write_bundle(input.bundle_dir, *spec, make_bundle_files(input, read_host_files()));
+        !written) {
+      return written;
+    }
+    fs::path logs = engine_.layout_.container_logs_dir(ref);
+    ContainerIo io{logs / "stdout", logs / "stderr"};
+    {
+      std::lock_guard lock(mutex_);
+      container.runtime_id = runtime_id;
+      container.created = true;  // from here on teardown must delete it
+    }
+    save();
+    auto pid = engine_.runtime_.create(runtime_id, input.bundle_dir, io);
+    if (!pid) return std::unexpected(pid.error());
+    container.pidfd = open_pidfd(*pid);
+    if (auto started = engine_.runtime_.start(runtime_id); !started) return started;
+    container.started_at = engine_.clock_.now();
+    auto check = parse_health_check(container.definition);
+    if (check && *check) {
+      container.health.emplace(**check);
+      container.next_check = container.started_at + std::min(1s, (*check)->interval);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      container.facts.status = ContainerRunStatus::kRunning;
+    }
+    changed();
+    return {};
+  }
+
+  // After an agent restart: learn what became of the containers while nobody watched.
+  void reattach() {
+    for (Container& container : containers_) {
+      if (!container.created || container.facts.status == ContainerRunStatus::kStopped) continue;
+      auto state = engine_.runtime_.state(container.runtime_id);
+      if (!state) {
+        record_exit(container, std::nullopt,
+                    "The container disappeared while the agent was away; its exit status is "
+                    "unknown");
+        continue;
+      }
+      if (state->status == ContainerStatus::kCreated && !stopping()) {
+        // Created but not started when the agent died: start it now.
+        container.pidfd = open_pidfd(state->pid);
+        if (auto started = engine_.runtime_.start(container.runtime_id); !started) {
+          fail_to_start(container, "CannotStartContainerError: " + started.error().message);
+          continue;
+        }
+        container.started_at = engine_.clock_.now();
+        std::lock_guard lock(mutex_);
+        container.facts.status = ContainerRunStatus::kRunning;
+        continue;
+      }
+      if (state->status == ContainerStatus::kStopped) {
+        read_exit(container);
+        continue;
+      }
+      container.pidfd = open_pidfd(state->pid);
+      container.started_at = engine_.clock_.now();
+      auto check = parse_health_check(container.definition);
+      if (check && *check) {
+        container.health.emplace(**check);
+        container.next_check = container.started_at;
+      }
+      std::lock_guard lock(mutex_);
+      container.facts.status = ContainerRunStatus::kRunning;
+    }
+    for (Container& container : containers_) {
+      if (container.image_acquired || container.image_digest.empty()) continue;
+      if (auto digest = oci::parse_digest(container.image_digest)) {
+        engine_.images_.acquire(*digest);
+        container.image_acquired = true;
+      }
+    }
+    changed();
+  }
+
+  void collect_exits() {
+    for (Container& container : containers_) {
+      if (container.facts.status != ContainerRunStatus::kRunning || !container.pidfd) continue;
+      pollfd entry{container.pidfd.get(), POLLIN, 0};
+      if (::poll(&entry, 1, 0) <= 0) continue;
+      read_exit(container);
+    }
+  }
+
+  void read_exit(Container& container) {
+    container.pidfd.reset();
+    auto status = engine_.runtime_.wait(container.runtime_id, kExitReadTimeout);
+    if (!status || !*status) {
+      record_exit(container, std::nullopt,
+                  "Its exit status is unknown: " +
+                      (status ? std::string("it did not exit") : status.error().message));
+      return;
+    }
+    std::string reason;
+    if ((*status)->signal == SIGKILL && oom_killed(container)) {
+      reason = std::string(kOutOfMemoryReason);
+    }
+    record_exit(container, (*status)->exit_code, reason);
+  }
+
+  bool oom_killed(const Container& container) const {
+    std::string task_cgroup = task_cgroup_path(id_);
+    for (const std::string& path :
+         {container_cgroup_path(task_cgroup, container.facts.name), task_cgroup}) {
+      auto kills = engine_.cgroups_.oom_kills(path);
+      if (kills && *kills > 0) return true;
+    }
+    return false;
+  }
+
+  void record_exit(Container& container, std::optional<int> exit_code, std::string reason) {
+    {
+      std::lock_guard lock(mutex_);
+      container.facts.status = ContainerRunStatus::kStopped;
+      container.facts.exit_code = exit_code;
+      if (!reason.empty()) container.reason = std::move(reason);
+    }
+    spdlog::info("task {}: container {} stopped (exit code {})", id_, container.facts.name,
+                 exit_code ? std::to_string(*exit_code) : "unknown");
+    changed();
+  }
+
+  void run_health_checks() {
+    TimePoint now = engine_.clock_.now();
+    bool any = false;
+    for (Container& container : containers_) {
+      if (!container.health || container.facts.status != ContainerRunStatus::kRunning) continue;
+      if (now < container.next_check) continue;
+      const HealthCheck& check = container.health->check();
+      auto result = engine_.runtime_.exec(
+          container.runtime_id, check.command,
+          std::chrono::duration_cast<std::chrono::milliseconds>(check.timeout));
+      bool passed = result && result->exit_code == 0;
+      bool in_start_period = now - container.started_at < check.start_period;
+      HealthStatus health = container.health->record(passed, in_start_period);
+      container.next_check = engine_.clock_.now() + check.interval;
+      if (health != container.facts.health) {
+        std::lock_guard lock(mutex_);
+        container.facts.health = health;
+        any = true;
+      }
+    }
+    if (any) changed();
+  }
+
+  // --- stopping -------------------------------------------------------------------------------
+
+  bool stopping() const {
+    std::lock_guard lock(mutex_);
+    return status_ >= TaskStatus::kDeactivating;
+  }
+
+  void begin_stop(const std::string& code, const std::string& reason) {
+    {
+      std::lock_guard lock(mutex_);
+      if (status_ >= TaskStatus::kDeactivating) return;
+      if (stop_code_.empty()) stop_code_ = code;
+      if (stopped_reason_.empty()) stopped_reason_ = reason;
+      desired_ = "STOPPED";
+      status_ = TaskStatus::kStopping;  // nothing to deregister from a load balancer yet
+    }
+    spdlog::info("task {}: stopping ({}: {})", id_, code, reason);
+    changed();
+  }
+
+  void fail_to_start(Container& container, std::string reason) {
+    spdlog::warn("task {}: container {}: {}", id_, container.facts.name, reason);
+    {
+      std::lock_guard lock(mutex_);
+      container.reason = reason;
+      if (!container.created) container.facts.status = ContainerRunStatus::kStopped;
+    }
+    fail_task(std::move(reason));
+  }
+
+  void fail_task(std::string reason) { begin_stop(std::string(kTaskFailedToStart), reason); }
+
+  void continue_stop() {
+    TimePoint now = engine_.clock_.now();
+    std::vector<ContainerFacts> facts = all_facts();
+    for (std::size_t index = 0; index < containers_.size(); ++index) {
+      Container& container = containers_[index];
+      if (container.facts.status == ContainerRunStatus::kPending) {
+        std::lock_guard lock(mutex_);
+        container.facts.status = ContainerRunStatus::kStopped;
+        continue;
+      }
+      if (container.facts.status != ContainerRunStatus::kRunning) continue;
+      if (!container.signalled) {
+        if (!may_stop(facts, index)) continue;
+        container.signalled = true;
+        container.kill_at = now + stop_timeout(container);
+        (void)engine_.runtime_.kill(container.runtime_id, SIGTERM);
+      } else if (now >= container.kill_at) {
+        (void)engine_.runtime_.kill(container.runtime_id, SIGKILL);
+        container.kill_at = now + 1s;  // again if it survives (it was still starting)
+      }
+    }
+    bool all_stopped = std::ranges::all_of(containers_, [](const Container& container) {
+      return container.facts.status == ContainerRunStatus::kStopped;
+    });
+    if (all_stopped) tear_down();
+  }
+
+  std::chrono::seconds stop_timeout(const Container& container) const {
+    auto seconds = json::get_int(container.definition, "stopTimeout");
+    return seconds ? std::chrono::seconds(*seconds) : engine_.options_.default_stop_timeout;
+  }
+
+  void tear_down() {
+    set_status(TaskStatus::kDeprovisioning);
+    for (Container& container : containers_) {
+      if (container.created) {
+        if (auto removed = engine_.runtime_.remove(container.runtime_id, true); !removed) {
+          spdlog::warn("task {}: {}", id_, removed.error().message);
+        }
+        ContainerRef ref{id_, container.facts.name};
+        if (auto removed = remove_rootfs(engine_.layout_, ref); !removed) {
+          spdlog::warn("task {}: {}", id_, removed.error().message);
+        }
+      }
+      if (container.image_acquired && container.image) {
+        engine_.images_.release(container.image->manifest_digest);
+        container.image_acquired = false;
+      } else if (container.image_acquired) {
+        if (auto digest = oci::parse_digest(container.image_digest))
+          engine_.images_.release(*digest);
+        container.image_acquired = false;
+      }
+    }
+    if (auto removed = engine_.cgroups_.remove(task_cgroup_path(id_)); !removed) {
+      spdlog::warn("task {}: {}", id_, removed.error().message);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      execution_stopped_ = engine_.clock_.now();
+      status_ = TaskStatus::kStopped;
+    }
+    spdlog::info("task {}: stopped", id_);
+    changed();
+  }
+
+  // --- waiting --------------------------------------------------------------------------------
+
+  TimePoint next_deadline() const {
+    TimePoint next = TimePoint::max();
+    for (const Container& container : containers_) {
+      if (container.facts.status != ContainerRunStatus::kRunning) continue;
+      if (container.signalled) next = std::min(next, container.kill_at);
+      if (container.health && !container.signalled) next = std::min(next, container.next_check);
+    }
+    return next;
+  }
+
+  void wait_for_event(TimePoint until) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_.get(), POLLIN, 0});
+    for (const Container& container : containers_) {
+      if (container.pidfd && container.facts.status == ContainerRunStatus::kRunning) {
+        fds.push_back({container.pidfd.get(), POLLIN, 0});
+      }
+    }
+    TimePoint now = engine_.clock_.now();
+    int timeout_ms =
+        until == TimePoint::max()
+            ? -1
+            : static_cast<int>(std::max<std::int64_t>(
+                  0,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1));
+    if (timeout_ms > 60'000) timeout_ms = 60'000;
+    int ready = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+      std::uint64_t count = 0;
+      (void)::read(wake_.get(), &count, sizeof count);
+    }
+  }
+
+  void wake() {
+    std::uint64_t one = 1;
+    (void)::write(wake_.get(), &one, sizeof one);
+  }
+
+  // --- state ----------------------------------------------------------------------------------
+
+  TaskStatus status() const {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+
+  void set_status(TaskStatus status) {
+    {
+      std::lock_guard lock(mutex_);
+      if (status <= status_) return;
+      status_ = status;
+    }
+    changed();
+  }
+
+  std::vector<ContainerFacts> all_facts() const {
+    std::lock_guard lock(mutex_);
+    std::vector<ContainerFacts> facts;
+    for (const Container& container : containers_) facts.push_back(container.facts);
+    return facts;
+  }
+
+  TaskCgroupLimits task_limits() const {
+    TaskCgroupLimits limits;
+    limits.cpu_units = int_of_string(overrides_, "cpu");
+    if (!limits.cpu_units) limits.cpu_units = int_of_string(definition_, "cpu");
+    limits.memory_mib = int_of_string(overrides_, "memory");
+    if (!limits.memory_mib) limits.memory_mib = int_of_string(definition_, "memory");
+    return limits;
+  }
+
+  bj::object container_overrides(const std::string& name) const {
+    if (const auto* list = json::get_array(overrides_, "containerOverrides")) {
+      for (const auto& item : *list) {
+        if (item.is_object() && json::string_or(item.as_object(), "name", "") == name) {
+          return item.as_object();
+        }
+      }
+    }
+    return {};
+  }
+
+  void rotate_logs() {
+    for (const Container& container : containers_) {
+      if (!container.created) continue;
+      fs::path logs = engine_.layout_.container_logs_dir({id_, container.facts.name});
+      for (const char* file : {"stdout", "stderr"}) {
+        rotate_log(logs / file, engine_.options_.log_rotate_bytes, engine_.options_.log_files_kept);
+      }
+    }
+  }
+
+  // Saves the task and offers its new state for reporting.
+  void changed() {
+    {
+      std::lock_guard lock(mutex_);
+      ++version_;
+    }
+    save();
+    if (engine_.on_change_) engine_.on_change_();
+  }
+
+  void save() const {
+    std::string text;
+    {
+      std::lock_guard lock(mutex_);
+      text = bj::serialize(saved_state());
+    }
+    std::error_code error;
+    fs::create_directories(dir(), error);
+    if (auto written =
+            write_file_atomically(engine_.layout_.task_state_file(id_), text, Durability::kProcess);
+        !written) {
+      spdlog::warn("task {}: saving its state: {}", id_, written.error().message);
+    }
+  }
+
+  // With mutex_ held.
+  bj::object saved_state() const {
+    bj::array containers;
+    for (const Container& container : containers_) {
+      bj::object entry{{"definition", container.definition},
+                       {"status", to_string(container.facts.status)},
+                       {"healthStatus", to_string(container.facts.health)},
+                       {"containerArn", container.arn},
+                       {"runtimeId", container.runtime_id},
+                       {"imageDigest", container.image_digest},
+                       {"reason", container.reason},
+                       {"created", container.created}};
+      if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;
+      containers.push_back(std::move(entry));
+    }
+    bj::object saved{{"taskArn", arn_},
+                     {"taskDefinition", definition_},
+                     {"overrides", overrides_},
+                     {"desiredStatus", desired_},
+                     {"status", to_string(status_)},
+                     {"stopCode", stop_code_},
+                     {"stoppedReason", stopped_reason_},
+                     {"cgroupCreated", cgroup_created_},
+                     {"containers", std::move(containers)}};
+    put_time(saved, "pullStartedAt", pull_started_);
+    put_time(saved, "pullStoppedAt", pull_stopped_);
+    put_time(saved, "executionStoppedAt", execution_stopped_);
+    return saved;
+  }
+
+  // SubmitTaskStateChange's input, with mutex_ held.
+  bj::object state_change(const std::string& cluster) const {
+    bj::array containers;
+    bj::object health;
+    std::vector<ContainerFacts> facts;
+    for (const Container& container : containers_) {
+      bj::object entry{{"containerName", container.facts.name},
+                       {"status", to_string(container.facts.status)},
+                       {"networkBindings", bj::array()}};
+      if (!container.runtime_id.empty()) entry["runtimeId"] = container.runtime_id;
+      if (!container.image_digest.empty()) entry["imageDigest"] = container.image_digest;
+      if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;
+      if (!container.reason.empty()) entry["reason"] = container.reason.substr(0, 1024);
+      containers.push_back(std::move(entry));
+      if (container.facts.has_health_check) {
+        health[container.facts.name] = to_string(container.facts.health);
+      }
+      facts.push_back(container.facts);
+    }
+    bj::object change{{"cluster", cluster},
+                      {"task", arn_},
+                      {"status", to_string(status_)},
+                      {"containers", std::move(containers)},
+                      {"healthStatus", to_string(task_health(facts))},
+                      {"containerHealth", std::move(health)}};
+    if (!stopped_reason_.empty()) change["reason"] = stopped_reason_.substr(0, 1024);
+    if (!stop_code_.empty()) change["stopCode"] = stop_code_;
+    put_time(change, "pullStartedAt", pull_started_);
+    put_time(change, "pullStoppedAt", pull_stopped_);
+    put_time(change, "executionStoppedAt", execution_stopped_);
+    return change;
+  }
+
+  TaskEngine& engine_;
+  const std::string arn_;
+  std::string id_;
+  UniqueFd wake_;
+  std::thread thread_;
+  std::atomic<bool> quitting_ = false;
+  bool restored_ = false;
+
+  // Guards what reports and apply() read or write; the runner thread alone changes the rest.
+  mutable std::mutex mutex_;
+  bj::object definition_;
+  bj::object overrides_;
+  std::string desired_ = "RUNNING";
+  std::string server_stop_code_;
+  std::string server_stop_reason_;
+  TaskStatus status_ = TaskStatus::kProvisioning;
+  std::string stop_code_;
+  std::string stopped_reason_;
+  std::optional<TimePoint> pull_started_;
+  std::optional<TimePoint> pull_stopped_;
+  std::optional<TimePoint> execution_stopped_;
+  bool cgroup_created_ = false;
+  std::vector<Container> containers_;
+  std::uint64_t version_ = 0;
+  std::uint64_t acknowledged_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+TaskEngine::TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups,
+                       ImageStore& images, const Clock& clock, TaskEngineOptions options,
+                       std::function<void()> on_change)
+    : layout_(layout),
+      runtime_(runtime),
+      cgroups_(cgroups),
+      images_(images),
+      clock_(clock),
+      options_(std::move(options)),
+      on_change_(std::move(on_change)) {}
+
+TaskEngine::~TaskEngine() {
+  std::map<std::string, std::unique_ptr<Runner>> runners;
+  {
+    std::lock_guard lock(mutex_);
+    runners.swap(runners_);
+  }
+  for (auto& [arn, runner] : runners) runner->stop_thread();
+}
+
+Status TaskEngine::recover() {
+  std::error_code error;
+  if (!fs::exists(layout_.containers_dir(), error)) return {};
+  std::vector<ContainerRef> live;
+  std::vector<std::unique_ptr<Runner>> restored;
+  for (const auto& entry : fs::directory_iterator(layout_.containers_dir(), error)) {
+    std::string id = entry.path().filename().string();
+    if (!is_safe_path_component(id)) continue;
+    std::ifstream file(layout_.task_state_file(id));
+    if (!file) continue;
+    std::stringstream text;
+    text << file.rdbuf();
+    boost::system::error_code parse_error;
+    bj::value saved = bj::parse(text.str(), parse_error);
+    if (parse_error || !saved.is_object()) {
+      spdlog::warn("task {}: its saved state is unreadable; leaving it", id);
+      continue;
+    }
+    auto runner =
+        std::make_unique<Runner>(*this, json::string_or(saved.as_object(), "taskArn", ""));
+    if (auto status = runner->restore(saved.as_object()); !status) {
+      spdlog::warn("task {}: {}", id, status.error().message);
+      continue;
+    }
+    if (const auto* containers = json::get_array(saved.as_object(), "containers")) {
+      for (const auto& container : *containers) {
+        if (!container.is_object()) continue;
+        const auto* definition = json::get_object(container.as_object(), "definition");
+        if (definition) live.push_back({id, json::string_or(*definition, "name", "")});
+      }
+    }
+    restored.push_back(std::move(runner));
+  }
+  if (auto unmounted = unmount_stale_mounts(layout_, live); !unmounted) {
+    spdlog::warn("cleaning up stale mounts: {}", unmounted.error().message);
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& runner : restored) {
+    Runner& started = *runner;
+    runners_.emplace(started.arn(), std::move(runner));
+    started.start_thread();
+  }
+  spdlog::info("resumed {} task(s) from {}", runners_.size(), layout_.containers_dir().string());
+  return {};
+}
+
+void TaskEngine::apply(const std::vector<DesiredTask>& desired) {
+  std::lock_guard lock(mutex_);
+  std::set<std::string> listed;
+  for (const DesiredTask& task : desired) {
+    listed.insert(task.arn);
+    auto found = runners_.find(task.arn);
+    if (found != runners_.end()) {
+      found->second->set_desired(task);
+      continue;
+    }
+    auto runner = std::make_unique<Runner>(*this, task.arn);
+    runner->init(task);
+    Runner& started = *runner;
+    runners_.emplace(task.arn, std::move(runner));
+    started.start_thread();
+  }
+  for (auto runner = runners_.begin(); runner != runners_.end();) {
+    auto next = std::next(runner);
+    if (!listed.contains(runner->first)) {
+      if (runner->second->settled()) {
+        forget_locked(runner);
+      } else {
+        runner->second->disown();
+      }
+    }
+    runner = next;
+  }
+}
+
+void TaskEngine::forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner) {
+  runner->second->stop_thread();
+  leftover_dirs_.emplace_back(runner->second->dir(), runner->second->stopped_at());
+  runners_.erase(runner);
+}
+
+std::vector<TaskEngine::Report> TaskEngine::pending_reports() {
+  std::lock_guard lock(mutex_);
+  std::vector<Report> reports;
+  for (const auto& [arn, runner] : runners_) {
+    if (auto report = runner->report(options_.cluster)) reports.push_back(std::move(*report));
+  }
+  return reports;
+}
+
+void TaskEngine::acknowledge(const std::string& task_arn, std::uint64_t version) {
+  std::lock_guard lock(mutex_);
+  if (auto found = runners_.find(task_arn); found != runners_.end()) {
+    found->second->acknowledge(version);
+  }
+}
+
+void TaskEngine::report_everything() {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [arn, runner] : runners_) runner->unacknowledge();
+  }
+  if (on_change_) on_change_();
+}
+
+std::size_t TaskEngine::task_count() const {
+  std::lock_guard lock(mutex_);
+  return runners_.size();
+}
+
+std::size_t TaskEngine::active_task_count() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<std::size_t>(
+      std::ranges::count_if(runners_, [](const auto& entry) { return !entry.second->stopped(); }));
+}
+
+void TaskEngine::clean_up() {
+  std::vector<fs::path> removable;
+  {
+    std::lock_guard lock(mutex_);
+    TimePoint now = clock_.now();
+    auto due = [&](const auto& leftover) {
+      return now - leftover.second >= options_.task_cleanup_wait;
+    };
+    for (const auto& leftover : leftover_dirs_) {
+      if (due(leftover)) removable.push_back(leftover.first);
+    }
+    std::erase_if(leftover_dirs_, due);
+  }
+  for (const fs::path& dir : removable) {
+    if (auto removed = remove_tree(dir); !removed) {
+      spdlog::warn("removing {}: {}", dir.string(), removed.error().message);
+    }
+  }
+}
+
+}  // namespace wharf::agent

@@ -1,0 +1,130 @@
+// The agent's task engine: runs the tasks the control plane assigns to this container instance
+// as real containers, and keeps the state it reports about them.
+//
+// Each task has a runner thread that walks it through its life (task_lifecycle.hpp):
+//   PENDING        images pulled through the ImageStore (pullStartedAt/pullStoppedAt), the
+//                  task cgroup created with the task's cpu/memory limits;
+//   RUNNING        containers created and started in dependsOn order, each with an overlay
+//                  rootfs, an OCI bundle and its own cgroup under the task's; health checks run
+//                  by `runtime exec`;
+//   DEACTIVATING…  on StopTask, an essential container's exit, or a start failure: SIGTERM in
+//                  reverse dependsOn order, SIGKILL after each container's stopTimeout;
+//   DEPROVISIONING containers, rootfs mounts and the cgroup removed;
+//   STOPPED        executionStoppedAt; the task is forgotten once the server has it, and its
+//                  directory (logs) removed after `task_cleanup_wait`.
+// The runner sleeps in poll() on its wake-up eventfd and on a pidfd per running container's
+// init, so a container's exit is noticed at once without a thread per container.
+//
+// Every change is written to containers/<task-id>/task.json (atomically) before it is offered
+// for reporting, so an agent that restarts next to running containers resumes each task where
+// it was: running containers are re-attached, and the exit statuses of those that ended meanwhile
+// come from their shims (runtime.hpp). The agent reports each task's whole state
+// (SubmitTaskStateChange); pending_reports() hands out the latest state of every task whose
+// state the server has not acknowledged yet.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agent/cgroup.hpp"
+#include "agent/image_store.hpp"
+#include "agent/layout.hpp"
+#include "agent/runtime.hpp"
+#include "agent/task_lifecycle.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+
+namespace wharf::agent {
+
+// One entry of WharfPollTasks' answer (docs/agent-protocol.md).
+struct DesiredTask {
+  std::string arn;
+  std::string desired_status = "RUNNING";             // RUNNING | STOPPED
+  boost::json::object task_definition;                // as DescribeTaskDefinition returns it
+  boost::json::object overrides;                      // TaskOverride
+  std::map<std::string, std::string> container_arns;  // container name → containerArn
+  std::string stop_code;                              // set by StopTask
+  std::string stopped_reason;
+};
+
+// kInvalidParameter when the entry lacks an ARN or a task definition.
+Result<DesiredTask> desired_task_from_json(const boost::json::object& entry);
+
+struct TaskEngineOptions {
+  std::string cluster;
+  std::chrono::seconds default_stop_timeout{30};
+  // How long a stopped task's directory (its logs) stays after the server has it.
+  std::chrono::seconds task_cleanup_wait{3600};
+  // A container log file is rotated (to .1, .2, …) when it grows past this; `log_files_kept`
+  // rotated files are kept.
+  std::uint64_t log_rotate_bytes = 10 << 20;
+  int log_files_kept = 2;
+  std::filesystem::path init_binary;  // for initProcessEnabled, if the host has one
+};
+
+class TaskEngine {
+ public:
+  // Everything passed in must outlive the engine. `on_change` is called (from any thread, with
+  // no lock held) whenever pending_reports() has something new.
+  TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups, ImageStore& images,
+             const Clock& clock, TaskEngineOptions options, std::function<void()> on_change);
+  // Ends the runner threads. Containers keep running: the next agent re-attaches to them.
+  ~TaskEngine();
+  TaskEngine(const TaskEngine&) = delete;
+  TaskEngine& operator=(const TaskEngine&) = delete;
+
+  // Resumes the tasks saved under containers/. Call once, before apply().
+  Status recover();
+
+  // The control plane's full desired state for this instance: starts the tasks it lists that
+  // are new, stops the ones it wants stopped, and stops every task it no longer lists. Tasks
+  // that are STOPPED, reported, and no longer listed are forgotten.
+  void apply(const std::vector<DesiredTask>& desired);
+
+  struct Report {
+    std::string task_arn;
+    std::uint64_t version = 0;
+    boost::json::object change;  // SubmitTaskStateChange's input
+  };
+  // The latest state of every task whose state the server has not acknowledged.
+  std::vector<Report> pending_reports();
+  // The server has the task's state as of `version`.
+  void acknowledge(const std::string& task_arn, std::uint64_t version);
+  // Offers every task's state again (after the agent reconnected).
+  void report_everything();
+
+  // Tasks this engine knows, and how many of them are not STOPPED.
+  std::size_t task_count() const;
+  std::size_t active_task_count() const;
+
+  // Removes the directories of forgotten tasks stopped longer ago than task_cleanup_wait.
+  void clean_up();
+
+ private:
+  class Runner;
+
+  void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
+
+  const Layout& layout_;
+  Runtime& runtime_;
+  const Cgroups& cgroups_;
+  ImageStore& images_;
+  const Clock& clock_;
+  TaskEngineOptions options_;
+  std::function<void()> on_change_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Runner>> runners_;  // by task ARN
+  // Forgotten tasks' directories, with when they stopped.
+  std::vector<std::pair<std::filesystem::path, TimePoint>> leftover_dirs_;
+};
+
+}  // namespace wharf::agent
