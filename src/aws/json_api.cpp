@@ -21,6 +21,15 @@ void JsonService::add(const std::string& operation, JsonOperation implementation
   operations_[operation] = std::move(implementation);
 }
 
+void JsonService::add_unmodelled(const std::string& operation, JsonOperation implementation) {
+  unmodelled_.insert(operation);
+  add(operation, std::move(implementation));
+}
+
+bool JsonService::is_modelled(std::string_view operation) const {
+  return !unmodelled_.contains(operation);
+}
+
 const JsonOperation* JsonService::find(std::string_view operation) const {
   auto found = operations_.find(operation);
   return found == operations_.end() ? nullptr : &found->second;
@@ -163,8 +172,10 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
   }
   auto input = parse_body(request.body());
   if (!input) return reject(input.error(), service.signing_name(), type);
-  if (auto valid = service.model().validate_input(operation, *input); !valid) {
-    return reject(valid.error(), service.signing_name(), type);
+  if (service.is_modelled(operation)) {
+    if (auto valid = service.model().validate_input(operation, *input); !valid) {
+      return reject(valid.error(), service.signing_name(), type);
+    }
   }
 
   auto key = credentials_.find(caller->access_key_id);

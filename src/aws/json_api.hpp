@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,11 @@ class JsonService {
   JsonService(const ServiceModel& model, std::string signing_name, std::string json_version);
 
   void add(const std::string& operation, JsonOperation implementation);
+  // An operation the model does not have (Wharf's own, e.g. the agent's WharfPollTasks): routed
+  // and authenticated like the others, its body must be a JSON object, and the handler checks
+  // the members itself.
+  void add_unmodelled(const std::string& operation, JsonOperation implementation);
+  bool is_modelled(std::string_view operation) const;
   const ServiceModel& model() const { return model_; }
   const std::string& signing_name() const { return signing_name_; }
   const std::string& content_type() const { return content_type_; }
@@ -50,6 +56,7 @@ class JsonService {
   std::string signing_name_;
   std::string content_type_;
   std::map<std::string, JsonOperation, std::less<>> operations_;
+  std::set<std::string, std::less<>> unmodelled_;
 };
 
 // The front door: everything that reaches the listener goes through here.

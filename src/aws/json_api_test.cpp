@@ -88,8 +88,9 @@ TEST_F(JsonApiTest, ErrorsCarryTheirTypeAndStatus) {
        "ClusterNotFoundException"},
       {"unknown operation", call("NoSuchThing", "{}"), bh::status::bad_request,
        "UnknownOperationException"},
-      {"operation in the model but not implemented", call("RunTask", R"({"taskDefinition": "x"})"),
-       bh::status::bad_request, "UnknownOperationException"},
+      {"operation in the model but not implemented",
+       call("CreateService", R"({"serviceName": "x"})"), bh::status::bad_request,
+       "UnknownOperationException"},
       {"malformed json", call("ListClusters", "{not json"), bh::status::bad_request,
        "SerializationException"},
       {"json array body", call("ListClusters", "[]"), bh::status::bad_request,
@@ -111,6 +112,24 @@ TEST_F(JsonApiTest, ErrorsCarryTheirTypeAndStatus) {
     EXPECT_EQ(type_of(test_case.response), test_case.type) << test_case.name;
     EXPECT_FALSE(test_case.response["x-amzn-RequestId"].empty()) << test_case.name;
   }
+}
+
+TEST_F(JsonApiTest, UnmodelledOperationsSkipModelValidationButNotAuthOrJson) {
+  service_.add_unmodelled(
+      "WharfPollTasks",
+      [this](const CallContext& context, const boost::json::object& input, JsonReply reply) {
+        last_context_ = context;
+        last_input_ = input;
+        reply(boost::json::object{{"version", 1}});
+      });
+  EXPECT_TRUE(service_.is_modelled("ListClusters"));
+  EXPECT_FALSE(service_.is_modelled("WharfPollTasks"));
+  auto response = call("WharfPollTasks", R"({"version": 0, "anything": "goes"})");
+  EXPECT_EQ(response.result(), bh::status::ok);
+  EXPECT_EQ(last_context_.operation, "WharfPollTasks");
+  EXPECT_EQ(last_input_.at("anything").as_string(), "goes");
+  EXPECT_EQ(type_of(call("WharfPollTasks", "[]")), "SerializationException");
+  EXPECT_EQ(type_of(call("WharfPollTasks", "{}", "wrong")), "InvalidSignatureException");
 }
 
 TEST_F(JsonApiTest, UnsignedRequestIsRefused) {

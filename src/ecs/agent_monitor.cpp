@@ -35,6 +35,31 @@ std::size_t AgentMonitor::check_once() {
   return disconnected;
 }
 
+std::size_t AgentMonitor::prune_once() {
+  TimePoint now = clock_.now();
+  std::vector<store::Mutation> mutations;
+  std::unique_lock lock(state_.mutex());
+  state_.for_each_region([&](const std::string& region_name, RegionState& region) {
+    std::vector<std::pair<std::string, std::string>> expired;  // cluster, id
+    for (const auto& [cluster, tasks] : region.tasks) {
+      for (const auto& [id, task] : tasks) {
+        if (!is_stopped(task) || !task.stopped_at) continue;
+        if (now - *task.stopped_at < kStoppedTaskRetention) continue;
+        expired.emplace_back(cluster, id);
+        mutations.push_back(EcsState::remove(region_name, task));
+      }
+    }
+    for (const auto& [cluster, id] : expired) region.remove_task(cluster, id);
+  });
+  std::size_t pruned = mutations.size();
+  if (pruned > 0) {
+    state_.persist(std::move(mutations), [](Status status) {
+      if (!status) spdlog::warn("removing expired stopped tasks: {}", status.error().message);
+    });
+  }
+  return pruned;
+}
+
 void AgentMonitor::start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] {
@@ -42,6 +67,7 @@ void AgentMonitor::start() {
     while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
       lock.unlock();
       check_once();
+      prune_once();
       lock.lock();
     }
   });

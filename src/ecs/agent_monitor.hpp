@@ -1,4 +1,5 @@
-// Notices container agents that stopped calling in, and marks their instances disconnected.
+// Notices container agents that stopped calling in, and marks their instances disconnected; also
+// forgets STOPPED tasks once they have been describable for the retention period.
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,9 @@ class AgentMonitor {
   std::chrono::seconds timeout() const { return 3 * interval_; }
   // One pass, now: returns how many instances it marked disconnected.
   std::size_t check_once();
+  // Removes tasks STOPPED longer than kStoppedTaskRetention ago, from memory and the store;
+  // returns how many.
+  std::size_t prune_once();
   // A pass every heartbeat interval on its own thread until stop().
   void start();
   void stop();

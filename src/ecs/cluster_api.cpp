@@ -1,5 +1,6 @@
 // Cluster operations: CreateCluster, DescribeClusters, ListClusters, UpdateCluster,
 // UpdateClusterSettings, DeleteCluster.
+#include <algorithm>
 #include <mutex>
 
 #include "common/arn.hpp"
@@ -93,6 +94,9 @@ Status validate_capacity_providers(const bj::object& input) {
 ClusterCounts counts_of(const RegionState& region, const Cluster& cluster) {
   ClusterCounts counts;
   counts.registered_container_instances = region.registered_instance_count(cluster.name);
+  TaskCounts tasks = region.task_counts(cluster.name);
+  counts.running_tasks = tasks.running;
+  counts.pending_tasks = tasks.pending;
   return counts;
 }
 
@@ -250,8 +254,13 @@ void EcsApi::delete_cluster(const Context& context, const Input& input, Reply re
   RegionState& region = state_.region(context.region);
   auto cluster = active_cluster(context, region, json::string_or(input, "cluster", ""));
   if (!cluster) return reply(std::unexpected(cluster.error()));
-  // Services and tasks arrive in later issues; until then only container instances block
-  // deletion.
+  // Services arrive in a later issue; until then tasks and container instances block deletion.
+  const auto& tasks = region.tasks_of((*cluster)->name);
+  if (std::any_of(tasks.begin(), tasks.end(),
+                  [](const auto& entry) { return !is_stopped(entry.second); })) {
+    return reply(fail(ErrorCode::kClusterContainsTasks,
+                      "The Cluster cannot be deleted while Tasks are active."));
+  }
   if (int64_t registered = region.registered_instance_count((*cluster)->name); registered > 0) {
     return reply(fail(ErrorCode::kClusterContainsContainerInstances,
                       "The cluster cannot be deleted while container instances are active or "

@@ -214,14 +214,18 @@ void EcsApi::register_container_instance(const Context& context, const Input& in
   }
   if (!ec2_id->empty()) instance.ec2_instance_id = *ec2_id;
   instance.registered_resources = resources;
-  // No task runs anywhere yet, so everything registered remains.
+  // What the agent registers now, less what the tasks still placed here hold.
   instance.remaining_resources = std::move(resources);
+  for (const Task* task : region.tasks_on(instance)) {
+    if (!is_stopped(*task)) reserve_on(instance, task->reserved);
+  }
   if (const auto* info = json::get_object(input, "versionInfo")) instance.version_info = *info;
   instance.agent_connected = true;
   instance.last_heartbeat = clock_.now();
 
   auto mutation = EcsState::put(context.region, instance);
-  bj::object output{{"containerInstance", container_instance_to_wire(instance, true)}};
+  bj::object output{{"containerInstance",
+                     container_instance_to_wire(instance, true, region.task_counts(instance))}};
   std::string id = instance.id;
   region.container_instances[cluster_name][id] = std::move(instance);
   commit_then_reply({std::move(mutation)}, std::move(output), std::move(reply));
@@ -240,13 +244,34 @@ void EcsApi::deregister_container_instance(const Context& context, const Input& 
   if (found.status == "INACTIVE") {
     return reply(bj::object{{"containerInstance", container_instance_to_wire(found, false)}});
   }
-  // No task runs on any instance yet, so `force` has nothing to orphan.
+  std::vector<Task*> unstopped;
+  for (Task* task : region.tasks_on(found)) {
+    if (!is_stopped(*task)) unstopped.push_back(task);
+  }
+  bool force = json::get_bool(input, "force").value_or(false);
+  if (!unstopped.empty() && !force) {
+    return reply(invalid("The specified container instance has " +
+                         std::to_string(unstopped.size()) +
+                         " tasks that are not stopped. Stop them first, or deregister with "
+                         "force."));
+  }
   found.status = "INACTIVE";
   found.agent_connected = false;
-  ++found.version;
-  commit_then_reply({EcsState::put(context.region, found)},
-                    bj::object{{"containerInstance", container_instance_to_wire(found, false)}},
-                    std::move(reply));
+  TaskChanges changes;
+  changes.resized.insert(&found);  // persisted with its version bumped
+  // Its agent will never report these again: they stop here, as the user forced.
+  for (Task* task : unstopped) {
+    if (task->stop_code.empty()) task->stop_code = "UserInitiated";
+    if (task->stopped_reason.empty()) {
+      task->stopped_reason = "Container instance deregistered with force.";
+    }
+    stop_without_agent(region, *task, changes);
+  }
+  assignments_.retire(found.arn, Error{ErrorCode::kInvalidParameter,
+                                       "Container instance " + found.arn +
+                                           " was deregistered; register as a new instance."});
+  bj::object output{{"containerInstance", container_instance_to_wire(found, false)}};
+  commit_task_changes(context, region, std::move(changes), std::move(output), std::move(reply));
 }
 
 void EcsApi::describe_container_instances(const Context& context, const Input& input, Reply reply) {
@@ -272,7 +297,8 @@ void EcsApi::describe_container_instances(const Context& context, const Input& i
       failures.push_back(failure(identifier_arn(context, cluster_name, identifier), "MISSING"));
       continue;
     }
-    instances.push_back(container_instance_to_wire(**instance, include_tags));
+    instances.push_back(
+        container_instance_to_wire(**instance, include_tags, region.task_counts(**instance)));
   }
   reply(
       bj::object{{"containerInstances", std::move(instances)}, {"failures", std::move(failures)}});
@@ -302,23 +328,9 @@ void EcsApi::list_container_instances(const Context& context, const Input& input
     if (status_filter ? instance.status != *status_filter : instance.status == "INACTIVE") {
       return false;
     }
-    return !query || query->matches(scheduler_view(instance));
+    return !query || query->matches(region.placement_view(instance));
   };
-  bj::array arns;
-  bj::object output;
-  std::string last_id;
-  auto instance = page->after ? instances.upper_bound(*page->after) : instances.begin();
-  for (; instance != instances.end(); ++instance) {
-    if (!wanted(instance->second)) continue;
-    if (arns.size() == static_cast<size_t>(page->max_results)) {
-      output["nextToken"] = tokens_.issue(scope, last_id, clock_.now());
-      break;
-    }
-    arns.push_back(bj::string(instance->second.arn));
-    last_id = instance->first;
-  }
-  output["containerInstanceArns"] = std::move(arns);
-  reply(std::move(output));
+  reply(arn_page(instances, *page, wanted, scope, "containerInstanceArns"));
 }
 
 void EcsApi::update_container_instances_state(const Context& context, const Input& input,
@@ -359,7 +371,7 @@ void EcsApi::update_container_instances_state(const Context& context, const Inpu
       ++found.version;
       mutations.push_back(EcsState::put(context.region, found));
     }
-    instances.push_back(container_instance_to_wire(found, false));
+    instances.push_back(container_instance_to_wire(found, false, region.task_counts(found)));
   }
   bj::object output{{"containerInstances", std::move(instances)},
                     {"failures", std::move(failures)}};

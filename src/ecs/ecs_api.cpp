@@ -1,17 +1,27 @@
 // Registration of the ECS operations and the helpers they share.
 #include "ecs/ecs_api.hpp"
 
+#include <random>
+
 #include "common/arn.hpp"
 
 namespace wharf::ecs {
 
+EcsApi::EcsApi(EcsState& state, const Clock& clock, const aws::PageTokens& tokens)
+    : state_(state),
+      clock_(clock),
+      tokens_(tokens),
+      assignments_(clock),
+      rng_(std::random_device{}()) {}
+
 void EcsApi::register_operations(aws::JsonService& service) {
   using Method = void (EcsApi::*)(const Context&, const Input&, Reply);
-  auto bind = [&](const char* name, Method method) {
-    service.add(name, [this, method](const Context& context, const Input& input, Reply reply) {
+  auto operation = [this](Method method) {
+    return [this, method](const Context& context, const Input& input, Reply reply) {
       (this->*method)(context, input, std::move(reply));
-    });
+    };
   };
+  auto bind = [&](const char* name, Method method) { service.add(name, operation(method)); };
   bind("CreateCluster", &EcsApi::create_cluster);
   bind("DescribeClusters", &EcsApi::describe_clusters);
   bind("ListClusters", &EcsApi::list_clusters);
@@ -40,6 +50,15 @@ void EcsApi::register_operations(aws::JsonService& service) {
   bind("PutAttributes", &EcsApi::put_attributes);
   bind("DeleteAttributes", &EcsApi::delete_attributes);
   bind("ListAttributes", &EcsApi::list_attributes);
+  bind("RunTask", &EcsApi::run_task);
+  bind("StartTask", &EcsApi::start_task);
+  bind("StopTask", &EcsApi::stop_task);
+  bind("DescribeTasks", &EcsApi::describe_tasks);
+  bind("ListTasks", &EcsApi::list_tasks);
+  bind("SubmitTaskStateChange", &EcsApi::submit_task_state_change);
+  bind("SubmitContainerStateChange", &EcsApi::submit_container_state_change);
+  // Wharf's own: the agent's long poll for its instance's tasks (docs/agent-protocol.md).
+  service.add_unmodelled("WharfPollTasks", operation(&EcsApi::poll_tasks));
 }
 
 void EcsApi::set_endpoint(std::string endpoint) {

@@ -4,24 +4,38 @@
 #include <boost/json.hpp>
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "aws/json_api.hpp"
 #include "aws/paging.hpp"
 #include "common/clock.hpp"
+#include "ecs/assignment_watch.hpp"
 #include "ecs/state.hpp"
+#include "ecs/task_report.hpp"
+#include "scheduler/placement.hpp"
 
 namespace wharf::ecs {
 
+// A RunTask or StartTask request, read and checked (task_api.cpp).
+struct TaskLaunch;
+
 class EcsApi {
  public:
-  EcsApi(EcsState& state, const Clock& clock, const aws::PageTokens& tokens)
-      : state_(state), clock_(clock), tokens_(tokens) {}
+  EcsApi(EcsState& state, const Clock& clock, const aws::PageTokens& tokens);
 
   void register_operations(aws::JsonService& service);
   // The URL agents are told to poll (DiscoverPollEndpoint); known once the listener is up.
   void set_endpoint(std::string endpoint);
+
+  // Agents' long polls (WharfPollTasks): start() times them out on a thread of its own; stop()
+  // answers every held poll at once, so call it before stopping the listener, whose graceful
+  // stop waits for in-flight requests.
+  void start_long_polls() { assignments_.start(); }
+  void stop_long_polls() { assignments_.stop(); }
+  // One timeout pass now (tests drive it with a manual clock); returns the polls answered.
+  std::size_t expire_long_polls() { return assignments_.expire_once(); }
 
  private:
   using Context = aws::CallContext;
@@ -56,6 +70,18 @@ class EcsApi {
   void put_attributes(const Context& context, const Input& input, Reply reply);
   void delete_attributes(const Context& context, const Input& input, Reply reply);
   void list_attributes(const Context& context, const Input& input, Reply reply);
+  // task_api.cpp
+  void run_task(const Context& context, const Input& input, Reply reply);
+  void start_task(const Context& context, const Input& input, Reply reply);
+  void stop_task(const Context& context, const Input& input, Reply reply);
+  void describe_tasks(const Context& context, const Input& input, Reply reply);
+  void list_tasks(const Context& context, const Input& input, Reply reply);
+  // task_state_api.cpp: what agents call
+  void poll_tasks(const Context& context, const Input& input, Reply reply);
+  void submit_task_state_change(const Context& context, const Input& input, Reply reply);
+  void submit_container_state_change(const Context& context, const Input& input, Reply reply);
+  // Applies an agent's report to the task the input names; acknowledges once durable.
+  void apply_report(const Context& context, const Input& input, TaskReport report, Reply reply);
   // account_setting_api.cpp
   void put_account_setting(const Context& context, const Input& input, Reply reply);
   void put_account_setting_default(const Context& context, const Input& input, Reply reply);
@@ -66,6 +92,38 @@ class EcsApi {
   // state's mutex held exclusively.
   void commit_then_reply(std::vector<store::Mutation> mutations, boost::json::object output,
                          Reply reply);
+
+  // What one request changed about tasks: the tasks to persist, the instances whose
+  // remainingResources changed, and the instances whose agents must hear of it.
+  struct TaskChanges {
+    std::set<const Task*> tasks;
+    std::set<ContainerInstance*> resized;
+    std::set<ContainerInstance*> reassigned;
+    std::vector<store::Mutation> mutations;  // anything else to persist with them
+
+    bool empty() const { return tasks.empty() && resized.empty() && reassigned.empty(); }
+  };
+  // Records a change of `task` (and of its instance's assignment, when the instance is known).
+  void note_task_change(RegionState& region, Task& task, TaskChanges& changes) const;
+  // Persists the changes (bumping the versions of resized instances), then publishes the new
+  // assignments to waiting agents, then replies. Call with the state's mutex held exclusively.
+  void commit_task_changes(const Context& context, RegionState& region, TaskChanges changes,
+                           boost::json::object output, Reply reply);
+  // The tasks an instance's agent is told about (WharfPollTasks): every task placed there that
+  // is not yet STOPPED.
+  boost::json::array assigned_tasks(RegionState& region, const ContainerInstance& instance) const;
+  // Moves a task straight to STOPPED (its agent will never report it) and frees its reservation.
+  void stop_without_agent(RegionState& region, Task& task, TaskChanges& changes) const;
+  // Frees a task's reservation on its instance, once the task is STOPPED.
+  void release_task(RegionState& region, const Task& task, TaskChanges& changes) const;
+  ContainerInstance* instance_of(RegionState& region, const Task& task) const;
+  // The task of the cluster an identifier (an id or a task ARN) names, or nullptr.
+  Task* find_task(const Context& context, RegionState& region, const std::string& cluster,
+                  std::string_view identifier) const;
+  // What RunTask and StartTask share: the request read and checked, and the tasks created.
+  Result<TaskLaunch> read_launch(const Context& context, const Input& input) const;
+  Result<Task*> launch_task(const Context& context, RegionState& region, const TaskLaunch& launch,
+                            ContainerInstance& instance, TaskChanges& changes);
   std::string arn(const Context& context, std::string_view resource) const;
   // The ARN a container instance identifier (an id or an ARN) stands for, for failure entries.
   std::string identifier_arn(const Context& context, const std::string& cluster,
@@ -88,9 +146,34 @@ class EcsApi {
                                                      std::string_view identifier) const;
   std::string endpoint() const;
 
+  // One page of a List operation over `items` (id → a resource with an `arn`, in id order): the
+  // ARNs of the wanted ones after the page's start, under `arns_key`, and a nextToken when more
+  // remain.
+  template <typename Items, typename Wanted>
+  boost::json::object arn_page(const Items& items, const aws::PageRequest& page, Wanted wanted,
+                               std::string_view scope, std::string_view arns_key) const {
+    boost::json::array arns;
+    boost::json::object output;
+    std::string last_id;
+    auto item = page.after ? items.upper_bound(*page.after) : items.begin();
+    for (; item != items.end(); ++item) {
+      if (!wanted(item->second)) continue;
+      if (arns.size() == static_cast<std::size_t>(page.max_results)) {
+        output["nextToken"] = tokens_.issue(scope, last_id, clock_.now());
+        break;
+      }
+      arns.push_back(boost::json::string(item->second.arn));
+      last_id = item->first;
+    }
+    output[arns_key] = std::move(arns);
+    return output;
+  }
+
   EcsState& state_;
   const Clock& clock_;
   const aws::PageTokens& tokens_;
+  AssignmentWatch assignments_;
+  scheduler::Rng rng_;  // placement's random strategy; used under the state's exclusive lock
   mutable std::mutex endpoint_mutex_;
   std::string endpoint_;
 };

@@ -324,7 +324,8 @@ bool is_registered(const ContainerInstance& instance) {
   return instance.status == "ACTIVE" || instance.status == "DRAINING";
 }
 
-bj::object container_instance_to_wire(const ContainerInstance& instance, bool include_tags) {
+bj::object container_instance_to_wire(const ContainerInstance& instance, bool include_tags,
+                                      TaskCounts counts) {
   bj::array attributes;
   for (const auto& attribute : instance.attributes) {
     attributes.push_back(attribute_to_json(attribute));
@@ -336,9 +337,8 @@ bj::object container_instance_to_wire(const ContainerInstance& instance, bool in
                  {"registeredResources", resources_to_json(instance.registered_resources)},
                  {"status", instance.status},
                  {"agentConnected", instance.agent_connected},
-                 // Tasks arrive with the task engine; until then no instance runs any.
-                 {"runningTasksCount", 0},
-                 {"pendingTasksCount", 0},
+                 {"runningTasksCount", counts.running},
+                 {"pendingTasksCount", counts.pending},
                  {"attributes", std::move(attributes)},
                  {"registeredAt", epoch_seconds(instance.registered_at)},
                  {"attachments", bj::array{}}};

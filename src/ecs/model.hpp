@@ -143,8 +143,14 @@ struct ContainerInstance {
 // over.
 bool is_registered(const ContainerInstance& instance);
 
-boost::json::object container_instance_to_wire(const ContainerInstance& instance,
-                                               bool include_tags);
+// Tasks counted by runningTasksCount and pendingTasksCount.
+struct TaskCounts {
+  int64_t running = 0;
+  int64_t pending = 0;
+};
+
+boost::json::object container_instance_to_wire(const ContainerInstance& instance, bool include_tags,
+                                               TaskCounts counts = {});
 boost::json::object container_instance_to_store(const ContainerInstance& instance);
 Result<ContainerInstance> container_instance_from_store(boost::json::object stored);
 // The instance as the scheduler and the cluster query language see it.

@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace wharf::ecs {
@@ -13,6 +14,7 @@ constexpr const char* kClusterKind = "ecs.cluster";
 constexpr const char* kTaskDefinitionKind = "ecs.task_definition";
 constexpr const char* kSettingKind = "ecs.account_setting";
 constexpr const char* kContainerInstanceKind = "ecs.container_instance";
+constexpr const char* kTaskKind = "ecs.task";
 
 // Store keys start with the region so a region's records sort together.
 std::string region_of(const std::string& key) {
@@ -77,13 +79,119 @@ Status EcsState::load() {
                        regions_[region].settings[principal][name] = std::move(setting);
                      });
   if (!status) return status;
-  return load_kind(
-      store_, kContainerInstanceKind, container_instance_from_store,
-      [this](const std::string& region, const std::string&, ContainerInstance instance) {
-        std::string cluster = instance.cluster;
-        std::string id = instance.id;
-        regions_[region].container_instances[cluster][id] = std::move(instance);
-      });
+  status =
+      load_kind(store_, kContainerInstanceKind, container_instance_from_store,
+                [this](const std::string& region, const std::string&, ContainerInstance instance) {
+                  std::string cluster = instance.cluster;
+                  std::string id = instance.id;
+                  regions_[region].container_instances[cluster][id] = std::move(instance);
+                });
+  if (!status) return status;
+  return load_kind(store_, kTaskKind, task_from_store,
+                   [this](const std::string& region, const std::string&, Task task) {
+                     regions_[region].add_task(std::move(task));
+                   });
+}
+
+std::string client_token_key(std::string_view principal, std::string_view token) {
+  return std::string(principal) + "\n" + std::string(token);
+}
+
+const std::map<std::string, Task, std::less<>>& RegionState::tasks_of(
+    std::string_view cluster) const {
+  static const std::map<std::string, Task, std::less<>> kNone;
+  auto found = tasks.find(cluster);
+  return found == tasks.end() ? kNone : found->second;
+}
+
+Task* RegionState::find_task(std::string_view cluster, std::string_view id) {
+  auto by_cluster = tasks.find(cluster);
+  if (by_cluster == tasks.end()) return nullptr;
+  auto found = by_cluster->second.find(id);
+  return found == by_cluster->second.end() ? nullptr : &found->second;
+}
+
+std::vector<Task*> RegionState::tasks_on(const ContainerInstance& instance) {
+  std::vector<Task*> out;
+  auto ids = task_ids_by_instance.find(instance.id);
+  if (ids == task_ids_by_instance.end()) return out;
+  for (const auto& id : ids->second) {
+    if (Task* task = find_task(instance.cluster, id)) out.push_back(task);
+  }
+  return out;
+}
+
+std::vector<const Task*> RegionState::tasks_on(const ContainerInstance& instance) const {
+  auto found = const_cast<RegionState*>(this)->tasks_on(instance);
+  return {found.begin(), found.end()};
+}
+
+Task& RegionState::add_task(Task task) {
+  task_ids_by_instance[task.container_instance_id].insert(task.id);
+  if (!task.client_token.empty()) {
+    task_ids_by_client_token[client_token_key(task.client_principal, task.client_token)].push_back(
+        task.id);
+  }
+  std::string cluster = task.cluster;
+  std::string id = task.id;
+  return tasks[cluster][id] = std::move(task);
+}
+
+void RegionState::remove_task(const std::string& cluster, const std::string& id) {
+  Task* task = find_task(cluster, id);
+  if (task == nullptr) return;
+  if (auto ids = task_ids_by_instance.find(task->container_instance_id);
+      ids != task_ids_by_instance.end()) {
+    ids->second.erase(id);
+    if (ids->second.empty()) task_ids_by_instance.erase(ids);
+  }
+  if (!task->client_token.empty()) {
+    auto key = client_token_key(task->client_principal, task->client_token);
+    if (auto ids = task_ids_by_client_token.find(key); ids != task_ids_by_client_token.end()) {
+      std::erase(ids->second, id);
+      if (ids->second.empty()) task_ids_by_client_token.erase(ids);
+    }
+  }
+  auto by_cluster = tasks.find(cluster);
+  by_cluster->second.erase(id);
+  if (by_cluster->second.empty()) tasks.erase(by_cluster);
+}
+
+namespace {
+
+void count(TaskCounts& counts, const Task& task) {
+  counts.running += is_running(task);
+  counts.pending += is_pending(task);
+}
+
+}  // namespace
+
+TaskCounts RegionState::task_counts(std::string_view cluster) const {
+  TaskCounts counts;
+  for (const auto& [id, task] : tasks_of(cluster)) count(counts, task);
+  return counts;
+}
+
+TaskCounts RegionState::task_counts(const ContainerInstance& instance) const {
+  TaskCounts counts;
+  for (const Task* task : tasks_on(instance)) count(counts, *task);
+  return counts;
+}
+
+scheduler::ContainerInstance RegionState::placement_view(const ContainerInstance& instance) const {
+  scheduler::ContainerInstance view = scheduler_view(instance);
+  for (const Task* task : tasks_on(instance)) {
+    if (is_stopped(*task)) continue;
+    view.running_tasks_count += is_running(*task);
+    auto group = std::find_if(view.task_groups.begin(), view.task_groups.end(),
+                              [&](const auto& entry) { return entry.group == task->group; });
+    if (group == view.task_groups.end()) {
+      view.task_groups.push_back({task->group, 1});
+    } else {
+      ++group->count;
+    }
+  }
+  return view;
 }
 
 const std::map<std::string, ContainerInstance, std::less<>>& RegionState::instances_of(
@@ -127,6 +235,15 @@ store::Mutation EcsState::put(const std::string& region, const Setting& setting)
 store::Mutation EcsState::put(const std::string& region, const ContainerInstance& instance) {
   return {kContainerInstanceKind, region + "/" + instance.cluster + "/" + instance.id,
           boost::json::serialize(container_instance_to_store(instance))};
+}
+
+store::Mutation EcsState::put(const std::string& region, const Task& task) {
+  return {kTaskKind, region + "/" + task.cluster + "/" + task.id,
+          boost::json::serialize(task_to_store(task))};
+}
+
+store::Mutation EcsState::remove(const std::string& region, const Task& task) {
+  return {kTaskKind, region + "/" + task.cluster + "/" + task.id, std::nullopt};
 }
 
 store::Mutation EcsState::remove_setting(const std::string& region, const Setting& setting) {

@@ -4,12 +4,14 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
 #include "ecs/model.hpp"
+#include "ecs/task.hpp"
 #include "store/store.hpp"
 
 namespace wharf::ecs {
@@ -23,13 +25,37 @@ struct RegionState {
   // cluster name → container instance id → instance, INACTIVE (deregistered) ones included.
   std::map<std::string, std::map<std::string, ContainerInstance, std::less<>>, std::less<>>
       container_instances;
+  // cluster name → task id → task; STOPPED ones stay until retention removes them. Change the
+  // set of tasks only through add_task / remove_task, which keep the indexes below.
+  std::map<std::string, std::map<std::string, Task, std::less<>>, std::less<>> tasks;
+  // container instance id → the ids of the tasks placed there, in every status.
+  std::map<std::string, std::set<std::string>, std::less<>> task_ids_by_instance;
+  // client_token_key() → the tasks RunTask started for that token.
+  std::map<std::string, std::vector<std::string>, std::less<>> task_ids_by_client_token;
 
   // The cluster's instances (empty when it has none).
   const std::map<std::string, ContainerInstance, std::less<>>& instances_of(
       std::string_view cluster) const;
   // ACTIVE and DRAINING instances of the cluster.
   int64_t registered_instance_count(std::string_view cluster) const;
+
+  // The cluster's tasks (empty when it has none).
+  const std::map<std::string, Task, std::less<>>& tasks_of(std::string_view cluster) const;
+  Task* find_task(std::string_view cluster, std::string_view id);
+  // The tasks placed on the instance, in every status.
+  std::vector<Task*> tasks_on(const ContainerInstance& instance);
+  std::vector<const Task*> tasks_on(const ContainerInstance& instance) const;
+  Task& add_task(Task task);
+  void remove_task(const std::string& cluster, const std::string& id);
+  // Running and pending tasks of a cluster, or of one instance.
+  TaskCounts task_counts(std::string_view cluster) const;
+  TaskCounts task_counts(const ContainerInstance& instance) const;
+  // The instance as the scheduler sees it, with the groups and count of the tasks it holds.
+  scheduler::ContainerInstance placement_view(const ContainerInstance& instance) const;
 };
+
+// The key RunTask idempotency is kept under: a token is the caller's own.
+std::string client_token_key(std::string_view principal, std::string_view token);
 
 inline constexpr std::string_view kDefaultPrincipal = "";
 
@@ -58,6 +84,8 @@ class EcsState {
   static store::Mutation put(const std::string& region, const TaskDefinition& definition);
   static store::Mutation put(const std::string& region, const Setting& setting);
   static store::Mutation put(const std::string& region, const ContainerInstance& instance);
+  static store::Mutation put(const std::string& region, const Task& task);
+  static store::Mutation remove(const std::string& region, const Task& task);
   static store::Mutation remove_setting(const std::string& region, const Setting& setting);
 
   size_t task_definition_count() const;

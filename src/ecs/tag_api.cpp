@@ -1,4 +1,4 @@
-// Tagging operations for clusters, task definitions and container instances.
+// Tagging operations for clusters, task definitions, container instances and tasks.
 #include <mutex>
 
 #include "common/arn.hpp"
@@ -20,7 +20,7 @@ struct TaggedResource {
 
 }  // namespace
 
-// Resolves resourceArn to a cluster, task definition or container instance of the caller's
+// Resolves resourceArn to a cluster, task definition, container instance or task of the caller's
 // account and region.
 static Result<TaggedResource> find_tagged(
     const aws::CallContext& context, EcsState& state, const std::string& resource_arn,
@@ -75,9 +75,23 @@ static Result<TaggedResource> find_tagged(
     return TaggedResource{
         &instance->tags, [instance, region_name] { return EcsState::put(region_name, *instance); }};
   }
+  if (parsed->resource_type() == "task") {
+    // task/CLUSTER/ID
+    std::string_view rest = parsed->resource_id();
+    auto slash = rest.find('/');
+    Task* task = slash == std::string_view::npos
+                     ? nullptr
+                     : region.find_task(rest.substr(0, slash), rest.substr(slash + 1));
+    if (task == nullptr) {
+      return fail(ErrorCode::kNotFound, "The specified task " + resource_arn + " does not exist.");
+    }
+    std::string region_name = context.region;
+    return TaggedResource{&task->tags,
+                          [task, region_name] { return EcsState::put(region_name, *task); }};
+  }
   return invalid("Resource type '" + std::string(parsed->resource_type()) +
-                 "' cannot be tagged here; tag clusters, task definitions and container "
-                 "instances.");
+                 "' cannot be tagged here; tag clusters, task definitions, container "
+                 "instances and tasks.");
 }
 
 void EcsApi::tag_resource(const Context& context, const Input& input, Reply reply) {

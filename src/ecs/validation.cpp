@@ -213,7 +213,8 @@ Status validate_attribute(const Attribute& attribute) {
 }
 
 bool is_custom_attribute(std::string_view name) {
-  return !name.starts_with("ecs.");
+  // The agent reports both "ecs.*" and the older "com.amazonaws.ecs.*" capability names.
+  return !name.starts_with("ecs.") && !name.starts_with("com.amazonaws.ecs.");
 }
 
 Status validate_custom_attribute_count(const Attributes& attributes) {

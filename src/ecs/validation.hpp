@@ -36,7 +36,8 @@ const std::vector<std::string_view>& account_setting_names();
 // Attribute names: 1–128 letters, digits, - _ / \ and periods. Values, when present: 1–128
 // letters, digits, - _ . @ / \ : and spaces, not starting or ending with a space.
 Status validate_attribute(const Attribute& attribute);
-// Names starting "ecs." are the agent's (ecs.os-type, ecs.capability.*); the rest are custom.
+// Names starting "ecs." or "com.amazonaws.ecs." are the agent's (ecs.os-type,
+// com.amazonaws.ecs.capability.*); the rest are custom.
 bool is_custom_attribute(std::string_view name);
 // kAttributeLimitExceeded when more than kMaxCustomAttributes custom attributes.
 Status validate_custom_attribute_count(const Attributes& attributes);

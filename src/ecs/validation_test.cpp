@@ -145,6 +145,8 @@ TEST(Attributes, AtMostTenCustomOnes) {
   ASSERT_FALSE(status.has_value());
   EXPECT_EQ(status.error().code, ErrorCode::kAttributeLimitExceeded);
   EXPECT_FALSE(is_custom_attribute("ecs.capability.foo"));
+  EXPECT_FALSE(is_custom_attribute("com.amazonaws.ecs.capability.ecr-auth"));
+  EXPECT_TRUE(is_custom_attribute("com.amazonaws.other"));
   EXPECT_TRUE(is_custom_attribute("ecsx"));
 }
 

@@ -135,7 +135,9 @@ class RunningControlPlane final : public ControlPlane {
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    // A start that failed part-way leaves later members unset.
+    // A start that failed part-way leaves later members unset. Agents' long polls are answered
+    // first: the listener's graceful stop waits for in-flight requests.
+    if (ecs_api_) ecs_api_->stop_long_polls();
     if (listener_) listener_->stop();
     if (agent_monitor_) agent_monitor_->stop();
     if (ecr_api_) ecr_api_->stop();
@@ -221,6 +223,7 @@ class RunningControlPlane final : public ControlPlane {
     agent_monitor_ = std::make_unique<ecs::AgentMonitor>(
         *ecs_state_, clock_, std::chrono::seconds(config.agent_heartbeat_seconds));
     agent_monitor_->start();
+    ecs_api_->start_long_polls();
     return {};
   }
 

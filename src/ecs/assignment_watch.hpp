@@ -1,0 +1,90 @@
+// The long polls of container agents (WharfPollTasks): each instance's durable task assignment,
+// its version, and the agents waiting for it to change.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/error.hpp"
+
+namespace wharf::ecs {
+
+// An agent sees only durable state: a change to an instance's tasks is staged (a fresh version)
+// while the state lock is held, and published with the tasks as they were then once the store
+// acknowledged it. Versions come from one counter seeded with the start time in milliseconds, so
+// they never go backwards within a run and are very likely larger than any of an earlier run.
+//
+// Locking: callers may hold the state's mutex when calling in; the watch never calls back into
+// the state, and answers waiters outside its own mutex.
+class AssignmentWatch {
+ public:
+  using Reply = std::function<void(Result<boost::json::object>)>;
+  using Tasks = boost::json::array;
+
+  explicit AssignmentWatch(const Clock& clock);
+  ~AssignmentWatch() { stop(); }
+  AssignmentWatch(const AssignmentWatch&) = delete;
+  AssignmentWatch& operator=(const AssignmentWatch&) = delete;
+
+  // Under the exclusive state lock, as an instance's tasks change: the version the change will
+  // be published under. Until it is published, polls of an instance never answered before wait
+  // rather than read state the store has not acknowledged.
+  int64_t stage(const std::string& instance_arn);
+  // Once durable: the instance's tasks as of `version`. Completes the waiters.
+  void publish(const std::string& instance_arn, int64_t version, Tasks tasks);
+  // The instance left (deregistered): its waiters get `error`, and it is forgotten.
+  void retire(const std::string& instance_arn, const Error& error);
+
+  // Answers at once when the published version differs from `seen` (or wait is zero, or the
+  // watch is stopping); otherwise holds `reply` until a publish or until `wait` passes. Call
+  // with the state lock held: `current` builds the tasks from state for an instance not yet
+  // known here, which is then durable since every change is staged first.
+  void poll(const std::string& instance_arn, int64_t seen, std::chrono::seconds wait,
+            const std::function<Tasks()>& current, Reply reply);
+
+  // Answers the waiters whose time is up; returns how many.
+  std::size_t expire_once();
+  // Expires waiters on a thread of its own, until stop().
+  void start();
+  // Answers every waiter now and from then on answers polls at once, so a graceful shutdown
+  // does not wait out long polls.
+  void stop();
+
+ private:
+  struct Waiter {
+    TimePoint deadline;
+    Reply reply;
+  };
+  struct Entry {
+    int64_t version = 0;
+    std::optional<Tasks> tasks;  // absent while the first staged change is not yet durable
+    std::vector<Waiter> waiters;
+  };
+  using Answers = std::vector<std::pair<Reply, Result<boost::json::object>>>;
+
+  static boost::json::object answer(const Entry& entry);
+  static void deliver(Answers answers);
+  std::optional<TimePoint> next_deadline() const;
+
+  const Clock& clock_;
+  std::atomic<int64_t> next_version_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry, std::less<>> entries_;  // by instance ARN
+  bool stopping_ = false;
+  std::condition_variable wake_;
+  std::thread thread_;
+};
+
+}  // namespace wharf::ecs
