@@ -139,6 +139,28 @@ bj::array builtin_attributes(const AgentConfig& config, std::string_view machine
                    attribute("ecs.availability-zone", zone)};
 }
 
+bj::array capability_attributes(bool have_init_binary) {
+  bj::array attributes;
+  auto add = [&](std::string name) { attributes.push_back(bj::object{{"name", std::move(name)}}); };
+  int newest = have_init_binary ? 29 : 24;
+  for (int minor = 17; minor <= newest; ++minor) {
+    add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(minor));
+  }
+  add("com.amazonaws.ecs.capability.ecr-auth");
+  add("ecs.capability.container-health-check");
+  add("ecs.capability.container-ordering");
+  add("ecs.capability.task-cpu-mem-limit");
+  return attributes;
+}
+
+fs::path find_init_binary() {
+  for (const char* candidate : {"/usr/bin/tini-static", "/usr/libexec/docker/docker-init",
+                                "/usr/bin/docker-init", "/usr/bin/catatonit"}) {
+    if (::access(candidate, X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Agent>> Agent::open(AgentConfig config, const Clock& clock) {
   std::error_code ec;
   fs::path data_dir = fs::absolute(config.data_dir, ec);
@@ -155,6 +177,7 @@ Result<std::unique_ptr<Agent>> Agent::open(AgentConfig config, const Clock& cloc
                    "'; use another --data-dir, or remove its state/ to register anew");
   }
   saved->cluster = config.cluster;
+  if (config.init_binary.empty()) config.init_binary = find_init_binary();
   if (saved->instance_id.empty()) saved->instance_id = new_instance_id();
   return std::unique_ptr<Agent>(
       new Agent(std::move(config), clock, std::move(*layout), std::move(*lock), *saved));
@@ -179,6 +202,7 @@ void Agent::stop() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
+  cancel_calls_ = true;
   wake_.notify_all();
 }
 
@@ -196,6 +220,14 @@ Status Agent::save() const {
   return write_file_atomically(layout_.agent_state_file(), text);
 }
 
+bj::array Agent::all_attributes() const {
+  bj::array attributes = builtin_attributes(config_, machine_name());
+  for (auto& capability : capability_attributes(!config_.init_binary.empty())) {
+    attributes.push_back(std::move(capability));
+  }
+  return attributes;
+}
+
 Status Agent::register_instance(const HostResources& resources) {
   std::string zone = config_.availability_zone.empty() ? config_.credentials.region + "a"
                                                        : config_.availability_zone;
@@ -206,7 +238,7 @@ Status Agent::register_instance(const HostResources& resources) {
   bj::object input{{"cluster", config_.cluster},
                    {"totalResources", resources_to_wire(resources)},
                    {"versionInfo", bj::object{{"agentVersion", kAgentVersion}}},
-                   {"attributes", builtin_attributes(config_, machine_name())},
+                   {"attributes", all_attributes()},
                    {"instanceIdentityDocument", bj::serialize(identity)}};
   std::string previous = container_instance_arn();
   if (!previous.empty()) input["containerInstanceArn"] = previous;
@@ -290,6 +322,7 @@ Status Agent::start_engine() {
   engine_options.cluster = config_.cluster;
   engine_options.default_stop_timeout = config_.default_stop_timeout;
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
+  engine_options.init_binary = config_.init_binary;
   engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, clock_,
                                          std::move(engine_options), [this] {
                                            {
@@ -340,6 +373,7 @@ void Agent::heartbeat_loop() {
 void Agent::watch_loop() {
   EcsClientOptions options = client_options(config_);
   options.timeout = kPollWait + std::chrono::seconds(10);
+  options.cancel = &cancel_calls_;
   EcsClient client(options, clock_);
   std::int64_t version = 0;
   bool failing = false;
@@ -350,6 +384,7 @@ void Agent::watch_loop() {
                      {"waitSeconds", version == 0 ? 0 : kPollWait.count()}};
     auto answer = client.call("WharfPollTasks", input);
     if (!answer) {
+      if (stopping()) return;  // the call was cancelled
       if (!is_transient(answer.error())) return fail_run(answer.error().context("watching tasks"));
       if (!failing) spdlog::warn("watching tasks: {}; will keep trying", answer.error().message);
       failing = true;

@@ -2,6 +2,7 @@
 // remember which one it is, and call in (heartbeat) until told to stop.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -47,6 +48,8 @@ struct AgentConfig {
   std::filesystem::path runtime_binary;
   // The per-container monitor; "" means wharf-shim beside this executable.
   std::filesystem::path shim;
+  // A static init for initProcessEnabled; "" means find_init_binary().
+  std::filesystem::path init_binary;
   PullBehavior pull_behavior = PullBehavior::kDefault;
   std::chrono::seconds default_stop_timeout{30};
   std::chrono::seconds task_cleanup_wait{3600};
@@ -67,6 +70,16 @@ Result<SavedRegistration> saved_registration_from_json(std::string_view text);
 // ecs.os-type, ecs.cpu-architecture (x86_64 or arm64, from uname's `machine`),
 // ecs.instance-type and ecs.availability-zone, as {name, value} objects.
 boost::json::array builtin_attributes(const AgentConfig& config, std::string_view machine);
+
+// The capabilities this agent really has, as the ECS agent names them (requiresAttributes of task
+// definitions match them): Docker Remote API levels 1.17–1.24 (ulimits, labels,
+// memoryReservation, tmpfs, shared memory, health checks), 1.25–1.29 only with a static init for
+// initProcessEnabled; container ordering, health checks, task cpu/memory limits, ECR
+// authentication. {name} objects without values.
+boost::json::array capability_attributes(bool have_init_binary);
+
+// The first static init on this host (tini-static, docker-init, catatonit), or "".
+std::filesystem::path find_init_binary();
 
 class Agent {
  public:
@@ -90,6 +103,7 @@ class Agent {
   Agent(AgentConfig config, const Clock& clock, Layout layout, UniqueFd lock,
         SavedRegistration saved);
   Status register_instance(const HostResources& resources);
+  boost::json::array all_attributes() const;
   Status save() const;
   // Creates the runtime, image store and task engine.
   Status start_engine();
@@ -111,6 +125,7 @@ class Agent {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::atomic<bool> cancel_calls_ = false;  // set by stop(): ends long polls in flight
   SavedRegistration saved_;
 
   std::optional<Cgroups> cgroups_;

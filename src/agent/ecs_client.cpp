@@ -63,6 +63,7 @@ Result<boost::json::object> EcsClient::call(std::string_view operation,
   request.headers = std::move(signable.headers);
   request.body = std::move(body);
   request.max_body = 4 << 20;
+  request.cancel = options_.cancel;
   auto response = transport_.perform(request);
   if (!response) return std::unexpected(std::move(response.error()).context(operation));
   if (response->status != 200) return std::unexpected(answer_error(*response, operation));

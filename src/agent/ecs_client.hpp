@@ -3,6 +3,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@ struct EcsClientOptions {
   oci::AwsCredentials credentials;
   bool insecure = false;  // https without certificate verification
   std::chrono::seconds timeout{10};
+  // Calls in flight end soon after this turns true (see oci::HttpRequest::cancel).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class EcsClient {

@@ -145,6 +145,10 @@ struct UrlHandle {
   }
 };
 
+int on_progress(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 }  // namespace
 
 struct HttpTransport::Pool {
@@ -249,8 +253,17 @@ Result<HttpResponse> HttpTransport::perform(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
+  if (request.cancel != nullptr) {
+    // libcurl calls this at least once a second, also while waiting for an answer.
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, request.cancel);
+  }
 
   CURLcode code = curl_easy_perform(curl);
+  if (code == CURLE_ABORTED_BY_CALLBACK && request.cancel != nullptr && request.cancel->load()) {
+    return fail(ErrorCode::kInternal, request.method + " " + request.url + ": cancelled");
+  }
   if (exchange.error) return std::unexpected(std::move(*exchange.error));
   if (code != CURLE_OK) {
     std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);

@@ -3,6 +3,8 @@
 // failures are errors.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,6 +42,9 @@ struct HttpRequest {
   bool follow_redirects = false;   // GET and HEAD of blobs may be redirected to storage
   BodySink* sink = nullptr;        // where a 2xx body goes; others are kept in `body`
   std::size_t max_body = 8 << 20;  // larger in-memory bodies fail the request
+  // When set, the exchange is abandoned (kInternal, "cancelled") within about a second of it
+  // turning true: a long poll must not hold up a shutdown.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 HttpRequest make_request(std::string method, std::string url, bool follow_redirects = false);
