@@ -14,6 +14,8 @@ packages=(
   skopeo umoci docker-registry busybox-static
   # container runtimes (the agent uses crun where it works, else runc)
   runc crun
+  # a static init for initProcessEnabled
+  tini
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -26,17 +27,18 @@ std::optional<std::string> env(const char* name) {
 void print_connection_help(const wharf::server::ControlPlane& plane) {
   std::string endpoint = fmt::format("http://{}:{}", plane.host(), plane.port());
   const auto& key = plane.admin_key();
-  std::cout << fmt::format(
-                   "Wharf is listening on {0}\n\n"
-                   "Point the aws CLI or any SDK at it:\n"
-                   "  export AWS_ACCESS_KEY_ID={1}\n"
-                   "  export AWS_SECRET_ACCESS_KEY={2}\n"
-                   "  export AWS_DEFAULT_REGION=us-east-1\n"
-                   "  export AWS_ENDPOINT_URL={0}    # ECS and ECR; or AWS_ENDPOINT_URL_ECS / _ECR\n"
-                   "  aws ecs list-clusters\n"
-                   "(or pass --endpoint-url {0} to each aws command)\n",
-                   endpoint, key.access_key_id, key.secret_access_key)
-            << std::flush;
+  std::cout
+      << fmt::format(
+             "Wharf is listening on {0}\n\n"
+             "Point the aws CLI or any SDK at it:\n"
+             "  export AWS_ACCESS_KEY_ID={1}\n"
+             "  export AWS_SECRET_ACCESS_KEY={2}\n"
+             "  export AWS_DEFAULT_REGION=us-east-1\n"
+             "  export AWS_ENDPOINT_URL={0}    # ECS and ECR; or AWS_ENDPOINT_URL_ECS / _ECR\n"
+             "  aws ecs list-clusters\n"
+             "(or pass --endpoint-url {0} to each aws command)\n",
+             endpoint, key.access_key_id, key.secret_access_key)
+      << std::flush;
 }
 
 // Blocks until SIGINT or SIGTERM; returns which.
@@ -62,6 +64,54 @@ int run_server(const wharf::server::ServerConfig& config) {
   }
   print_connection_help(**plane);
   wait_for_stop_signal();
+  (*plane)->stop();
+  return 0;
+}
+
+// `wharf up`: the server, plus (as root) one agent in the same process, registered in the
+// "default" cluster, with its data under DATA_DIR/agent.
+int run_up(const wharf::server::ServerConfig& config) {
+  auto plane = wharf::server::ControlPlane::start(config);
+  if (!plane) {
+    spdlog::error("cannot start: {}", plane.error().message);
+    return 1;
+  }
+  print_connection_help(**plane);
+  wharf::SystemClock clock;
+  std::unique_ptr<wharf::agent::Agent> agent;
+  std::thread agent_thread;
+  if (geteuid() != 0) {
+    spdlog::warn(
+        "not root: running without an agent (containers need root); start `wharf "
+        "agent` as root to run tasks");
+  } else {
+    wharf::agent::AgentConfig agent_config;
+    agent_config.server_url = fmt::format("http://{}:{}", (*plane)->host(), (*plane)->port());
+    agent_config.cluster = "default";
+    agent_config.data_dir = std::filesystem::path(config.data_dir) / "agent";
+    agent_config.credentials = {(*plane)->admin_key().access_key_id,
+                                (*plane)->admin_key().secret_access_key, "", "us-east-1"};
+    wharf::agent::EcsClient client(
+        {agent_config.server_url, agent_config.credentials, false, std::chrono::seconds(10)},
+        clock);
+    if (auto created = client.call("CreateCluster", {{"clusterName", "default"}}); !created) {
+      spdlog::error("creating the default cluster: {}", created.error().message);
+    }
+    auto opened = wharf::agent::Agent::open(std::move(agent_config), clock);
+    if (!opened) {
+      spdlog::error("cannot start the agent: {}", opened.error().message);
+    } else {
+      agent = std::move(*opened);
+      agent_thread = std::thread([&] {
+        if (auto status = agent->run(); !status) {
+          spdlog::error("the agent stopped: {}", status.error().message);
+        }
+      });
+    }
+  }
+  wait_for_stop_signal();
+  if (agent) agent->stop();
+  if (agent_thread.joinable()) agent_thread.join();
   (*plane)->stop();
   return 0;
 }
@@ -275,13 +325,31 @@ int main(int argc, char** argv) {
                     "Secret access key (default: AWS_SECRET_ACCESS_KEY or the AWS configuration)");
   agent->add_option("--region", agent_flags.region,
                     "Region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS configuration)");
+  agent->add_option("--runtime", agent_config.runtime,
+                    "OCI runtime: runc or crun (default: the first that works here)");
+  agent->add_option_function<std::string>(
+      "--image-pull-behavior",
+      [&](const std::string& text) {
+        auto behavior = wharf::agent::parse_pull_behavior(text);
+        if (!behavior)
+          throw CLI::ValidationError("--image-pull-behavior", behavior.error().message);
+        agent_config.pull_behavior = *behavior;
+      },
+      "default, always, once or prefer-cached (as ECS_IMAGE_PULL_BEHAVIOR)");
+  agent
+      ->add_option_function<int>(
+          "--stop-timeout-seconds",
+          [&](int seconds) { agent_config.default_stop_timeout = std::chrono::seconds(seconds); },
+          "SIGTERM to SIGKILL for containers without a stopTimeout (default 30)")
+      ->check(CLI::Range(1, 3600));
   agent->add_flag("--insecure", agent_config.insecure,
                   "Accept any TLS certificate from the control plane");
 
   wharf::server::ServerConfig up_config;
   up_config.listen = "127.0.0.1:8910";
   up_config.data_dir = default_data_dir();
-  auto* up = app.add_subcommand("up", "Run everything on this machine (server with defaults)");
+  auto* up = app.add_subcommand(
+      "up", "Run everything on this machine: the server and, as root, one agent");
   up->add_option("--listen", up_config.listen, "HOST:PORT to listen on")->capture_default_str();
   up->add_option("--data-dir", up_config.data_dir, "Directory for durable state")
       ->capture_default_str();
@@ -330,5 +398,5 @@ int main(int argc, char** argv) {
   if (image_pull->parsed()) return run_image_pull(image_flags);
   if (server->parsed()) return run_server(server_config);
   if (agent->parsed()) return run_agent(std::move(agent_config), agent_flags);
-  return run_server(up_config);
+  return run_up(up_config);
 }

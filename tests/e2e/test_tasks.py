@@ -1,0 +1,345 @@
+"""Tasks as real containers: a real server and real `wharf agent` processes (as root, under
+runc) run a busybox image that `wharf image import` pushed to the server's registry. RunTask,
+DescribeTasks, ListTasks, StopTask and the aws CLI waiters; exit codes, essential and
+non-essential exits, OOM kills, dependsOn, health checks, start failures, placement across two
+agents, draining, and an agent killed with -9 and restarted next to its containers."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import ACCESS_KEY, REGION, SECRET_KEY, WHARF, WharfAgent, WharfServer, WharfTestCase
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "echo", "cat", "sleep", "true", "false", "test", "touch", "ls", "head", "dd",
+           "printf", "wget", "httpd", "env", "id", "hostname")
+HEARTBEAT_ARGS = ["--agent-heartbeat-seconds", "1"]
+# Containers that ignore SIGTERM (a shell as PID 1 without a trap) are killed after 2 s.
+AGENT_ARGS = ["--heartbeat-seconds", "1", "--stop-timeout-seconds", "2"]
+
+
+def needs_root_and_runc():
+    if os.geteuid() != 0:
+        return "needs root"
+    if shutil.which("runc") is None:
+        return "needs runc (apt-get install runc)"
+    if not os.path.exists(BUSYBOX):
+        return "needs busybox-static"
+    return None
+
+
+def make_busybox_rootfs(root):
+    for directory in ("bin", "etc", "tmp", "root"):
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+    shutil.copy2(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    for applet in APPLETS:
+        os.symlink("busybox", os.path.join(root, "bin", applet))
+    with open(os.path.join(root, "etc", "passwd"), "w") as passwd:
+        passwd.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
+    with open(os.path.join(root, "etc", "group"), "w") as group:
+        group.write("root:x:0:\nnogroup:x:65534:\n")
+    return root
+
+
+class AgentTestCase(WharfTestCase):
+    """A server, a busybox image in its registry, the cluster "prod" and one agent in it."""
+
+    families = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = WharfServer(extra_args=HEARTBEAT_ARGS)
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.server.start()
+        cls.ecs = cls.server.client()
+        cls.server.client("ecr").create_repository(repositoryName="busybox")
+        cls.tmp = tempfile.mkdtemp(prefix="wharf-e2e-tasks-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        rootfs = make_busybox_rootfs(os.path.join(cls.tmp, "rootfs"))
+        cls.image = f"127.0.0.1:{cls.server.port}/busybox:latest"
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        subprocess.run([WHARF, "image", "import", rootfs, cls.image, "--cmd", "sh"], env=env,
+                       check=True, capture_output=True, timeout=120)
+        cls.ecs.create_cluster(clusterName="prod")
+        cls.agent = WharfAgent(cls.server, "prod", extra_args=AGENT_ARGS)
+        cls.addClassCleanup(cls.agent.cleanup)
+        cls.agent.start()
+        cls.instance_arn = cls.agent.wait_registered()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def register(self, containers, network_mode="none", **extra):
+        AgentTestCase.families += 1
+        family = f"{self.id().split('.')[-1][:40]}-{AgentTestCase.families}"
+        for container in containers:
+            container.setdefault("image", self.image)
+            container.setdefault("memory", 64)
+        self.ecs.register_task_definition(family=family, networkMode=network_mode,
+                                          containerDefinitions=containers, **extra)
+        return family
+
+    def run_task(self, family, cluster="prod", **extra):
+        answer = self.ecs.run_task(cluster=cluster, taskDefinition=family, **extra)
+        self.assertEqual(answer["failures"], [], answer)
+        arns = [task["taskArn"] for task in answer["tasks"]]
+        for arn in arns:
+            self.addCleanup(self.stop_quietly, cluster, arn)
+        return arns
+
+    def stop_quietly(self, cluster, arn):
+        try:
+            self.ecs.stop_task(cluster=cluster, task=arn, reason="test cleanup")
+            self.wait_status(cluster, arn, "STOPPED", timeout=30)
+        except Exception:  # noqa: BLE001 - cleanup must not mask the test's own failure
+            pass
+
+    def describe(self, arn, cluster="prod"):
+        answer = self.ecs.describe_tasks(cluster=cluster, tasks=[arn])
+        self.assertEqual(answer["failures"], [], answer)
+        return answer["tasks"][0]
+
+    def wait_status(self, cluster, arn, status, timeout=30):
+        deadline = time.time() + timeout
+        task = None
+        while time.time() < deadline:
+            task = self.ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+            if task["lastStatus"] == status:
+                return task
+            if status != "STOPPED" and task["lastStatus"] == "STOPPED":
+                self.fail(f"task stopped instead of reaching {status}: {task}")
+            time.sleep(0.05)
+        self.fail(f"task did not reach {status} within {timeout} s: {task}\n{self.agent.log()}")
+
+    def wait_for(self, predicate, what, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        self.fail(f"timed out waiting for {what}")
+
+    def container(self, task, name):
+        return next(container for container in task["containers"] if container["name"] == name)
+
+
+@unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
+class TaskTest(AgentTestCase):
+
+    def test_run_describe_wait_and_stop(self):
+        family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
+                                 "command": ["trap 'exit 143' TERM; sleep 60 & wait"]}])
+        arns = self.run_task(family, count=2, startedBy="e2e", group="tests")
+        self.assertEqual(len(arns), 2)
+        for arn in arns:
+            self.wait_status("prod", arn, "RUNNING")
+        self.server.aws("ecs", "wait", "tasks-running", "--cluster", "prod", "--tasks", *arns)
+        task = self.describe(arns[0])
+        self.assertEqual(task["lastStatus"], "RUNNING")
+        self.assertEqual(task["desiredStatus"], "RUNNING")
+        self.assertEqual(task["containerInstanceArn"], self.instance_arn)
+        self.assertEqual(task["launchType"], "EC2")
+        self.assertEqual(task["startedBy"], "e2e")
+        self.assertEqual(task["group"], "tests")
+        for stamp in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"):
+            self.assertIn(stamp, task)
+        main = self.container(task, "main")
+        self.assertEqual(main["lastStatus"], "RUNNING")
+        self.assertTrue(main["runtimeId"])
+        self.assertRegex(main["imageDigest"], r"^sha256:[0-9a-f]{64}$")
+        listed = self.ecs.list_tasks(cluster="prod", family=family)["taskArns"]
+        self.assertEqual(sorted(listed), sorted(arns))
+        instance = self.ecs.describe_container_instances(
+            cluster="prod", containerInstances=[self.instance_arn])["containerInstances"][0]
+        self.assertGreaterEqual(instance["runningTasksCount"], 2)
+
+        stopped = self.ecs.stop_task(cluster="prod", task=arns[0], reason="enough")["task"]
+        self.assertEqual(stopped["desiredStatus"], "STOPPED")
+        self.wait_status("prod", arns[0], "STOPPED")
+        self.server.aws("ecs", "wait", "tasks-stopped", "--cluster", "prod", "--tasks", arns[0])
+        task = self.describe(arns[0])
+        self.assertEqual(task["stopCode"], "UserInitiated")
+        self.assertEqual(task["stoppedReason"], "enough")
+        self.assertEqual(self.container(task, "main")["exitCode"], 143)
+        for stamp in ("stoppingAt", "executionStoppedAt", "stoppedAt"):
+            self.assertIn(stamp, task)
+        self.assertEqual(self.describe(arns[1])["lastStatus"], "RUNNING")
+        stopped_list = self.ecs.list_tasks(cluster="prod", family=family,
+                                           desiredStatus="STOPPED")["taskArns"]
+        self.assertEqual(stopped_list, [arns[0]])
+
+    def test_essential_and_non_essential_exits(self):
+        family = self.register([
+            {"name": "main", "entryPoint": ["sh", "-c"], "command": ["sleep 60"]},
+            {"name": "helper", "essential": False, "entryPoint": ["sh", "-c"],
+             "command": ["exit 5"]}])
+        [arn] = self.run_task(family)
+        task = self.wait_for(
+            lambda: (lambda t: t if self.container(t, "helper").get("exitCode") == 5 else None)(
+                self.describe(arn)), "the non-essential container's exit")
+        self.assertEqual(task["lastStatus"], "RUNNING")
+        self.assertEqual(self.container(task, "helper")["lastStatus"], "STOPPED")
+
+        family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
+                                 "command": ["echo bye; exit 3"]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "EssentialContainerExited")
+        self.assertEqual(task["stoppedReason"], "Essential container in task exited")
+        self.assertEqual(self.container(task, "main")["exitCode"], 3)
+        self.assertEqual(task["desiredStatus"], "STOPPED")
+
+    def test_an_oom_kill_has_the_right_reason(self):
+        family = self.register([{"name": "hog", "memory": 16, "entryPoint": ["sh", "-c"],
+                                 "command": ["x=aaaaaaaa; while true; do x=$x$x; done"]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        hog = self.container(task, "hog")
+        self.assertEqual(hog["exitCode"], 137)
+        self.assertEqual(hog["reason"], "OutOfMemoryError: Container killed due to memory usage")
+
+    def test_depends_on_orders_start_up(self):
+        family = self.register([
+            {"name": "init", "essential": False, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 0.5; exit 0"]},
+            {"name": "app", "entryPoint": ["sh", "-c"], "command": ["sleep 60"],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        self.assertEqual(self.container(task, "init")["lastStatus"], "STOPPED")
+        self.assertEqual(self.container(task, "init")["exitCode"], 0)
+        self.assertEqual(self.container(task, "app")["lastStatus"], "RUNNING")
+
+        family = self.register([
+            {"name": "init", "essential": False, "entryPoint": ["sh", "-c"],
+             "command": ["exit 1"]},
+            {"name": "app", "entryPoint": ["sh", "-c"], "command": ["sleep 60"],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "TaskFailedToStart")
+        self.assertIn("init", task["stoppedReason"])
+        self.assertEqual(self.container(task, "app")["lastStatus"], "STOPPED")
+        self.assertNotIn("exitCode", self.container(task, "app"))
+
+    def test_health_checks_drive_health_status(self):
+        healthy = self.register([{"name": "web", "entryPoint": ["sh", "-c"],
+                                  "command": ["touch /tmp/ok; sleep 60"],
+                                  "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ok"],
+                                                  "interval": 5, "retries": 1}}])
+        sick = self.register([{"name": "web", "entryPoint": ["sh", "-c"],
+                               "command": ["sleep 60"],
+                               "healthCheck": {"command": ["CMD", "false"], "interval": 5,
+                                               "retries": 1}}])
+        [good] = self.run_task(healthy)
+        [bad] = self.run_task(sick)
+        task = self.wait_for(lambda: (lambda t: t if t.get("healthStatus") == "HEALTHY" else None)(
+            self.describe(good)), "a healthy task")
+        self.assertEqual(self.container(task, "web")["healthStatus"], "HEALTHY")
+        task = self.wait_for(lambda: (lambda t: t if t.get("healthStatus") == "UNHEALTHY"
+                                      else None)(self.describe(bad)), "an unhealthy task")
+        self.assertEqual(self.container(task, "web")["healthStatus"], "UNHEALTHY")
+
+    def test_a_task_that_cannot_start_says_why(self):
+        missing = self.register([{"name": "main",
+                                  "image": f"127.0.0.1:{self.server.port}/busybox:nope"}])
+        [arn] = self.run_task(missing)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "TaskFailedToStart")
+        self.assertIn("CannotPullContainerError", task["stoppedReason"])
+        self.assertIn("busybox:nope", task["stoppedReason"])
+
+        bad_command = self.register([{"name": "main", "entryPoint": ["/no/such/program"]}])
+        [arn] = self.run_task(bad_command)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "TaskFailedToStart")
+        self.assertIn("CannotStartContainerError", task["stoppedReason"])
+        self.assertIn("/no/such/program", task["stoppedReason"])
+
+    def test_container_output_goes_to_log_files(self):
+        family = self.register([{"name": "talker", "entryPoint": ["sh", "-c"],
+                                 "command": ["echo out; echo err >&2"],
+                                 "environment": [{"name": "X", "value": "1"}]}])
+        [arn] = self.run_task(family)
+        self.wait_status("prod", arn, "STOPPED")
+        task_id = arn.rsplit("/", 1)[1]
+        logs = os.path.join(self.agent.data_dir, "containers", task_id, "talker", "logs")
+        with open(os.path.join(logs, "stdout")) as out, open(os.path.join(logs, "stderr")) as err:
+            self.assertEqual((out.read(), err.read()), ("out\n", "err\n"))
+
+    def test_agent_kill_and_restart_keeps_containers(self):
+        family = self.register([
+            {"name": "long", "entryPoint": ["sh", "-c"],
+             "command": ["trap 'exit 143' TERM; sleep 60 & wait"]},
+            {"name": "short", "essential": False, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 2; exit 4"]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        runtime_id = self.container(task, "long")["runtimeId"]
+        self.agent.kill9()
+        time.sleep(3)  # `short` exits while no agent watches
+        self.agent.start()
+        self.agent.wait_registered()
+        task = self.wait_for(
+            lambda: (lambda t: t if self.container(t, "short").get("exitCode") == 4 else None)(
+                self.describe(arn)), "the exit that happened while the agent was down")
+        self.assertEqual(task["lastStatus"], "RUNNING")
+        self.assertEqual(self.container(task, "long")["runtimeId"], runtime_id)
+        self.ecs.stop_task(cluster="prod", task=arn)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(self.container(task, "long")["exitCode"], 143)
+
+
+@unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
+class PlacementTest(AgentTestCase):
+    """Two agents in one cluster: spread, memberOf, draining."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.second = WharfAgent(cls.server, "prod",
+                                extra_args=[*AGENT_ARGS, "--availability-zone", "us-east-1b"])
+        cls.addClassCleanup(cls.second.cleanup)
+        cls.second.start()
+        cls.second_arn = cls.second.wait_registered()
+
+    def test_spread_member_of_and_draining(self):
+        family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
+                                 "command": ["sleep 60"]}])
+        arns = self.run_task(family, count=4, placementStrategy=[
+            {"type": "spread", "field": "attribute:ecs.availability-zone"}])
+        tasks = self.ecs.describe_tasks(cluster="prod", tasks=arns)["tasks"]
+        per_instance = {}
+        for task in tasks:
+            per_instance[task["containerInstanceArn"]] = per_instance.get(
+                task["containerInstanceArn"], 0) + 1
+        self.assertEqual(per_instance, {self.instance_arn: 2, self.second_arn: 2})
+        for arn in arns:
+            self.wait_status("prod", arn, "RUNNING")
+
+        [pinned] = self.run_task(family, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1b"}])
+        self.assertEqual(self.describe(pinned)["containerInstanceArn"], self.second_arn)
+
+        self.ecs.update_container_instances_state(cluster="prod",
+                                                  containerInstances=[self.second_arn],
+                                                  status="DRAINING")
+        try:
+            drained = self.run_task(family, count=3)
+            for arn in drained:
+                self.assertEqual(self.describe(arn)["containerInstanceArn"], self.instance_arn)
+        finally:
+            self.ecs.update_container_instances_state(cluster="prod",
+                                                      containerInstances=[self.second_arn],
+                                                      status="ACTIVE")
+
+
+if __name__ == "__main__":
+    unittest.main()
