@@ -5,7 +5,8 @@
 # with wrk -c 1000, each against Wharf and Debian's docker-registry 2.8 when it is installed).
 # Knobs (environment): WHARF_BENCH_THREADS ("1 2": server --threads values to try),
 # WHARF_BENCH_DURATION (10 s), WHARF_BENCH_REVISIONS (100000), WHARF_BENCH_DIR (temp parent),
-# WHARF_BENCH_REGISTRY (1; 0 skips the registry benchmark), WHARF_BENCH_BLOB_MIB (256).
+# WHARF_BENCH_REGISTRY (1; 0 skips the registry benchmark), WHARF_BENCH_BLOB_MIB (256),
+# WHARF_BENCH_TASKS (1; 0 skips the task benchmark, which needs root).
 # Nothing is written outside temporary data dirs, which are removed at the end.
 set -euo pipefail
 
@@ -34,6 +35,18 @@ if [[ "${WHARF_BENCH_REGISTRY:-1}" != 0 ]]; then
                     --size-mib "${WHARF_BENCH_BLOB_MIB:-256}")
   [[ -n "${WHARF_BENCH_DIR:-}" ]] && registry_options+=(--work-dir "$WHARF_BENCH_DIR")
   python3 "$here/registry_bench.py" "${registry_options[@]}"
+fi
+
+# Tasks as real containers (issue 4): RunTask -> RUNNING latency, 200 at once, agent memory; with
+# `runc run` and `podman run` as references (podman is installed for the benchmark when missing).
+if [[ "${WHARF_BENCH_TASKS:-1}" != 0 ]]; then
+  if [[ $(id -u) -eq 0 ]] && ! command -v podman >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman \
+      >/dev/null 2>&1 || echo "bench: podman could not be installed; it is left out" >&2
+  fi
+  task_options=(--binary "$binary")
+  [[ -n "${WHARF_BENCH_DIR:-}" ]] && task_options+=(--work-dir "$WHARF_BENCH_DIR")
+  python3 "$here/task_bench.py" "${task_options[@]}"
 fi
 
 # Placement engine alone (issue 4): Google Benchmark, one thread.

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 namespace wharf::agent {
@@ -34,6 +36,34 @@ TEST(Agent, BuiltInAttributes) {
   attributes = builtin_attributes(config, "aarch64");
   EXPECT_EQ(attributes[1].at("value"), "arm64");  // as ECS names it
   EXPECT_EQ(attributes[3].at("value"), "eu-west-1c");
+}
+
+std::vector<std::string> names(const boost::json::array& attributes) {
+  std::vector<std::string> out;
+  for (const auto& attribute : attributes) {
+    out.emplace_back(attribute.as_object().at("name").as_string());
+    EXPECT_FALSE(attribute.as_object().contains("value"));
+  }
+  return out;
+}
+
+TEST(Agent, CapabilityAttributesFollowWhatTheHostHas) {
+  auto with_init = names(capability_attributes(true));
+  auto without = names(capability_attributes(false));
+  auto has = [](const std::vector<std::string>& list, const std::string& name) {
+    return std::ranges::find(list, name) != list.end();
+  };
+  const std::string api = "com.amazonaws.ecs.capability.docker-remote-api.1.";
+  EXPECT_TRUE(has(with_init, api + "17"));
+  EXPECT_TRUE(has(with_init, api + "29"));  // initProcessEnabled needs 1.25
+  EXPECT_TRUE(has(without, api + "24"));
+  EXPECT_FALSE(has(without, api + "25"));
+  for (const auto& list : {with_init, without}) {
+    EXPECT_TRUE(has(list, "ecs.capability.container-ordering"));
+    EXPECT_TRUE(has(list, "ecs.capability.container-health-check"));
+    EXPECT_TRUE(has(list, "com.amazonaws.ecs.capability.ecr-auth"));
+    EXPECT_FALSE(has(list, "ecs.capability.task-eni"));  // awsvpc is not there yet
+  }
 }
 
 }  // namespace

@@ -174,8 +174,14 @@ class CliRuntime final : public Runtime {
 
   Result<pid_t> create(std::string_view id, const fs::path& bundle,
                        const ContainerIo& io) override {
-    auto pid = create_container(id, bundle, io);
+    auto pid = create_container(id, bundle, io, {"create"});
     if (!pid) return std::unexpected(std::move(pid.error()).context(doing("creating", id)));
+    return pid;
+  }
+
+  Result<pid_t> run(std::string_view id, const fs::path& bundle, const ContainerIo& io) override {
+    auto pid = create_container(id, bundle, io, {"run", "--detach"});
+    if (!pid) return std::unexpected(std::move(pid.error()).context(doing("running", id)));
     return pid;
   }
 
@@ -375,8 +381,10 @@ class CliRuntime final : public Runtime {
     return fail(ErrorCode::kInternal, doing(what, id) + ": " + trim(output->err));
   }
 
-  Result<pid_t> create_container(std::string_view id, const fs::path& bundle,
-                                 const ContainerIo& io) {
+  // `subcommand` is {"create"} or {"run", "--detach"}: both leave the init behind, re-parented
+  // to this process or to the shim.
+  Result<pid_t> create_container(std::string_view id, const fs::path& bundle, const ContainerIo& io,
+                                 std::vector<std::string> subcommand) {
     if (exists(id)) return fail(ErrorCode::kResourceInUse, "the container exists");
     auto out = open_log(io.stdout_file);
     if (!out) return std::unexpected(out.error());
@@ -391,9 +399,9 @@ class CliRuntime final : public Runtime {
 
     // The container's init inherits this command's stdio: its output lands in the log files.
     // The runtime's own failure message goes there too (and to `log`, where it is read from).
-    std::vector<std::string> argv = command_line(
-        {"create", "--bundle", bundle.string(), "--pid-file", pid_file.string(), std::string(id)},
-        log);
+    subcommand.insert(subcommand.end(), {"--bundle", bundle.string(), "--pid-file",
+                                         pid_file.string(), std::string(id)});
+    std::vector<std::string> argv = command_line(subcommand, log);
     if (!shim_.empty()) {
       argv.insert(argv.begin(),
                   {shim_.string(), exit_status_file(bundle).string(), pid_file.string(), "--"});

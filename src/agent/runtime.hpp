@@ -57,6 +57,10 @@ class Runtime {
   virtual Result<pid_t> create(std::string_view id, const std::filesystem::path& bundle,
                                const ContainerIo& io) = 0;
   virtual Status start(std::string_view id) = 0;
+  // create() and start() in one runtime call (`run --detach`), which saves a runtime process
+  // start: the container is running when it returns its init's pid.
+  virtual Result<pid_t> run(std::string_view id, const std::filesystem::path& bundle,
+                            const ContainerIo& io) = 0;
   // kNotFound when the runtime has no such container.
   virtual Result<ContainerState> state(std::string_view id) = 0;
   // Signals the init process (a pid namespace's init only gets signals it handles, except

@@ -116,7 +116,7 @@ class RuntimeTest : public DataDirTest {
   };
 
   // Mounts a rootfs, writes the bundle for `definition` and creates the container.
-  Container create(const std::string& definition) {
+  Container create(const std::string& definition, bool run_now = false) {
     bj::object container = bj::parse(definition).as_object();
     ContainerRef ref{task_id_, std::string(container.at("name").as_string())};
     Container made{
@@ -151,7 +151,8 @@ class RuntimeTest : public DataDirTest {
     EXPECT_TRUE(written.has_value()) << written.error().message;
 
     containers_.push_back(made.id);
-    auto pid = runtime_->create(made.id, input.bundle_dir, made.io);
+    auto pid = run_now ? runtime_->run(made.id, input.bundle_dir, made.io)
+                       : runtime_->create(made.id, input.bundle_dir, made.io);
     EXPECT_TRUE(pid.has_value()) << pid.error().message;
     return made;
   }
@@ -292,8 +293,10 @@ TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
   EXPECT_FALSE(pending->has_value());
   EXPECT_EQ(wait(slow), (ExitStatus{0, std::nullopt}));
 
-  Container killed = create(R"({"name":"killed","entryPoint":["sleep"],"command":["30"]})");
-  ASSERT_TRUE(runtime_->start(killed.id).has_value());
+  // run() creates and starts in one runtime call.
+  Container killed =
+      create(R"({"name":"killed","entryPoint":["sleep"],"command":["30"]})", /*run_now=*/true);
+  EXPECT_EQ(runtime_->state(killed.id)->status, ContainerStatus::kRunning);
   ASSERT_TRUE(runtime_->kill(killed.id, SIGKILL).has_value());
   EXPECT_EQ(wait(killed), (ExitStatus{137, SIGKILL}));
 }

@@ -299,6 +299,7 @@ class TaskEngine::Runner {
   // Pulls every container's image and creates the task's cgroup.
   void prepare() {
     set_status(TaskStatus::kPending);
+    spdlog::debug("task {}: preparing after {} ms", id_, elapsed_ms());
     {
       std::lock_guard lock(mutex_);
       pull_started_ = engine_.clock_.now();
@@ -316,6 +317,7 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       pull_stopped_ = engine_.clock_.now();
     }
+    spdlog::debug("task {}: images ready after {} ms", id_, elapsed_ms());
     auto created = engine_.cgroups_.create(task_cgroup_path(id_), task_limits());
     if (!created) {
       fail_task("CannotCreateTaskCgroupError: " + created.error().message);
@@ -409,7 +411,10 @@ class TaskEngine::Runner {
       begin_stop(std::string(kEssentialContainerExited), std::string(kEssentialExitReason));
       return;
     }
-    if (all_past_pending && status() < TaskStatus::kRunning) set_status(TaskStatus::kRunning);
+    if (all_past_pending && status() < TaskStatus::kRunning) {
+      set_status(TaskStatus::kRunning);
+      spdlog::debug("task {}: RUNNING after {} ms", id_, elapsed_ms());
+    }
   }
 
   Status start_container(Container& container) {
@@ -460,10 +465,13 @@ class TaskEngine::Runner {
       container.created = true;  // from here on teardown must delete it
     }
     save();
-    auto pid = engine_.runtime_.create(runtime_id, input.bundle_dir, io);
+    spdlog::debug("task {}: container {} bundle ready after {} ms", id_, container.facts.name,
+                  elapsed_ms());
+    auto pid = engine_.runtime_.run(runtime_id, input.bundle_dir, io);
     if (!pid) return std::unexpected(pid.error());
     container.pidfd = open_pidfd(*pid);
-    if (auto started = engine_.runtime_.start(runtime_id); !started) return started;
+    spdlog::debug("task {}: container {} started after {} ms", id_, container.facts.name,
+                  elapsed_ms());
     container.started_at = engine_.clock_.now();
     auto check = parse_health_check(container.definition);
     if (check && *check) {
@@ -692,6 +700,13 @@ class TaskEngine::Runner {
     changed();
   }
 
+  // Milliseconds since this runner was made, for the debug log's timings.
+  long elapsed_ms() const {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - born_)
+                                 .count());
+  }
+
   // --- waiting --------------------------------------------------------------------------------
 
   TimePoint next_deadline() const {
@@ -880,6 +895,7 @@ class TaskEngine::Runner {
   std::thread thread_;
   std::atomic<bool> quitting_ = false;
   bool restored_ = false;
+  std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
 
   // Guards what reports and apply() read or write; the runner thread alone changes the rest.
   mutable std::mutex mutex_;

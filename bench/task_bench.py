@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Task launch benchmark (issue 4), run by bench/run.sh (`make bench`) as root.
+
+A `wharf server` and one `wharf agent` on this machine run a busybox image (imported with
+`wharf image import` into the server's registry) in tasks with networkMode none:
+  1. RunTask -> RUNNING latency: --tasks tasks launched one after another (each left running),
+     timed from the RunTask call until DescribeTasks says RUNNING (image cached, one warm-up task
+     first); p50/p99;
+  2. a burst: --burst tasks launched at once (RunTask count=10 from parallel callers) and the time
+     until all are RUNNING; then the agent's resident memory and the largest wharf-shim's, with
+     all of them running; then the time to stop them all;
+  3. references measured in the same run on the same machine: `runc run --detach` of a busybox
+     bundle (the runtime alone), and `podman run -d --network none` when podman is installed.
+Everything lives in a temporary directory that is removed at the end; processes are stopped by
+PID and the containers of both references are deleted.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import boto3
+import botocore.config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wharf_bench import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server, log  # noqa: E402
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "sleep", "echo", "cat", "true")
+TARGETS = {"p50_ms": 25.0, "p99_ms": 60.0, "burst_s": 3.0, "agent_rss_mib": 30.0,
+           "shim_rss_mib": 1.0}
+
+
+def make_rootfs(root):
+    for directory in ("bin", "etc", "tmp"):
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    for applet in APPLETS:
+        os.symlink("busybox", os.path.join(root, "bin", applet))
+    with open(os.path.join(root, "etc", "passwd"), "w") as passwd:
+        passwd.write("root:x:0:0:root:/:/bin/sh\n")
+    return root
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pids_named(name):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % entry) as comm:
+                if comm.read().strip() == name:
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+class Bench:
+    def __init__(self, args, work):
+        self.args, self.work = args, work
+        self.server = None
+        self.agent = None
+        self.agent_log = None
+
+    def clients(self):
+        config = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                        max_pool_connections=32)
+        session = boto3.session.Session()
+        make = lambda service: session.client(  # noqa: E731
+            service, endpoint_url=self.server.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+            config=config)
+        return make("ecs"), make("ecr")
+
+    def start(self):
+        self.server = Server(self.args.binary, os.path.join(self.work, "server"), 2,
+                             os.path.join(self.work, "server.log")).start()
+        self.ecs, ecr = self.clients()
+        ecr.create_repository(repositoryName="busybox")
+        self.image = self.server.endpoint.replace("http://", "") + "/busybox:latest"
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        self.rootfs = make_rootfs(os.path.join(self.work, "rootfs"))
+        subprocess.run([self.args.binary, "image", "import", self.rootfs, self.image], env=env,
+                       check=True, capture_output=True)
+        self.ecs.create_cluster(clusterName="bench")
+        self.agent_dir = os.path.join(self.work, "agent")
+        self.agent_log = open(os.path.join(self.work, "agent.log"), "w")
+        self.agent = subprocess.Popen(
+            [self.args.binary, "--log-level", self.args.agent_log_level, "agent", "--server", self.server.endpoint,
+             "--cluster", "bench", "--data-dir", self.agent_dir, "--stop-timeout-seconds", "2"],
+            env=env, stdout=subprocess.DEVNULL, stderr=self.agent_log)
+        deadline = time.monotonic() + 60
+        while not self.ecs.list_container_instances(cluster="bench")["containerInstanceArns"]:
+            if time.monotonic() > deadline or self.agent.poll() is not None:
+                raise RuntimeError("the agent did not register; see %s" % self.agent_log.name)
+            time.sleep(0.05)
+        self.ecs.register_task_definition(
+            family="bench", networkMode="none",
+            containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
+                                   "entryPoint": ["sleep"], "command": ["3600"]}])
+
+    def run(self, count=1):
+        answer = self.ecs.run_task(cluster="bench", taskDefinition="bench", count=count)
+        if answer["failures"]:
+            raise RuntimeError("RunTask failed: %s" % answer["failures"])
+        return [task["taskArn"] for task in answer["tasks"]]
+
+    def statuses(self, arns):
+        found = {}
+        for start in range(0, len(arns), 100):
+            for task in self.ecs.describe_tasks(cluster="bench",
+                                                tasks=arns[start:start + 100])["tasks"]:
+                found[task["taskArn"]] = task
+        return found
+
+    def wait_all(self, arns, status, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tasks = self.statuses(arns)
+            if all(task["lastStatus"] == status for task in tasks.values()):
+                return
+            stopped = [task for task in tasks.values()
+                       if task["lastStatus"] == "STOPPED" and status != "STOPPED"]
+            if stopped:
+                raise RuntimeError("a task stopped: %s" % stopped[0].get("stoppedReason"))
+            time.sleep(0.005)
+        raise RuntimeError("tasks did not reach %s within %d s" % (status, timeout))
+
+    def stop_all(self, arns):
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda arn: self.ecs.stop_task(cluster="bench", task=arn), arns))
+        self.wait_all(arns, "STOPPED")
+
+    def latency(self):
+        warm = self.run()
+        self.wait_all(warm, "RUNNING")
+        self.stop_all(warm)
+        times, arns = [], []
+        for _ in range(self.args.tasks):
+            begin = time.monotonic()
+            [arn] = self.run()
+            while True:
+                task = self.ecs.describe_tasks(cluster="bench", tasks=[arn])["tasks"][0]
+                if task["lastStatus"] == "RUNNING":
+                    break
+                if task["lastStatus"] == "STOPPED":
+                    raise RuntimeError("task stopped: %s" % task.get("stoppedReason"))
+                # A pause between polls leaves the two cores to the agent and runc; it costs
+                # the measurement at most this much.
+                time.sleep(0.001)
+            times.append((time.monotonic() - begin) * 1000)
+            arns.append(arn)
+        begin = time.monotonic()
+        self.stop_all(arns)
+        return times, time.monotonic() - begin
+
+    def burst(self):
+        calls = [10] * (self.args.burst // 10)
+        begin = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            arns = [arn for batch in pool.map(self.run, calls) for arn in batch]
+        self.wait_all(arns, "RUNNING")
+        elapsed = time.monotonic() - begin
+        agent_rss = rss_kib(self.agent.pid) / 1024
+        shims = pids_named("wharf-shim")
+        shim_rss = max((rss_kib(pid) for pid in shims), default=0) / 1024
+        begin = time.monotonic()
+        self.stop_all(arns)
+        return elapsed, agent_rss, shim_rss, len(shims), time.monotonic() - begin
+
+    def stop(self):
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.send_signal(signal.SIGTERM)
+            self.agent.wait(timeout=60)
+        if self.agent_log:
+            self.agent_log.close()
+        if self.server:
+            self.server.stop()
+
+
+def runc_reference(work, rootfs, runs):
+    """`runc run --detach` of a busybox bundle: the OCI runtime alone."""
+    bundle = os.path.join(work, "runc-bundle")
+    os.makedirs(bundle)
+    subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
+    with open(os.path.join(bundle, "config.json")) as file:
+        spec = json.load(file)
+    spec["root"] = {"path": rootfs, "readonly": True}
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sleep", "3600"]
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": 16 << 20}
+    with open(os.path.join(bundle, "config.json"), "w") as file:
+        json.dump(spec, file)
+    root = os.path.join(work, "runc-root")
+    times, ids = [], []
+    try:
+        for index in range(runs):
+            container = "bench-%d-%d" % (os.getpid(), index)
+            begin = time.monotonic()
+            subprocess.run(["runc", "--root", root, "run", "--detach", "--bundle", bundle,
+                            container], check=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append((time.monotonic() - begin) * 1000)
+            ids.append(container)
+    finally:
+        for container in ids:
+            subprocess.run(["runc", "--root", root, "delete", "--force", container],
+                           capture_output=True)
+    return times
+
+
+def podman_reference(work, rootfs, runs):
+    """`podman run -d --network none` of the same busybox, when podman is installed."""
+    if shutil.which("podman") is None:
+        return None
+    tar = os.path.join(work, "rootfs.tar")
+    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+    image = "localhost/wharf-bench-busybox:latest"
+    subprocess.run(["podman", "import", tar, image], check=True, capture_output=True)
+    # runc, as for Wharf (podman's default crun refuses this host's hybrid cgroups), and
+    # rlimits within this host's hard limits (podman's default nofile is above them).
+    command = ["podman", "run", "-d", "--runtime", "runc", "--network", "none",
+               "--ulimit", "nofile=%d:%d" % resource.getrlimit(resource.RLIMIT_NOFILE),
+               "--ulimit", "nproc=1024:1024",
+               image, "sleep", "3600"]
+    times, ids = [], []
+    try:
+        warm = subprocess.run(command, check=True, capture_output=True, text=True)
+        ids.append(warm.stdout.strip())
+        for _ in range(runs):
+            begin = time.monotonic()
+            started = subprocess.run(command, check=True, capture_output=True, text=True)
+            times.append((time.monotonic() - begin) * 1000)
+            ids.append(started.stdout.strip())
+    finally:
+        if ids:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
+    return times
+
+
+def verdict(value, target):
+    return "met" if value <= target else "MISSED"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--reference-runs", type=int, default=30)
+    parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--agent-log-level", default="warn")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("[tasks] skipped: containers need root")
+        return 0
+    work = tempfile.mkdtemp(prefix="wharf-task-bench-", dir=args.work_dir)
+    bench = Bench(args, work)
+    try:
+        log("[tasks] starting a server and an agent in %s" % work)
+        bench.start()
+        log("[tasks] RunTask -> RUNNING, %d tasks one after another" % args.tasks)
+        times, stop_s = bench.latency()
+        log("[tasks] %d tasks at once" % args.burst)
+        burst_s, agent_rss, shim_rss, shims, burst_stop_s = bench.burst()
+        bench.stop()
+        log("[tasks] references: runc run, podman run")
+        runc = runc_reference(work, bench.rootfs, args.reference_runs)
+        podman = podman_reference(work, bench.rootfs, args.reference_runs)
+    finally:
+        bench.stop()
+        if args.keep:
+            log("[tasks] kept %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    p50, p99 = statistics.median(times), percentile(times, 0.99)
+    print()
+    print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached):" % len(times))
+    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
+          % (p50, p99, max(times), TARGETS["p50_ms"], TARGETS["p99_ms"],
+             verdict(p50, TARGETS["p50_ms"]), verdict(p99, TARGETS["p99_ms"])))
+    print("  runc run -d   p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
+          % (statistics.median(runc), percentile(runc, 0.99), len(runc)))
+    if podman:
+        print("  podman run -d --network none p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
+              % (statistics.median(podman), percentile(podman, 0.99), len(podman)))
+    else:
+        print("  podman run -d not installed (apt-get install podman)")
+    print("  stopping the %d tasks: %.2f s" % (len(times), stop_s))
+    print("[tasks] %d tasks at once: all RUNNING in %.2f s (target %.0f s: %s); stopped in %.2f s"
+          % (args.burst, burst_s, TARGETS["burst_s"], verdict(burst_s, TARGETS["burst_s"]),
+             burst_stop_s))
+    print("  agent VmRSS %.1f MiB with %d tasks running (target %.0f MiB: %s)"
+          % (agent_rss, args.burst, TARGETS["agent_rss_mib"],
+             verdict(agent_rss, TARGETS["agent_rss_mib"])))
+    print("  wharf-shim VmRSS %.2f MiB at most over %d shims (target %.0f MiB: %s)"
+          % (shim_rss, shims, TARGETS["shim_rss_mib"], verdict(shim_rss, TARGETS["shim_rss_mib"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
