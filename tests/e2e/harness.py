@@ -353,45 +353,8 @@ class WharfAgent(ManagedProcess):
     def stop(self, sig=signal.SIGTERM):
         return self.signal_and_wait(sig)
 
-    def instance_id(self):
-        try:
-            with open(os.path.join(self.data_dir, "state", "agent.json")) as saved:
-                return json.load(saved).get("instanceId") or None
-        except (OSError, ValueError):
-            return None
-
     def purge_containers(self):
-        """Removes whatever containers, mounts and cgroups the agent's tasks left: a stopped
-        agent leaves its containers running by design, so a test that did not stop its tasks
-        would leave them behind."""
-        instance = self.instance_id()
-        if instance:
-            root = os.path.join("/run/wharf", instance, "runtime")
-            if os.path.isdir(root):
-                listed = subprocess.run(["runc", "--root", root, "list", "-q"],
-                                        capture_output=True, text=True)
-                for container in listed.stdout.split():
-                    subprocess.run(["runc", "--root", root, "delete", "-f", container],
-                                   capture_output=True)
-            shutil.rmtree(os.path.join("/run/wharf", instance), ignore_errors=True)
-        with open("/proc/self/mountinfo") as mountinfo:
-            points = [line.split()[4] for line in mountinfo]
-        for point in sorted((p for p in points if p.startswith(self.data_dir + "/")),
-                            key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        tasks_dir = os.path.join(self.data_dir, "containers")
-        task_ids = os.listdir(tasks_dir) if os.path.isdir(tasks_dir) else []
-        for hierarchy in glob.glob("/sys/fs/cgroup/*/") + ["/sys/fs/cgroup/"]:
-            for task_id in task_ids:
-                remove_cgroup(os.path.join(hierarchy, "wharf", task_id))
-            try:
-                os.rmdir(os.path.join(hierarchy, "wharf"))  # only once no agent's task uses it
-            except OSError:
-                pass
-        try:
-            os.rmdir("/run/wharf")
-        except OSError:
-            pass
+        purge_agent_data(self.data_dir)
 
     def cleanup(self):
         self.stop()
@@ -405,6 +368,45 @@ class WharfAgent(ManagedProcess):
             os.unlink(self.log_path)
         except OSError:
             pass
+
+
+def purge_agent_data(data_dir):
+    """Removes whatever containers, mounts and cgroups the tasks of the agent with this data
+    directory left: a stopped agent leaves its containers running by design, so a test that did
+    not stop its tasks would leave them behind."""
+    instance = None
+    try:
+        with open(os.path.join(data_dir, "state", "agent.json")) as saved:
+            instance = json.load(saved).get("instanceId") or None
+    except (OSError, ValueError):
+        pass
+    if instance:
+        root = os.path.join("/run/wharf", instance, "runtime")
+        if os.path.isdir(root):
+            listed = subprocess.run(["runc", "--root", root, "list", "-q"],
+                                    capture_output=True, text=True)
+            for container in listed.stdout.split():
+                subprocess.run(["runc", "--root", root, "delete", "-f", container],
+                               capture_output=True)
+        shutil.rmtree(os.path.join("/run/wharf", instance), ignore_errors=True)
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    for point in sorted((p for p in points if p.startswith(data_dir + "/")), key=len,
+                        reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    tasks_dir = os.path.join(data_dir, "containers")
+    task_ids = os.listdir(tasks_dir) if os.path.isdir(tasks_dir) else []
+    for hierarchy in glob.glob("/sys/fs/cgroup/*/") + ["/sys/fs/cgroup/"]:
+        for task_id in task_ids:
+            remove_cgroup(os.path.join(hierarchy, "wharf", task_id))
+        try:
+            os.rmdir(os.path.join(hierarchy, "wharf"))  # only once no agent's task uses it
+        except OSError:
+            pass
+    try:
+        os.rmdir("/run/wharf")
+    except OSError:
+        pass
 
 
 def remove_cgroup(path):

@@ -5,13 +5,19 @@ non-essential exits, OOM kills, dependsOn, health checks, start failures, placem
 agents, draining, and an agent killed with -9 and restarted next to its containers."""
 
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import ACCESS_KEY, REGION, SECRET_KEY, WHARF, WharfAgent, WharfServer, WharfTestCase
+import boto3
+
+from harness import (ACCESS_KEY, REGION, SECRET_KEY, WHARF, WharfAgent, WharfServer,
+                     WharfTestCase, purge_agent_data)
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "sleep", "true", "false", "test", "touch", "ls", "head", "dd",
@@ -296,6 +302,36 @@ class TaskTest(AgentTestCase):
         task = self.wait_status("prod", arn, "STOPPED")
         self.assertEqual(self.container(task, "long")["exitCode"], 143)
 
+    def test_overrides_change_command_and_environment(self):
+        family = self.register([{"name": "talker", "entryPoint": ["sh", "-c"],
+                                 "command": ["echo default"],
+                                 "environment": [{"name": "WHO", "value": "definition"}]}])
+        [arn] = self.run_task(family, overrides={"containerOverrides": [
+            {"name": "talker", "command": ["echo $WHO $EXTRA"],
+             "environment": [{"name": "WHO", "value": "override"},
+                             {"name": "EXTRA", "value": "too"}]}]})
+        self.wait_status("prod", arn, "STOPPED")
+        logs = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1], "talker",
+                            "logs")
+        with open(os.path.join(logs, "stdout")) as out:
+            self.assertEqual(out.read(), "override too\n")
+
+    def test_a_server_restart_leaves_tasks_running(self):
+        family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
+                                 "command": ["trap 'exit 143' TERM; sleep 60 & wait"]}])
+        [arn] = self.run_task(family)
+        runtime_id = self.container(self.wait_status("prod", arn, "RUNNING"), "main")["runtimeId"]
+        self.server.stop()
+        time.sleep(2)  # the agent is cut off meanwhile, and keeps its task
+        self.server.start()
+        task = self.describe(arn)
+        self.assertEqual(task["lastStatus"], "RUNNING")
+        self.assertEqual(self.container(task, "main")["runtimeId"], runtime_id)
+        # The agent reconnected: a StopTask reaches it.
+        self.ecs.stop_task(cluster="prod", task=arn)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(self.container(task, "main")["exitCode"], 143)
+
 
 @unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
 class PlacementTest(AgentTestCase):
@@ -339,6 +375,49 @@ class PlacementTest(AgentTestCase):
             self.ecs.update_container_instances_state(cluster="prod",
                                                       containerInstances=[self.second_arn],
                                                       status="ACTIVE")
+
+
+@unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
+class UpTest(unittest.TestCase):
+    """`wharf up`: a server and, as root, one agent in the "default" cluster."""
+
+    def test_up_runs_a_server_and_an_agent(self):
+        data_dir = tempfile.mkdtemp(prefix="wharf-e2e-up-")
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        self.addCleanup(purge_agent_data, os.path.join(data_dir, "agent"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = subprocess.Popen([WHARF, "--log-level", "warn", "up", "--listen",
+                                    f"127.0.0.1:{port}", "--data-dir", data_dir],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def stop():
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+            process.stdout.close()
+            process.stderr.close()
+        self.addCleanup(stop)
+        exports = {}
+        for line in process.stdout:
+            match = re.match(r"\s*export (AWS_[A-Z_]+)=(\S+)", line)
+            if match:
+                exports[match.group(1)] = match.group(2)
+            if "AWS_ENDPOINT_URL" in exports:
+                break
+        ecs = boto3.client("ecs", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name=REGION,
+                           aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"])
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            arns = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+            if arns:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(arns), 1, "wharf up registered no agent")
+        instance = ecs.describe_container_instances(
+            cluster="default", containerInstances=arns)["containerInstances"][0]
+        self.assertTrue(instance["agentConnected"])
 
 
 if __name__ == "__main__":
