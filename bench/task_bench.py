@@ -175,7 +175,7 @@ class Bench:
                     raise RuntimeError("task stopped: %s" % task.get("stoppedReason"))
                 # A pause between polls leaves the two cores to the agent and runc; it costs
                 # the measurement at most this much.
-                time.sleep(0.001)
+                time.sleep(self.args.poll_ms / 1000)
             times.append((time.monotonic() - begin) * 1000)
             arns.append(arn)
         begin = time.monotonic()
@@ -279,6 +279,8 @@ def main():
     parser.add_argument("--reference-runs", type=int, default=30)
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--agent-log-level", default="warn")
+    parser.add_argument("--poll-ms", type=float, default=1.0,
+                        help="pause between DescribeTasks polls while waiting for RUNNING")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
     if os.geteuid() != 0:
