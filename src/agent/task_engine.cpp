@@ -336,8 +336,13 @@ class TaskEngine::Runner {
     std::optional<oci::RegistryCredentials> credentials;  // repositoryCredentials need secrets
     auto image = engine_.images_.ensure(reference, credentials);
     if (!image) return std::unexpected(image.error());
-    engine_.images_.acquire(image->manifest_digest);
-    container.image_acquired = true;
+    if (container.image_acquired && container.image_digest != image->manifest_digest.str()) {
+      release_image(container);  // a resumed task held the image its tag named before
+    }
+    if (!container.image_acquired) {
+      engine_.images_.acquire(image->manifest_digest);
+      container.image_acquired = true;
+    }
     {
       std::lock_guard lock(mutex_);
       container.image_digest = image->manifest_digest.str();
@@ -662,6 +667,13 @@ class TaskEngine::Runner {
     if (all_stopped) tear_down();
   }
 
+  // Lets the image store clean up the container's image again.
+  void release_image(Container& container) {
+    if (!container.image_acquired) return;
+    if (auto digest = oci::parse_digest(container.image_digest)) engine_.images_.release(*digest);
+    container.image_acquired = false;
+  }
+
   std::chrono::seconds stop_timeout(const Container& container) const {
     auto seconds = json::get_int(container.definition, "stopTimeout");
     return seconds ? std::chrono::seconds(*seconds) : engine_.options_.default_stop_timeout;
@@ -679,14 +691,7 @@ class TaskEngine::Runner {
           spdlog::warn("task {}: {}", id_, removed.error().message);
         }
       }
-      if (container.image_acquired && container.image) {
-        engine_.images_.release(container.image->manifest_digest);
-        container.image_acquired = false;
-      } else if (container.image_acquired) {
-        if (auto digest = oci::parse_digest(container.image_digest))
-          engine_.images_.release(*digest);
-        container.image_acquired = false;
-      }
+      release_image(container);
     }
     if (auto removed = engine_.cgroups_.remove(task_cgroup_path(id_)); !removed) {
       spdlog::warn("task {}: {}", id_, removed.error().message);
