@@ -540,9 +540,12 @@ class TaskEngine::Runner {
 
   void collect_exits() {
     for (Container& container : containers_) {
-      if (container.facts.status != ContainerRunStatus::kRunning || !container.pidfd) continue;
-      pollfd entry{container.pidfd.get(), POLLIN, 0};
-      if (::poll(&entry, 1, 0) <= 0) continue;
+      if (container.facts.status != ContainerRunStatus::kRunning) continue;
+      // No pidfd: the init was gone (and reaped by its shim) before one could be opened.
+      if (container.pidfd) {
+        pollfd entry{container.pidfd.get(), POLLIN, 0};
+        if (::poll(&entry, 1, 0) <= 0) continue;
+      }
       read_exit(container);
     }
   }
@@ -718,6 +721,7 @@ class TaskEngine::Runner {
     TimePoint next = TimePoint::max();
     for (const Container& container : containers_) {
       if (container.facts.status != ContainerRunStatus::kRunning) continue;
+      if (!container.pidfd) return TimePoint{};  // already gone: collect its exit at once
       if (container.signalled) next = std::min(next, container.kill_at);
       if (container.health && !container.signalled) next = std::min(next, container.next_check);
     }
