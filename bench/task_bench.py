@@ -33,6 +33,9 @@ import botocore.config
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wharf_bench import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server, log  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from harness import purge_agent_data  # noqa: E402  (containers, mounts, cgroups of an agent)
+
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "echo", "cat", "true")
 TARGETS = {"p50_ms": 25.0, "p99_ms": 60.0, "burst_s": 3.0, "agent_rss_mib": 30.0,
@@ -212,8 +215,16 @@ class Bench:
 
     def stop(self):
         if self.agent is not None and self.agent.poll() is None:
+            try:  # a run that failed half-way may have left tasks running
+                arns = self.ecs.list_tasks(cluster="bench", maxResults=100)["taskArns"]
+                while arns:
+                    self.stop_all(arns)
+                    arns = self.ecs.list_tasks(cluster="bench", maxResults=100)["taskArns"]
+            except Exception as error:  # noqa: BLE001 - the purge below still cleans up
+                log("[tasks] stopping leftover tasks: %s" % error)
             self.agent.send_signal(signal.SIGTERM)
             self.agent.wait(timeout=60)
+            purge_agent_data(self.agent_dir)
         if self.agent_log:
             self.agent_log.close()
         if self.server:

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "agent/files.hpp"
 #include "common/json.hpp"
 #include "common/unique_fd.hpp"
 
@@ -937,19 +938,9 @@ Status write_bundle(const fs::path& bundle_dir, const bj::object& spec, const Bu
   if (error) {
     return fail(ErrorCode::kInternal, "creating " + bundle_dir.string() + ": " + error.message());
   }
-  auto write = [&](const std::string& name, const std::string& text) -> Status {
-    fs::path temp = bundle_dir / (name + ".tmp");
-    {
-      std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-      file << text;
-      file.flush();
-      if (!file) return fail(ErrorCode::kInternal, "writing " + temp.string());
-    }
-    fs::rename(temp, bundle_dir / name, error);
-    if (error) {
-      return fail(ErrorCode::kInternal, "renaming " + temp.string() + ": " + error.message());
-    }
-    return {};
+  // The bundle is rebuilt whenever the container is created again: no fsync.
+  auto write = [&](const std::string& name, const std::string& text) {
+    return write_file_atomically(bundle_dir / name, text, Durability::kProcess);
   };
   for (const auto& [name, text] :
        {std::pair{"hosts", &files.hosts}, std::pair{"hostname", &files.hostname},

@@ -725,7 +725,9 @@ Status ImageStore::save_index_locked() const {
                    {"images", std::move(images)},
                    {"layers", std::move(layers)}};
   if (auto created = make_directories(layout_.images_dir()); !created) return created;
-  return write_file_atomically(index_file(layout_), bj::serialize(index));
+  // Without fsync: it is rewritten on every use of an image, under the store's lock, and after
+  // a host crash load() rebuilds what it lost (only last-use times and references).
+  return write_file_atomically(index_file(layout_), bj::serialize(index), Durability::kProcess);
 }
 
 std::vector<Image> ImageStore::images() const {

@@ -472,7 +472,12 @@ class TaskEngine::Runner {
     save();
     spdlog::debug("task {}: container {} bundle ready after {} ms", id_, container.facts.name,
                   elapsed_ms());
+    engine_.start_slots_.acquire();
+    long slot_at = elapsed_ms();
     auto pid = engine_.runtime_.run(runtime_id, input.bundle_dir, io);
+    engine_.start_slots_.release();
+    spdlog::debug("task {}: container {}: the runtime took {} ms", id_, container.facts.name,
+                  elapsed_ms() - slot_at);
     if (!pid) return std::unexpected(pid.error());
     container.pidfd = open_pidfd(*pid);
     spdlog::debug("task {}: container {} started after {} ms", id_, container.facts.name,
@@ -936,7 +941,8 @@ TaskEngine::TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cg
       images_(images),
       clock_(clock),
       options_(std::move(options)),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      start_slots_(std::max(1, options_.parallel_starts)) {}
 
 TaskEngine::~TaskEngine() {
   std::map<std::string, std::unique_ptr<Runner>> runners;

@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ struct TaskEngineOptions {
   std::uint64_t log_rotate_bytes = 10 << 20;
   int log_files_kept = 2;
   std::filesystem::path init_binary;  // for initProcessEnabled, if the host has one
+  // Runtime calls that start containers at once. Each is a runc process that is mostly CPU;
+  // hundreds at once only slow each other down (and cost memory), so the rest queue.
+  int parallel_starts = 4;
 };
 
 class TaskEngine {
@@ -120,6 +124,8 @@ class TaskEngine {
   const Clock& clock_;
   TaskEngineOptions options_;
   std::function<void()> on_change_;
+
+  std::counting_semaphore<> start_slots_;
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Runner>> runners_;  // by task ARN
