@@ -104,7 +104,8 @@ class EcsApi {
     bool empty() const { return tasks.empty() && resized.empty() && reassigned.empty(); }
   };
   // Records a change of `task` (and of its instance's assignment, when the instance is known).
-  void note_task_change(RegionState& region, Task& task, TaskChanges& changes) const;
+  void note_task_change(RegionState& region, Task& task, TaskChanges& changes,
+                        bool assignment_changed = true) const;
   // Persists the changes (bumping the versions of resized instances), then publishes the new
   // assignments to waiting agents, then replies. Call with the state's mutex held exclusively.
   void commit_task_changes(const Context& context, RegionState& region, TaskChanges changes,

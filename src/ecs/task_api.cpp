@@ -220,9 +220,11 @@ Result<Task*> EcsApi::launch_task(const Context& context, RegionState& region,
   return &added;
 }
 
-void EcsApi::note_task_change(RegionState& region, Task& task, TaskChanges& changes) const {
+void EcsApi::note_task_change(RegionState& region, Task& task, TaskChanges& changes,
+                              bool assignment_changed) const {
   // One version per request, however many fields it changed.
   if (changes.tasks.insert(&task).second) ++task.version;
+  if (!assignment_changed) return;  // the agent's own report: it knows, no need to tell it
   ContainerInstance* instance = instance_of(region, task);
   if (instance != nullptr && instance->status != "INACTIVE") changes.reassigned.insert(instance);
 }

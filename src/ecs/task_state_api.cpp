@@ -115,12 +115,17 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   Task* task = find_task(context, region, (*cluster)->name, json::string_or(input, "task", ""));
   if (task == nullptr) return reply(invalid("The referenced task was not found."));
   bool was_stopped = is_stopped(*task);
+  std::string desired_before = task->desired_status;
   auto changed = apply_task_report(*task, report, clock_.now());
   if (!changed) return reply(std::unexpected(changed.error()));
   if (!*changed) return reply(acknowledgment());
   TaskChanges changes;
-  if (!was_stopped && is_stopped(*task)) release_task(region, *task, changes);
-  note_task_change(region, *task, changes);
+  bool stopped_now = !was_stopped && is_stopped(*task);
+  if (stopped_now) release_task(region, *task, changes);
+  // The agent's long poll only needs an answer when what it is told changes: a task leaving
+  // its list or a new desired status. Answering every report would send the whole list back
+  // after each one (quadratic in the number of tasks starting at once).
+  note_task_change(region, *task, changes, stopped_now || task->desired_status != desired_before);
   commit_task_changes(context, region, std::move(changes), acknowledgment(), std::move(reply));
 }
 
