@@ -315,6 +315,9 @@ Status Agent::start_engine() {
 
   ImageStoreOptions image_options;
   image_options.behavior = config_.pull_behavior;
+  image_options.max_unused_age = config_.image_cleanup_age;
+  image_options.min_unused_age = std::min(image_options.min_unused_age, config_.image_cleanup_age);
+  image_options.max_cache_bytes = config_.image_cache_max_mib << 20;
   image_options.access.insecure = config_.insecure;
   image_options.env = credentials_environment(config_.credentials);
   images_ = std::make_unique<ImageStore>(layout_, std::move(image_options), clock_);

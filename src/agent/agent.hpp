@@ -51,6 +51,10 @@ struct AgentConfig {
   // A static init for initProcessEnabled; "" means find_init_binary().
   std::filesystem::path init_binary;
   PullBehavior pull_behavior = PullBehavior::kDefault;
+  // Unused images are removed after this long, and oldest first while the layer cache is larger
+  // than image_cache_max_mib (0: no cap); see ImageStoreOptions.
+  std::chrono::minutes image_cleanup_age{180};
+  std::uint64_t image_cache_max_mib = 0;
   std::chrono::seconds default_stop_timeout{30};
   std::chrono::seconds task_cleanup_wait{3600};
 };

@@ -74,7 +74,7 @@ struct ImageStoreOptions {
   // AWS credentials for ECR logins (see oci::registry_login). Unset: never an ECR login.
   oci::EnvLookup env;
   // clean_up() removes unused images last used longer ago than this...
-  std::chrono::hours max_unused_age{3};
+  std::chrono::minutes max_unused_age{180};
   // ...and, while their layers take more than this many bytes, unused images oldest first
   // (0: no size cap)...
   uint64_t max_cache_bytes = 0;

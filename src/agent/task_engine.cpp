@@ -417,6 +417,8 @@ class TaskEngine::Runner {
       return;
     }
     if (all_past_pending && status() < TaskStatus::kRunning) {
+      // ACTIVATING is where an ENI or a load balancer target would be set up: none yet.
+      set_status(TaskStatus::kActivating);
       set_status(TaskStatus::kRunning);
       spdlog::debug("task {}: RUNNING after {} ms", id_, elapsed_ms());
     }
@@ -630,7 +632,9 @@ class TaskEngine::Runner {
       if (stop_code_.empty()) stop_code_ = code;
       if (stopped_reason_.empty()) stopped_reason_ = reason;
       desired_ = "STOPPED";
-      status_ = TaskStatus::kStopping;  // nothing to deregister from a load balancer yet
+      // DEACTIVATING is where a load balancer target would be deregistered; there is none yet,
+      // so continue_stop() moves on to STOPPING at once.
+      status_ = TaskStatus::kDeactivating;
     }
     spdlog::info("task {}: stopping ({}: {})", id_, code, reason);
     changed();
@@ -649,6 +653,7 @@ class TaskEngine::Runner {
   void fail_task(std::string reason) { begin_stop(std::string(kTaskFailedToStart), reason); }
 
   void continue_stop() {
+    set_status(TaskStatus::kStopping);
     TimePoint now = engine_.clock_.now();
     std::vector<ContainerFacts> facts = all_facts();
     for (std::size_t index = 0; index < containers_.size(); ++index) {

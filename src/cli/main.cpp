@@ -342,6 +342,14 @@ int main(int argc, char** argv) {
           [&](int seconds) { agent_config.default_stop_timeout = std::chrono::seconds(seconds); },
           "SIGTERM to SIGKILL for containers without a stopTimeout (default 30)")
       ->check(CLI::Range(1, 3600));
+  agent
+      ->add_option_function<int>(
+          "--image-cleanup-minutes",
+          [&](int minutes) { agent_config.image_cleanup_age = std::chrono::minutes(minutes); },
+          "Remove images no task has used for this long (default 180)")
+      ->check(CLI::Range(1, 525600));
+  agent->add_option("--image-cache-max-mib", agent_config.image_cache_max_mib,
+                    "Also remove unused images, oldest first, while the layer cache is larger");
   agent->add_flag("--insecure", agent_config.insecure,
                   "Accept any TLS certificate from the control plane");
 
