@@ -282,7 +282,9 @@ class TaskEngine::Runner {
     if (status() == TaskStatus::kStopped) return;  // restored after it stopped: report only
     if (restored_) reattach();
     follow_desired();  // a task stopped before it got here is never pulled
-    if (status() < TaskStatus::kRunning && !pull_stopped_ && !stopping()) prepare();
+    if (status() < TaskStatus::kRunning && !pull_stopped_ && !stopping()) {
+      on_scratch_thread([this] { prepare(); });
+    }
     TimePoint next_log_check = engine_.clock_.now() + kLogCheckInterval;
     while (!quitting_) {
       step();
@@ -386,7 +388,9 @@ class TaskEngine::Runner {
         fail_to_start(container, "DependencyConditionNeverSatisfied: " + verdict.reason);
         return;
       }
-      if (auto started = start_container(container); !started) {
+      Status started;
+      on_scratch_thread([&] { started = start_container(container); });
+      if (!started) {
         fail_to_start(container, "CannotStartContainerError: " + started.error().message);
         return;
       }
@@ -677,7 +681,7 @@ class TaskEngine::Runner {
     bool all_stopped = std::ranges::all_of(containers_, [](const Container& container) {
       return container.facts.status == ContainerRunStatus::kStopped;
     });
-    if (all_stopped) tear_down();
+    if (all_stopped) on_scratch_thread([this] { tear_down(); });
   }
 
   // Lets the image store clean up the container's image again.
@@ -723,6 +727,16 @@ class TaskEngine::Runner {
     return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now() - born_)
                                  .count());
+  }
+
+  // Runs `work` on a short-lived thread and waits for it. Pulling, starting and removing
+  // containers go deep (JSON, libcurl, bundle generation); doing them on a thread of their own
+  // keeps the runner's stack, which lives as long as the task, to a few pages. glibc reuses
+  // the scratch threads' stacks, so they cost memory only while tasks start or stop.
+  template <typename Work>
+  static void on_scratch_thread(Work work) {
+    std::thread scratch(std::move(work));
+    scratch.join();
   }
 
   // --- waiting --------------------------------------------------------------------------------
