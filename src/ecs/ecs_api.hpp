@@ -123,6 +123,13 @@ class EcsApi {
                   std::string_view identifier) const;
   // What RunTask and StartTask share: the request read and checked, and the tasks created.
   Result<TaskLaunch> read_launch(const Context& context, const Input& input) const;
+  // The ACTIVE cluster and the runnable (ACTIVE) task definition a RunTask or StartTask names.
+  struct LaunchTarget {
+    std::string cluster;
+    const TaskDefinition* definition;
+  };
+  Result<LaunchTarget> launch_target(const Context& context, RegionState& region,
+                                     const TaskLaunch& launch) const;
   Result<Task*> launch_task(const Context& context, RegionState& region, const TaskLaunch& launch,
                             ContainerInstance& instance, TaskChanges& changes);
   std::string arn(const Context& context, std::string_view resource) const;

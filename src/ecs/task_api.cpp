@@ -398,16 +398,14 @@ void EcsApi::run_task(const Context& context, const Input& input, Reply reply) {
 
   std::unique_lock lock(state_.mutex());
   RegionState& region = state_.region(context.region);
-  auto cluster = active_cluster(context, region, launch->cluster_identifier);
-  if (!cluster) return reply(std::unexpected(cluster.error()));
-  const std::string cluster_name = (*cluster)->name;
-  auto definition = runnable(find_task_definition(context, region, launch->task_definition, true));
-  if (!definition) return reply(std::unexpected(definition.error()));
+  auto resolved = launch_target(context, region, *launch);
+  if (!resolved) return reply(std::unexpected(resolved.error()));
+  const std::string cluster_name = resolved->cluster;
   if (auto earlier =
           earlier_run(region, cluster_name, context, launch->client_token, clock_.now())) {
     return reply(bj::object{{"tasks", std::move(*earlier)}, {"failures", bj::array{}}});
   }
-  if (auto status = prepare_launch(**definition, *launch); !status) {
+  if (auto status = prepare_launch(*resolved->definition, *launch); !status) {
     return reply(std::unexpected(status.error()));
   }
   auto constraints = merged_constraints(*launch);
@@ -439,6 +437,15 @@ void EcsApi::run_task(const Context& context, const Input& input, Reply reply) {
   commit_task_changes(context, region, std::move(changes), std::move(output), std::move(reply));
 }
 
+Result<EcsApi::LaunchTarget> EcsApi::launch_target(const Context& context, RegionState& region,
+                                                   const TaskLaunch& launch) const {
+  auto cluster = active_cluster(context, region, launch.cluster_identifier);
+  if (!cluster) return std::unexpected(cluster.error());
+  auto definition = runnable(find_task_definition(context, region, launch.task_definition, true));
+  if (!definition) return std::unexpected(definition.error());
+  return LaunchTarget{(*cluster)->name, *definition};
+}
+
 void EcsApi::start_task(const Context& context, const Input& input, Reply reply) {
   auto launch = read_launch(context, input);
   if (!launch) return reply(std::unexpected(launch.error()));
@@ -449,12 +456,10 @@ void EcsApi::start_task(const Context& context, const Input& input, Reply reply)
 
   std::unique_lock lock(state_.mutex());
   RegionState& region = state_.region(context.region);
-  auto cluster = active_cluster(context, region, launch->cluster_identifier);
-  if (!cluster) return reply(std::unexpected(cluster.error()));
-  const std::string cluster_name = (*cluster)->name;
-  auto definition = runnable(find_task_definition(context, region, launch->task_definition, true));
-  if (!definition) return reply(std::unexpected(definition.error()));
-  if (auto status = prepare_launch(**definition, *launch); !status) {
+  auto resolved = launch_target(context, region, *launch);
+  if (!resolved) return reply(std::unexpected(resolved.error()));
+  const std::string cluster_name = resolved->cluster;
+  if (auto status = prepare_launch(*resolved->definition, *launch); !status) {
     return reply(std::unexpected(status.error()));
   }
   // StartTask names its instances: no strategies, and only the instance's own fit is checked.
