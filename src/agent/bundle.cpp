@@ -654,7 +654,9 @@ Result<bj::object> make_runtime_spec(const BundleInput& input) {
       namespaces.push_back(bj::object{{"type", type}});
     }
     if (input.network_mode == NetworkMode::kNone) {
-      namespaces.push_back(bj::object{{"type", "network"}});
+      bj::object network{{"type", "network"}};
+      if (!input.network_namespace.empty()) network["path"] = input.network_namespace.string();
+      namespaces.push_back(std::move(network));
     }
     bj::object linux_section{
         {"namespaces", std::move(namespaces)},
@@ -888,6 +890,9 @@ BundleFiles make_bundle_files(const BundleInput& input, const HostFiles& host) {
     files.hosts = "127.0.0.1\tlocalhost";
     if (!input.hostname.empty()) files.hosts += " " + input.hostname;
     files.hosts += "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    if (!input.ip_address.empty() && !input.hostname.empty()) {
+      files.hosts += input.ip_address + "\t" + input.hostname + "\n";
+    }
   }
   if (const bj::array* extra = json::get_array(input.container, "extraHosts")) {
     for (const bj::value& item : *extra) {

@@ -77,6 +77,11 @@ struct BundleInput {
   std::filesystem::path bundle_dir;  // absolute: holds config.json and the /etc files
   std::string hostname;
   NetworkMode network_mode = NetworkMode::kNone;
+  // With kNone: join this network namespace (a bridge or awsvpc endpoint the agent set up)
+  // instead of a fresh, empty one; `ip_address` is the container's address in it, for
+  // /etc/hosts.
+  std::filesystem::path network_namespace;
+  std::string ip_address;
   std::string cgroup_parent;  // the task's cgroup, e.g. "/wharf/<task-id>"
   RlimitCeilings rlimit_ceilings;
   std::uint64_t host_capabilities = kAllCapabilities;  // the agent's bounding set, bit per cap

@@ -402,6 +402,11 @@ TEST(BundleSpec, MountsNamespacesAndLabels) {
   input.network_mode = NetworkMode::kHost;
   EXPECT_EQ(namespace_types(spec_of(input)),
             (std::vector<std::string>{"pid", "ipc", "uts", "mount"}));
+  // A bridge endpoint: the network namespace the agent prepared, joined by path.
+  input.network_mode = NetworkMode::kNone;
+  input.network_namespace = "/run/netns/wharf-task-web";
+  EXPECT_EQ(at(spec_of(input), {"linux", "namespaces"}).as_array().back(),
+            (bj::object{{"type", "network"}, {"path", "/run/netns/wharf-task-web"}}));
   EXPECT_EQ(strings(find_mount(spec_of(base_input()), "/dev/shm")->at("options")).back(),
             "size=64m");
 }
@@ -529,6 +534,10 @@ TEST(BundleFilesTest, HostsHostnameAndResolvConf) {
             "127.0.0.1\tlocalhost web-host\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             "10.1.2.3\tdb\n");
   EXPECT_EQ(files.resolv_conf, host.resolv_conf);
+  input.ip_address = "172.30.0.5";  // a bridge endpoint's address names the container too
+  EXPECT_EQ(make_bundle_files(input, host).hosts,
+            "127.0.0.1\tlocalhost web-host\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "172.30.0.5\tweb-host\n10.1.2.3\tdb\n");
 
   input = base_input(R"({"name":"c","dnsServers":["1.1.1.1","8.8.8.8"]})");
   input.network_mode = NetworkMode::kHost;
