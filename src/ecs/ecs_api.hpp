@@ -116,6 +116,9 @@ class EcsApi {
   // Moves a task straight to STOPPED (its agent will never report it) and frees its reservation.
   void stop_without_agent(RegionState& region, Task& task, TaskChanges& changes) const;
   // Frees a task's reservation on its instance, once the task is STOPPED.
+  // Takes the host ports the agent bound for the task (dynamic ports) off the instance's
+  // remainingResources, so they are given back with the rest when it stops.
+  void hold_bound_ports(RegionState& region, Task& task, TaskChanges& changes) const;
   void release_task(RegionState& region, const Task& task, TaskChanges& changes) const;
   ContainerInstance* instance_of(RegionState& region, const Task& task) const;
   // The task of the cluster an identifier (an id or a task ARN) names, or nullptr.

@@ -147,6 +147,26 @@ void adjust(ContainerInstance& instance, const TaskReservation& reserved, bool t
 
 }  // namespace
 
+TaskReservation unreserved_bindings(const Task& task) {
+  TaskReservation extra;
+  for (const auto& container : task.containers) {
+    for (const auto& binding : container.network_bindings) {
+      if (!binding.is_object()) continue;
+      auto port = json::get_int(binding.as_object(), "hostPort");
+      if (!port || *port < 1 || *port > 65535) continue;
+      bool udp = json::string_or(binding.as_object(), "protocol", "tcp") == "udp";
+      const auto& held = udp ? task.reserved.udp_ports : task.reserved.tcp_ports;
+      auto& added = udp ? extra.udp_ports : extra.tcp_ports;
+      auto value = static_cast<uint16_t>(*port);
+      if (std::ranges::find(held, value) == held.end() &&
+          std::ranges::find(added, value) == added.end()) {
+        added.push_back(value);
+      }
+    }
+  }
+  return extra;
+}
+
 void reserve_on(ContainerInstance& instance, const TaskReservation& reserved) {
   adjust(instance, reserved, true);
 }

@@ -103,6 +103,9 @@ bool is_running(const Task& task);
 
 // Takes the reservation out of the instance's remainingResources (placement), or gives it back
 // (the task STOPPED).
+// The host ports the containers' networkBindings hold that `reserved` does not list yet (the
+// dynamic ports an agent picked), as a reservation of ports only.
+TaskReservation unreserved_bindings(const Task& task);
 void reserve_on(ContainerInstance& instance, const TaskReservation& reserved);
 void release_from(ContainerInstance& instance, const TaskReservation& reserved);
 

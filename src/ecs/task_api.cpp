@@ -243,6 +243,19 @@ void EcsApi::release_task(RegionState& region, const Task& task, TaskChanges& ch
   changes.resized.insert(instance);
 }
 
+void EcsApi::hold_bound_ports(RegionState& region, Task& task, TaskChanges& changes) const {
+  TaskReservation extra = unreserved_bindings(task);
+  if (extra.tcp_ports.empty() && extra.udp_ports.empty()) return;
+  ContainerInstance* instance = instance_of(region, task);
+  if (instance == nullptr) return;
+  reserve_on(*instance, extra);
+  task.reserved.tcp_ports.insert(task.reserved.tcp_ports.end(), extra.tcp_ports.begin(),
+                                 extra.tcp_ports.end());
+  task.reserved.udp_ports.insert(task.reserved.udp_ports.end(), extra.udp_ports.begin(),
+                                 extra.udp_ports.end());
+  changes.resized.insert(instance);
+}
+
 void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& changes) const {
   TimePoint now = clock_.now();
   task.desired_status = "STOPPED";

@@ -121,6 +121,7 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   if (!*changed) return reply(acknowledgment());
   TaskChanges changes;
   bool stopped_now = !was_stopped && is_stopped(*task);
+  if (!is_stopped(*task)) hold_bound_ports(region, *task, changes);
   if (stopped_now) release_task(region, *task, changes);
   // The agent's long poll only needs an answer when what it is told changes: a task leaving
   // its list or a new desired status. Answering every report would send the whole list back
