@@ -16,6 +16,8 @@ packages=(
   runc crun
   # a static init for initProcessEnabled
   tini
+  # bridge networking: nft (iproute2 is part of every Debian system)
+  nftables iproute2
 )
 
 missing=()

@@ -326,13 +326,32 @@ Status Agent::start_engine() {
     return std::unexpected(loaded.error().context("reading the image cache"));
   }
 
+  // Names on the host carry the end of this instance's id, so agents sharing a host never meet.
+  std::string suffix = saved_.instance_id.substr(saved_.instance_id.size() - 10);
+  BridgeOptions bridge_options;
+  bridge_options.name = "wharf" + suffix;  // 15 characters, the kernel's limit
+  bridge_options.subnet = config_.bridge_subnet;
+  bridge_options.nft_table = "wharf_" + suffix;
+  bridge_options.netns_prefix = "wharf-" + suffix + "-";
+  bridge_options.state_file = layout_.state_dir() / "network.json";
+  std::string bridge_unavailable;
+  if (auto bridge = BridgeNetwork::open(bridge_options); bridge) {
+    bridge_ = std::move(*bridge);
+    spdlog::info("bridge network {} on {}", bridge_options.name, bridge_->subnet());
+  } else {
+    bridge_unavailable = bridge.error().message;
+    spdlog::warn("no bridge network ({}); tasks with networkMode bridge will not start",
+                 bridge_unavailable);
+  }
+
   TaskEngineOptions engine_options;
+  if (!bridge_unavailable.empty()) engine_options.bridge_unavailable = bridge_unavailable;
   engine_options.cluster = config_.cluster;
   engine_options.default_stop_timeout = config_.default_stop_timeout;
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
   engine_options.init_binary = config_.init_binary;
-  engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, clock_,
-                                         std::move(engine_options), [this] {
+  engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, bridge_.get(),
+                                         clock_, std::move(engine_options), [this] {
                                            {
                                              std::lock_guard lock(mutex_);
                                              reports_due_ = true;

@@ -57,6 +57,9 @@ struct AgentConfig {
   std::uint64_t image_cache_max_mib = 0;
   std::chrono::seconds default_stop_timeout{30};
   std::chrono::seconds task_cleanup_wait{3600};
+  // The bridge network's IPv4 subnet (a /24 or larger); "" picks a free 172.30.x.0/24 once and
+  // keeps it.
+  std::string bridge_subnet;
 };
 
 // What the agent remembers across restarts (state/agent.json): the registration it resumes.
@@ -135,6 +138,7 @@ class Agent {
   std::optional<Cgroups> cgroups_;
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<ImageStore> images_;
+  std::unique_ptr<BridgeNetwork> bridge_;
   std::unique_ptr<TaskEngine> engine_;
   bool reports_due_ = false;    // guarded by mutex_; wakes report_loop
   std::optional<Error> fatal_;  // guarded by mutex_: why run() ends, if not stop()

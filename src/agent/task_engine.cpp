@@ -85,6 +85,33 @@ UniqueFd open_pidfd(pid_t pid) {
   return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
 }
 
+// NetworkBinding shapes, as ECS reports them.
+bj::array bindings_to_json(const std::vector<PortBinding>& bindings) {
+  bj::array out;
+  for (const PortBinding& binding : bindings) {
+    out.push_back(bj::object{{"bindIP", binding.bind_ip},
+                             {"containerPort", binding.container_port},
+                             {"hostPort", binding.host_port},
+                             {"protocol", binding.protocol}});
+  }
+  return out;
+}
+
+std::vector<PortBinding> bindings_from_json(const bj::array* list) {
+  std::vector<PortBinding> bindings;
+  if (list == nullptr) return bindings;
+  for (const auto& item : *list) {
+    if (!item.is_object()) continue;
+    const auto& entry = item.as_object();
+    bindings.push_back(
+        {json::string_or(entry, "bindIP", "0.0.0.0"),
+         static_cast<std::uint16_t>(json::get_int(entry, "containerPort").value_or(0)),
+         static_cast<std::uint16_t>(json::get_int(entry, "hostPort").value_or(0)),
+         json::string_or(entry, "protocol", "tcp")});
+  }
+  return bindings;
+}
+
 }  // namespace
 
 Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
@@ -126,6 +153,8 @@ class TaskEngine::Runner {
     std::string image_digest;
     std::string reason;
     bool created = false;
+    bool attached = false;  // has a bridge endpoint (named runtime_id)
+    std::vector<PortBinding> bindings;
     // Runner-thread only:
     std::optional<Image> image;
     bool image_acquired = false;
@@ -202,6 +231,8 @@ class TaskEngine::Runner {
       container.image_digest = json::string_or(object, "imageDigest", "");
       container.reason = json::string_or(object, "reason", "");
       container.created = json::get_bool(object, "created").value_or(false);
+      container.attached = json::get_bool(object, "attached").value_or(false);
+      container.bindings = bindings_from_json(json::get_array(object, "networkBindings"));
       containers_.push_back(std::move(container));
     }
     restored_ = true;
@@ -450,9 +481,15 @@ class TaskEngine::Runner {
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;
+    } else if (mode == "bridge") {
+      auto endpoint = attach_bridge(container, runtime_id);
+      if (!endpoint) return std::unexpected(endpoint.error());
+      input.network_namespace = endpoint->netns_path;
+      input.ip_address = endpoint->ip;
     } else if (mode != "none") {
-      return fail(ErrorCode::kUnsupportedFeature,
-                  "networkMode " + mode + " is not supported by this agent yet; use none or host");
+      return fail(
+          ErrorCode::kUnsupportedFeature,
+          "networkMode " + mode + " is not supported by this agent yet; use bridge, none or host");
     }
     input.cgroup_parent = task_cgroup_path(id_);
     input.rlimit_ceilings = current_rlimit_ceilings();
@@ -500,6 +537,41 @@ class TaskEngine::Runner {
     }
     changed();
     return {};
+  }
+
+  // The container's own network namespace on the agent's bridge, with its port mappings.
+  Result<Endpoint> attach_bridge(Container& container, const std::string& runtime_id) {
+    if (engine_.bridge_ == nullptr) {
+      return fail(ErrorCode::kUnsupportedFeature,
+                  "networkMode bridge is not available on this instance: " +
+                      engine_.options_.bridge_unavailable);
+    }
+    auto endpoint = engine_.bridge_->attach(runtime_id, port_mappings(container.definition));
+    if (!endpoint) return std::unexpected(endpoint.error());
+    {
+      std::lock_guard lock(mutex_);
+      container.attached = true;
+      container.bindings = endpoint->bindings;
+    }
+    save();  // before the runtime: a crash now leaves an endpoint that reconcile() knows
+    return endpoint;
+  }
+
+  static std::vector<PortMapping> port_mappings(const bj::object& definition) {
+    std::vector<PortMapping> mappings;
+    if (const auto* list = json::get_array(definition, "portMappings")) {
+      for (const auto& item : *list) {
+        if (!item.is_object()) continue;
+        const auto& entry = item.as_object();
+        auto container_port = json::get_int(entry, "containerPort");
+        if (!container_port) continue;  // containerPortRange is not supported yet
+        mappings.push_back(
+            {static_cast<std::uint16_t>(*container_port),
+             static_cast<std::uint16_t>(json::get_int(entry, "hostPort").value_or(0)),
+             json::string_or(entry, "protocol", "tcp")});
+      }
+    }
+    return mappings;
   }
 
   // After an agent restart: learn what became of the containers while nobody watched.
@@ -708,6 +780,13 @@ class TaskEngine::Runner {
           spdlog::warn("task {}: {}", id_, removed.error().message);
         }
       }
+      if (container.attached && engine_.bridge_ != nullptr) {
+        if (auto detached = engine_.bridge_->detach(container.runtime_id); !detached) {
+          spdlog::warn("task {}: {}", id_, detached.error().message);
+        }
+        std::lock_guard lock(mutex_);
+        container.attached = false;
+      }
       release_image(container);
     }
     if (auto removed = engine_.cgroups_.remove(task_cgroup_path(id_)); !removed) {
@@ -869,7 +948,9 @@ class TaskEngine::Runner {
                        {"runtimeId", container.runtime_id},
                        {"imageDigest", container.image_digest},
                        {"reason", container.reason},
-                       {"created", container.created}};
+                       {"created", container.created},
+                       {"attached", container.attached},
+                       {"networkBindings", bindings_to_json(container.bindings)}};
       if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;
       containers.push_back(std::move(entry));
     }
@@ -896,7 +977,7 @@ class TaskEngine::Runner {
     for (const Container& container : containers_) {
       bj::object entry{{"containerName", container.facts.name},
                        {"status", to_string(container.facts.status)},
-                       {"networkBindings", bj::array()}};
+                       {"networkBindings", bindings_to_json(container.bindings)}};
       if (!container.runtime_id.empty()) entry["runtimeId"] = container.runtime_id;
       if (!container.image_digest.empty()) entry["imageDigest"] = container.image_digest;
       if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;
@@ -952,12 +1033,13 @@ class TaskEngine::Runner {
 // ---------------------------------------------------------------------------------------------
 
 TaskEngine::TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups,
-                       ImageStore& images, const Clock& clock, TaskEngineOptions options,
-                       std::function<void()> on_change)
+                       ImageStore& images, BridgeNetwork* bridge, const Clock& clock,
+                       TaskEngineOptions options, std::function<void()> on_change)
     : layout_(layout),
       runtime_(runtime),
       cgroups_(cgroups),
       images_(images),
+      bridge_(bridge),
       clock_(clock),
       options_(std::move(options)),
       on_change_(std::move(on_change)),
@@ -976,6 +1058,7 @@ Status TaskEngine::recover() {
   std::error_code error;
   if (!fs::exists(layout_.containers_dir(), error)) return {};
   std::vector<ContainerRef> live;
+  std::set<std::string> live_endpoints;  // bridge endpoints of tasks that still run
   std::vector<std::unique_ptr<Runner>> restored;
   for (const auto& entry : fs::directory_iterator(layout_.containers_dir(), error)) {
     std::string id = entry.path().filename().string();
@@ -996,17 +1079,26 @@ Status TaskEngine::recover() {
       spdlog::warn("task {}: {}", id, status.error().message);
       continue;
     }
+    bool stopped = json::string_or(saved.as_object(), "status", "") == "STOPPED";
     if (const auto* containers = json::get_array(saved.as_object(), "containers")) {
       for (const auto& container : *containers) {
         if (!container.is_object()) continue;
         const auto* definition = json::get_object(container.as_object(), "definition");
         if (definition) live.push_back({id, json::string_or(*definition, "name", "")});
+        if (!stopped && json::get_bool(container.as_object(), "attached").value_or(false)) {
+          live_endpoints.insert(json::string_or(container.as_object(), "runtimeId", ""));
+        }
       }
     }
     restored.push_back(std::move(runner));
   }
   if (auto unmounted = unmount_stale_mounts(layout_, live); !unmounted) {
     spdlog::warn("cleaning up stale mounts: {}", unmounted.error().message);
+  }
+  if (bridge_ != nullptr) {
+    if (auto reconciled = bridge_->reconcile(live_endpoints); !reconciled) {
+      spdlog::warn("cleaning up bridge endpoints: {}", reconciled.error().message);
+    }
   }
   std::lock_guard lock(mutex_);
   for (auto& runner : restored) {

@@ -38,6 +38,7 @@
 #include "agent/cgroup.hpp"
 #include "agent/image_store.hpp"
 #include "agent/layout.hpp"
+#include "agent/network.hpp"
 #include "agent/runtime.hpp"
 #include "agent/task_lifecycle.hpp"
 #include "common/clock.hpp"
@@ -72,14 +73,18 @@ struct TaskEngineOptions {
   // Runtime calls that start containers at once. Each is a runc process that is mostly CPU;
   // hundreds at once only slow each other down (and cost memory), so the rest queue.
   int parallel_starts = 4;
+  std::string bridge_unavailable = "the agent has no bridge network";
 };
 
 class TaskEngine {
  public:
   // Everything passed in must outlive the engine. `on_change` is called (from any thread, with
   // no lock held) whenever pending_reports() has something new.
+  // `bridge` runs networkMode bridge; null when the host could not set it up (such tasks then
+  // stop with `options.bridge_unavailable` as the reason).
   TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups, ImageStore& images,
-             const Clock& clock, TaskEngineOptions options, std::function<void()> on_change);
+             BridgeNetwork* bridge, const Clock& clock, TaskEngineOptions options,
+             std::function<void()> on_change);
   // Ends the runner threads. Containers keep running: the next agent re-attaches to them.
   ~TaskEngine();
   TaskEngine(const TaskEngine&) = delete;
@@ -121,6 +126,7 @@ class TaskEngine {
   Runtime& runtime_;
   const Cgroups& cgroups_;
   ImageStore& images_;
+  BridgeNetwork* bridge_;
   const Clock& clock_;
   TaskEngineOptions options_;
   std::function<void()> on_change_;

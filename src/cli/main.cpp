@@ -325,6 +325,8 @@ int main(int argc, char** argv) {
                     "Secret access key (default: AWS_SECRET_ACCESS_KEY or the AWS configuration)");
   agent->add_option("--region", agent_flags.region,
                     "Region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS configuration)");
+  agent->add_option("--bridge-subnet", agent_config.bridge_subnet,
+                    "IPv4 subnet of the bridge network (default: a free 172.30.x.0/24, kept)");
   agent->add_option("--runtime", agent_config.runtime,
                     "OCI runtime: runc or crun (default: the first that works here)");
   agent->add_option_function<std::string>(

@@ -389,6 +389,15 @@ def purge_agent_data(data_dir):
                 subprocess.run(["runc", "--root", root, "delete", "-f", container],
                                capture_output=True)
         shutil.rmtree(os.path.join("/run/wharf", instance), ignore_errors=True)
+        # The agent's bridge network (names end in the instance id's last 10 characters).
+        suffix = instance[-10:]
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for line in netns.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(f"wharf-{suffix}-"):
+                subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        subprocess.run(["ip", "link", "delete", f"wharf{suffix}"], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", f"wharf_{suffix}"], capture_output=True)
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4] for line in mountinfo]
     for point in sorted((p for p in points if p.startswith(data_dir + "/")), key=len,
@@ -403,10 +412,11 @@ def purge_agent_data(data_dir):
             os.rmdir(os.path.join(hierarchy, "wharf"))  # only once no agent's task uses it
         except OSError:
             pass
-    try:
-        os.rmdir("/run/wharf")
-    except OSError:
-        pass
+    for leftover in ("/run/wharf/network.lock", "/run/wharf"):
+        try:
+            os.rmdir(leftover) if leftover == "/run/wharf" else os.unlink(leftover)
+        except OSError:
+            pass
 
 
 def remove_cgroup(path):

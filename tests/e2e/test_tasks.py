@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import boto3
 
@@ -331,6 +332,50 @@ class TaskTest(AgentTestCase):
         self.ecs.stop_task(cluster="prod", task=arn)
         task = self.wait_status("prod", arn, "STOPPED")
         self.assertEqual(self.container(task, "main")["exitCode"], 143)
+
+    def test_bridge_mode_publishes_a_dynamic_port(self):
+        family = self.register([{
+            "name": "web", "entryPoint": ["sh", "-c"],
+            "command": ["mkdir -p /www && echo hello from $(hostname) > /www/index.html && "
+                        "exec httpd -f -p 80 -h /www"],
+            "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]}],
+            network_mode="bridge")
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        [binding] = self.container(task, "web")["networkBindings"]
+        self.assertEqual(binding["containerPort"], 80)
+        self.assertEqual(binding["protocol"], "tcp")
+        self.assertGreaterEqual(binding["hostPort"], 49153)
+        body = self.wait_for(lambda: http_get(f"http://127.0.0.1:{binding['hostPort']}/"),
+                             "the container's web server", timeout=10)
+        self.assertTrue(body.startswith("hello from"), body)
+        instance = self.ecs.describe_container_instances(
+            cluster="prod", containerInstances=[self.instance_arn])["containerInstances"][0]
+        ports = next(resource for resource in instance["remainingResources"]
+                     if resource["name"] == "PORTS")["stringSetValue"]
+        self.assertIn(str(binding["hostPort"]), ports)
+        self.ecs.stop_task(cluster="prod", task=arn)
+        self.wait_status("prod", arn, "STOPPED")
+        self.assertIsNone(http_get(f"http://127.0.0.1:{binding['hostPort']}/"))
+
+    def test_a_taken_static_host_port_is_not_placed_again(self):
+        family = self.register([{
+            "name": "web", "entryPoint": ["sh", "-c"], "command": ["exec httpd -f -p 80"],
+            "portMappings": [{"containerPort": 80, "hostPort": 18080}]}], network_mode="bridge")
+        [arn] = self.run_task(family)
+        self.wait_status("prod", arn, "RUNNING")
+        answer = self.ecs.run_task(cluster="prod", taskDefinition=family)
+        self.assertEqual(answer["tasks"], [])
+        self.assertEqual([failure["reason"] for failure in answer["failures"]], ["RESOURCE:PORTS"])
+
+
+def http_get(url):
+    """The body at `url`, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
 
 
 @unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
