@@ -40,7 +40,7 @@ from harness import purge_agent_data  # noqa: E402  (containers, mounts, cgroups
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "echo", "cat", "true")
 TARGETS = {"p50_ms": 25.0, "p99_ms": 60.0, "burst_s": 3.0, "agent_rss_mib": 30.0,
-           "shim_rss_mib": 1.0}
+           "shim_rss_mib": 1.0, "bridge_p50_ms": 40.0, "bridge_p99_ms": 100.0}
 
 
 def make_rootfs(root):
@@ -138,9 +138,15 @@ class Bench:
             family="bench", networkMode="none",
             containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
                                    "entryPoint": ["sleep"], "command": ["3600"]}])
+        # Issue 5: bridge mode with one dynamic port mapping.
+        self.ecs.register_task_definition(
+            family="bench-bridge", networkMode="bridge",
+            containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
+                                   "entryPoint": ["sleep"], "command": ["3600"],
+                                   "portMappings": [{"containerPort": 80, "hostPort": 0}]}])
 
-    def run(self, count=1):
-        answer = self.ecs.run_task(cluster="bench", taskDefinition="bench", count=count)
+    def run(self, count=1, family="bench"):
+        answer = self.ecs.run_task(cluster="bench", taskDefinition=family, count=count)
         if answer["failures"]:
             raise RuntimeError("RunTask failed: %s" % answer["failures"])
         return [task["taskArn"] for task in answer["tasks"]]
@@ -172,14 +178,14 @@ class Bench:
             list(pool.map(lambda arn: self.ecs.stop_task(cluster="bench", task=arn), arns))
         self.wait_all(arns, "STOPPED")
 
-    def latency(self):
-        warm = self.run()
+    def latency(self, family="bench"):
+        warm = self.run(family=family)
         self.wait_all(warm, "RUNNING")
         self.stop_all(warm)
         times, arns = [], []
         for _ in range(self.args.tasks):
             begin = time.monotonic()
-            [arn] = self.run()
+            [arn] = self.run(family=family)
             while True:
                 task = self.ecs.describe_tasks(cluster="bench", tasks=[arn])["tasks"][0]
                 if task["lastStatus"] == "RUNNING":
@@ -276,17 +282,22 @@ def runc_reference(work, rootfs, runs):
     return times
 
 
-def podman_reference(work, rootfs, runs):
-    """`podman run -d --network none` of the same busybox, when podman is installed."""
+def podman_reference(work, rootfs, runs, network=("--network", "none")):
+    """`podman run -d` of the same busybox (by default `--network none`; `("-p", "80")`
+    publishes a port on podman's bridge), when podman is installed. Podman's bridge and the
+    iptables tables its CNI plugins create are removed afterwards unless they were there before."""
     if shutil.which("podman") is None:
         return None
+    had_bridge = os.path.exists("/sys/class/net/cni-podman0")
+    tables_before = set(subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                       text=True).stdout.splitlines())
     tar = os.path.join(work, "rootfs.tar")
     subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
     image = "localhost/wharf-bench-busybox:latest"
     subprocess.run(["podman", "import", tar, image], check=True, capture_output=True)
     # runc, as for Wharf (podman's default crun refuses this host's hybrid cgroups), and
     # rlimits within this host's hard limits (podman's default nofile is above them).
-    command = ["podman", "run", "-d", "--runtime", "runc", "--network", "none",
+    command = ["podman", "run", "-d", "--runtime", "runc", *network,
                "--ulimit", "nofile=%d:%d" % resource.getrlimit(resource.RLIMIT_NOFILE),
                "--ulimit", "nproc=1024:1024",
                image, "sleep", "3600"]
@@ -303,6 +314,13 @@ def podman_reference(work, rootfs, runs):
         if ids:
             subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
         subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
+        if not had_bridge and os.path.exists("/sys/class/net/cni-podman0"):
+            subprocess.run(["ip", "link", "delete", "cni-podman0"], capture_output=True)
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                text=True).stdout.splitlines()
+        for table in tables:
+            if table not in tables_before and table.startswith("table "):
+                subprocess.run(["nft", "delete", *table.split()], capture_output=True)
     return times
 
 
@@ -332,12 +350,15 @@ def main():
         bench.start()
         log("[tasks] RunTask -> RUNNING, %d tasks one after another" % args.tasks)
         times, stop_s = bench.latency()
+        log("[tasks] the same in bridge mode with a dynamic port mapping")
+        bridge_times, _ = bench.latency("bench-bridge")
         log("[tasks] %d tasks at once" % args.burst)
         burst_s, agent_rss, shim_rss, shims, burst_stop_s = bench.burst()
         bench.stop()
         log("[tasks] references: runc run, podman run")
         runc = runc_reference(work, bench.rootfs, args.reference_runs)
         podman = podman_reference(work, bench.rootfs, args.reference_runs)
+        podman_port = podman_reference(work, bench.rootfs, args.reference_runs, ("-p", "80"))
     finally:
         bench.stop()
         if args.keep:
@@ -359,6 +380,15 @@ def main():
     else:
         print("  podman run -d not installed (apt-get install podman)")
     print("  stopping the %d tasks: %.2f s" % (len(times), stop_s))
+    p50, p99 = statistics.median(bridge_times), percentile(bridge_times, 0.99)
+    print("[tasks] the same in bridge mode, one dynamic port mapping (issue 5):")
+    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
+          % (p50, p99, max(bridge_times), TARGETS["bridge_p50_ms"], TARGETS["bridge_p99_ms"],
+             verdict(p50, TARGETS["bridge_p50_ms"]), verdict(p99, TARGETS["bridge_p99_ms"])))
+    if podman_port:
+        print("  podman run -d -p 80 p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
+              % (statistics.median(podman_port), percentile(podman_port, 0.99),
+                 len(podman_port)))
     print("[tasks] %d tasks at once: all RUNNING in %.2f s (target %.0f s: %s); stopped in %.2f s"
           % (args.burst, burst_s, TARGETS["burst_s"], verdict(burst_s, TARGETS["burst_s"]),
              burst_stop_s))
