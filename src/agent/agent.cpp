@@ -288,7 +288,14 @@ Status Agent::run() {
   stop();
   watcher.join();
   reporter.join();
+  bool idle = engine_->active_task_count() == 0;
   engine_.reset();  // ends the runner threads; the containers keep running
+  if (idle && bridge_) {
+    // Nothing runs: leave no bridge, table or namespace behind (the next start makes them again).
+    if (auto destroyed = bridge_->destroy(); !destroyed) {
+      spdlog::warn("removing the bridge network: {}", destroyed.error().message);
+    }
+  }
   std::lock_guard lock(mutex_);
   if (fatal_) return std::unexpected(*fatal_);
   return {};

@@ -353,6 +353,14 @@ class WharfAgent(ManagedProcess):
     def stop(self, sig=signal.SIGTERM):
         return self.signal_and_wait(sig)
 
+    def instance_id(self):
+        """The host identity the agent saved ("i-" and 17 hex digits), or None."""
+        try:
+            with open(os.path.join(self.data_dir, "state", "agent.json")) as saved:
+                return json.load(saved).get("instanceId") or None
+        except (OSError, ValueError):
+            return None
+
     def purge_containers(self):
         purge_agent_data(self.data_dir)
 

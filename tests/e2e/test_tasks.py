@@ -368,6 +368,56 @@ class TaskTest(AgentTestCase):
         self.assertEqual(answer["tasks"], [])
         self.assertEqual([failure["reason"] for failure in answer["failures"]], ["RESOURCE:PORTS"])
 
+    def test_bridge_endpoints_are_released_after_an_agent_crash(self):
+        family = self.register([{
+            "name": "web", "entryPoint": ["sh", "-c"], "command": ["exec httpd -f -p 80"],
+            "portMappings": [{"containerPort": 80, "hostPort": 0}]}], network_mode="bridge")
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        host_port = self.container(task, "web")["networkBindings"][0]["hostPort"]
+        runtime_id = self.container(task, "web")["runtimeId"]
+        self.assertTrue(any(runtime_id in name for name in netns_names()))
+        self.agent.kill9()
+        self.ecs.stop_task(cluster="prod", task=arn)  # while no agent listens
+        self.agent.start()
+        self.agent.wait_registered()
+        self.wait_status("prod", arn, "STOPPED")
+        # The restarted agent stopped the task and released everything it held for it.
+        self.assertFalse(any(runtime_id in name for name in netns_names()))
+        self.assertNotIn(f"{host_port}", nft_ruleset())
+        self.assertIsNone(http_get(f"http://127.0.0.1:{host_port}/"))
+
+    def test_a_stopped_agent_with_no_tasks_leaves_no_network_behind(self):
+        self.ecs.create_cluster(clusterName="net")
+        agent = WharfAgent(self.server, "net", extra_args=AGENT_ARGS)
+        self.addCleanup(agent.cleanup)
+        agent.start()
+        agent.wait_registered()
+        suffix = agent.instance_id()[-10:]
+        self.wait_for(lambda: os.path.exists(f"/sys/class/net/wharf{suffix}"), "the bridge")
+        family = self.register([{
+            "name": "web", "entryPoint": ["sh", "-c"], "command": ["exec httpd -f -p 80"],
+            "portMappings": [{"containerPort": 80, "hostPort": 0}]}], network_mode="bridge")
+        [arn] = self.run_task(family, cluster="net")
+        self.wait_status("net", arn, "RUNNING")
+        self.ecs.stop_task(cluster="net", task=arn)
+        self.wait_status("net", arn, "STOPPED")
+        agent.stop()
+        self.assertFalse(os.path.exists(f"/sys/class/net/wharf{suffix}"))
+        self.assertFalse([name for name in netns_names() if name.startswith(f"wharf-{suffix}")])
+        self.assertNotIn(f"wharf_{suffix}", nft_ruleset())
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        self.assertNotIn(f"wharf{suffix}", links)
+
+
+def netns_names():
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in listed.splitlines() if line.split()]
+
+
+def nft_ruleset():
+    return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+
 
 def http_get(url):
     """The body at `url`, or None when nothing answers."""
