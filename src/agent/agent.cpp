@@ -99,6 +99,13 @@ oci::EnvLookup credentials_environment(const oci::AwsCredentials& credentials) {
   };
 }
 
+// arn:…:cluster/NAME from the instance's arn:…:container-instance/NAME/ID.
+std::string cluster_arn_of(const std::string& instance_arn, const std::string& cluster) {
+  auto resource = instance_arn.find(":container-instance/");
+  if (resource == std::string::npos) return cluster;
+  return instance_arn.substr(0, resource) + ":cluster/" + cluster;
+}
+
 // wharf-shim beside the running executable, or "" when there is none.
 fs::path default_shim() {
   std::error_code error;
@@ -288,6 +295,7 @@ Status Agent::run() {
   stop();
   watcher.join();
   reporter.join();
+  if (metadata_) metadata_->serve(nullptr);
   bool idle = engine_->active_task_count() == 0;
   engine_.reset();  // ends the runner threads; the containers keep running
   if (idle && bridge_) {
@@ -353,6 +361,12 @@ Status Agent::start_engine() {
 
   TaskEngineOptions engine_options;
   if (!bridge_unavailable.empty()) engine_options.bridge_unavailable = bridge_unavailable;
+  if (config_.metadata_port >= 0) start_metadata_server();
+  if (metadata_) engine_options.metadata_port = metadata_->port();
+  engine_options.cluster_arn = cluster_arn_of(container_instance_arn(), config_.cluster);
+  engine_options.availability_zone = config_.availability_zone.empty()
+                                         ? config_.credentials.region + "a"
+                                         : config_.availability_zone;
   engine_options.cluster = config_.cluster;
   engine_options.default_stop_timeout = config_.default_stop_timeout;
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
@@ -365,10 +379,31 @@ Status Agent::start_engine() {
                                            }
                                            wake_.notify_all();
                                          });
+  if (metadata_) metadata_->serve(engine_.get());
   if (auto recovered = engine_->recover(); !recovered) return recovered;
   spdlog::info("running containers with {} ({} cgroups)", runtime_->name(),
                to_string(cgroups_->version()));
   return {};
+}
+
+void Agent::start_metadata_server() {
+  auto port = static_cast<std::uint16_t>(config_.metadata_port);
+  if (port == 0) {
+    // The same port after a restart: running containers keep the URI they were given.
+    port = static_cast<std::uint16_t>(51700 + std::hash<std::string>{}(saved_.instance_id) % 1000);
+  }
+  auto server = MetadataServer::start(port);
+  if (!server && config_.metadata_port == 0) {
+    spdlog::warn("task metadata endpoint: port {} is taken ({}); using a free one", port,
+                 server.error().message);
+    server = MetadataServer::start(0);
+  }
+  if (!server) {
+    spdlog::warn("no task metadata endpoint: {}", server.error().message);
+    return;
+  }
+  metadata_ = std::move(*server);
+  spdlog::info("task metadata endpoint on port {}", metadata_->port());
 }
 
 void Agent::fail_run(Error error) {

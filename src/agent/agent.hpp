@@ -20,6 +20,7 @@
 #include "agent/host_resources.hpp"
 #include "agent/image_store.hpp"
 #include "agent/layout.hpp"
+#include "agent/metadata_server.hpp"
 #include "agent/runtime.hpp"
 #include "agent/task_engine.hpp"
 #include "common/clock.hpp"
@@ -60,6 +61,9 @@ struct AgentConfig {
   // The bridge network's IPv4 subnet (a /24 or larger); "" picks a free 172.30.x.0/24 once and
   // keeps it.
   std::string bridge_subnet;
+  // The task metadata endpoint's port: 0 derives one from the instance id (51700–52699, so it
+  // stays the same across restarts and differs between agents on one host); -1 turns it off.
+  int metadata_port = 0;
 };
 
 // What the agent remembers across restarts (state/agent.json): the registration it resumes.
@@ -118,6 +122,7 @@ class Agent {
   void watch_loop();
   void report_loop();
   void heartbeat_loop();
+  void start_metadata_server();
   // Ends run() with `error`.
   void fail_run(Error error);
   bool stopping() const;
@@ -139,6 +144,7 @@ class Agent {
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<ImageStore> images_;
   std::unique_ptr<BridgeNetwork> bridge_;
+  std::unique_ptr<MetadataServer> metadata_;
   std::unique_ptr<TaskEngine> engine_;
   bool reports_due_ = false;    // guarded by mutex_; wakes report_loop
   std::optional<Error> fatal_;  // guarded by mutex_: why run() ends, if not stop()

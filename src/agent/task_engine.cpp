@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -22,6 +24,7 @@
 #include "agent/files.hpp"
 #include "agent/remove_tree.hpp"
 #include "agent/rootfs.hpp"
+#include "common/crypto.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
@@ -83,6 +86,98 @@ void rotate_log(const fs::path& file, std::uint64_t limit, int kept) {
 UniqueFd open_pidfd(pid_t pid) {
   if (pid <= 0) return UniqueFd();
   return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+}
+
+std::string iso8601(TimePoint time) {
+  auto seconds = std::chrono::system_clock::to_time_t(time);
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()) % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(millis.count()));
+  return out;
+}
+
+std::string read_small_file(const fs::path& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// CPU time of a cgroup in nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec).
+std::uint64_t cpu_usage_ns(const Cgroups& cgroups, const std::string& path) {
+  const CgroupMounts& mounts = cgroups.mounts();
+  fs::path relative = fs::path(path).relative_path();
+  if (mounts.version == CgroupVersion::kV2) {
+    auto usec = find_counter(read_small_file(mounts.unified / relative / "cpu.stat"), "usage_usec");
+    return usec.value_or(0) * 1000;
+  }
+  auto mount = mounts.v1.find("cpuacct");
+  if (mount == mounts.v1.end()) return 0;
+  return std::strtoull(read_small_file(mount->second / relative / "cpuacct.usage").c_str(), nullptr,
+                       10);
+}
+
+// Bytes read and written, as Docker's io_service_bytes_recursive entries.
+bj::array io_bytes(const Cgroups& cgroups, const std::string& path) {
+  const CgroupMounts& mounts = cgroups.mounts();
+  fs::path relative = fs::path(path).relative_path();
+  std::uint64_t read = 0;
+  std::uint64_t write = 0;
+  if (mounts.version == CgroupVersion::kV2) {
+    std::istringstream lines(read_small_file(mounts.unified / relative / "io.stat"));
+    for (std::string word; lines >> word;) {
+      if (word.starts_with("rbytes=")) read += std::strtoull(word.c_str() + 7, nullptr, 10);
+      if (word.starts_with("wbytes=")) write += std::strtoull(word.c_str() + 7, nullptr, 10);
+    }
+  } else if (auto mount = mounts.v1.find("blkio"); mount != mounts.v1.end()) {
+    std::istringstream lines(
+        read_small_file(mount->second / relative / "blkio.throttle.io_service_bytes_recursive"));
+    std::string device, op;
+    std::uint64_t value = 0;
+    while (lines >> device >> op >> value) {
+      if (op == "Read") read += value;
+      if (op == "Write") write += value;
+    }
+  }
+  return bj::array{bj::object{{"op", "Read"}, {"value", read}},
+                   bj::object{{"op", "Write"}, {"value", write}}};
+}
+
+// The host's CPU time so far, in nanoseconds, as Docker's system_cpu_usage.
+std::uint64_t system_cpu_ns() {
+  std::istringstream stat(read_small_file("/proc/stat"));
+  std::string cpu;
+  stat >> cpu;
+  std::uint64_t total = 0;
+  for (std::uint64_t value = 0; stat >> value;) total += value;
+  return total * (1'000'000'000 / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK)));
+}
+
+// The interfaces of the network namespace `pid` is in (loopback left out), Docker's shape.
+bj::object network_counters(pid_t pid) {
+  bj::object networks;
+  std::istringstream lines(read_small_file("/proc/" + std::to_string(pid) + "/net/dev"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name == "lo") continue;
+    std::istringstream fields(line.substr(colon + 1));
+    std::uint64_t values[16] = {};
+    for (auto& value : values) fields >> value;
+    networks[name] =
+        bj::object{{"rx_bytes", values[0]},   {"rx_packets", values[1]}, {"rx_errors", values[2]},
+                   {"rx_dropped", values[3]}, {"tx_bytes", values[8]},   {"tx_packets", values[9]},
+                   {"tx_errors", values[10]}, {"tx_dropped", values[11]}};
+  }
+  return networks;
 }
 
 // NetworkBinding shapes, as ECS reports them.
@@ -155,6 +250,9 @@ class TaskEngine::Runner {
     bool created = false;
     bool attached = false;  // has a bridge endpoint (named runtime_id)
     std::vector<PortBinding> bindings;
+    std::string ip;              // in its own network namespace (bridge)
+    std::string metadata_token;  // the secret part of its ECS_CONTAINER_METADATA_URI_V4
+    pid_t pid = 0;               // its init on the host, once started
     // Runner-thread only:
     std::optional<Image> image;
     bool image_acquired = false;
@@ -186,6 +284,7 @@ class TaskEngine::Runner {
         Container container;
         container.definition = item.as_object();
         container.facts = container_facts(container.definition);
+        container.metadata_token = to_hex(random_bytes(16));
         auto arn = desired.container_arns.find(container.facts.name);
         if (arn != desired.container_arns.end()) container.arn = arn->second;
         containers_.push_back(std::move(container));
@@ -232,6 +331,9 @@ class TaskEngine::Runner {
       container.reason = json::string_or(object, "reason", "");
       container.created = json::get_bool(object, "created").value_or(false);
       container.attached = json::get_bool(object, "attached").value_or(false);
+      container.ip = json::string_or(object, "ip", "");
+      container.metadata_token = json::string_or(object, "metadataToken", "");
+      container.pid = static_cast<pid_t>(json::get_int(object, "pid").value_or(0));
       container.bindings = bindings_from_json(json::get_array(object, "networkBindings"));
       containers_.push_back(std::move(container));
     }
@@ -301,6 +403,31 @@ class TaskEngine::Runner {
   TimePoint stopped_at() const {
     std::lock_guard lock(mutex_);
     return execution_stopped_.value_or(TimePoint{});
+  }
+
+  bool owns_token(std::string_view token) const {
+    std::lock_guard lock(mutex_);
+    return std::ranges::any_of(containers_, [&](const Container& container) {
+      return !container.metadata_token.empty() && container.metadata_token == token;
+    });
+  }
+
+  MetadataView metadata(std::string_view token, bool with_stats) const {
+    std::lock_guard lock(mutex_);
+    MetadataView view;
+    bj::array containers;
+    for (const Container& container : containers_) {
+      bj::object entry = container_metadata(container);
+      bool own = container.metadata_token == token;
+      if (own) view.container = entry;
+      containers.push_back(std::move(entry));
+      if (!with_stats || container.runtime_id.empty()) continue;
+      bj::object stats = container_stats(container);
+      if (own) view.stats = stats;
+      view.task_stats[container.runtime_id] = std::move(stats);
+    }
+    view.task = task_metadata(std::move(containers));
+    return view;
   }
 
   fs::path dir() const { return engine_.layout_.task_dir(id_); }
@@ -481,11 +608,13 @@ class TaskEngine::Runner {
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;
+      add_metadata_uri(input, container, "127.0.0.1");
     } else if (mode == "bridge") {
       auto endpoint = attach_bridge(container, runtime_id);
       if (!endpoint) return std::unexpected(endpoint.error());
       input.network_namespace = endpoint->netns_path;
       input.ip_address = endpoint->ip;
+      add_metadata_uri(input, container, endpoint->gateway);
     } else if (mode != "none") {
       return fail(
           ErrorCode::kUnsupportedFeature,
@@ -519,13 +648,17 @@ class TaskEngine::Runner {
     long slot_at = elapsed_ms();
     auto pid = engine_.runtime_.run(runtime_id, input.bundle_dir, io);
     engine_.start_slots_.release();
+    if (pid) {
+      std::lock_guard lock(mutex_);
+      container.pid = *pid;
+    }
     spdlog::debug("task {}: container {}: the runtime took {} ms", id_, container.facts.name,
                   elapsed_ms() - slot_at);
     if (!pid) return std::unexpected(pid.error());
     container.pidfd = open_pidfd(*pid);
     spdlog::debug("task {}: container {} started after {} ms", id_, container.facts.name,
                   elapsed_ms());
-    container.started_at = engine_.clock_.now();
+    set_started_now(container);
     auto check = parse_health_check(container.definition);
     if (check && *check) {
       container.health.emplace(**check);
@@ -552,9 +685,22 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       container.attached = true;
       container.bindings = endpoint->bindings;
+      container.ip = endpoint->ip;
     }
     save();  // before the runtime: a crash now leaves an endpoint that reconcile() knows
     return endpoint;
+  }
+
+  // ECS_CONTAINER_METADATA_URI_V4 (and the v3 name, which serves the same) for the container,
+  // on `host` as the container reaches this agent.
+  void add_metadata_uri(BundleInput& input, const Container& container,
+                        const std::string& host) const {
+    if (engine_.options_.metadata_port == 0 || container.metadata_token.empty()) return;
+    std::string base = "http://" + host + ":" + std::to_string(engine_.options_.metadata_port);
+    input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI_V4",
+                                         base + "/v4/" + container.metadata_token);
+    input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI",
+                                         base + "/v3/" + container.metadata_token);
   }
 
   static std::vector<PortMapping> port_mappings(const bj::object& definition) {
@@ -592,7 +738,7 @@ class TaskEngine::Runner {
           fail_to_start(container, "CannotStartContainerError: " + started.error().message);
           continue;
         }
-        container.started_at = engine_.clock_.now();
+        set_started_now(container);
         std::lock_guard lock(mutex_);
         container.facts.status = ContainerRunStatus::kRunning;
         continue;
@@ -602,7 +748,11 @@ class TaskEngine::Runner {
         continue;
       }
       container.pidfd = open_pidfd(state->pid);
-      container.started_at = engine_.clock_.now();
+      set_started_now(container);
+      {
+        std::lock_guard lock(mutex_);
+        container.pid = state->pid;
+      }
       auto check = parse_health_check(container.definition);
       if (check && *check) {
         container.health.emplace(**check);
@@ -754,6 +904,12 @@ class TaskEngine::Runner {
       return container.facts.status == ContainerRunStatus::kStopped;
     });
     if (all_stopped) on_scratch_thread([this] { tear_down(); });
+  }
+
+  // started_at is read by the metadata endpoint's threads.
+  void set_started_now(Container& container) {
+    std::lock_guard lock(mutex_);
+    container.started_at = engine_.clock_.now();
   }
 
   // Lets the image store clean up the container's image again.
@@ -950,6 +1106,9 @@ class TaskEngine::Runner {
                        {"reason", container.reason},
                        {"created", container.created},
                        {"attached", container.attached},
+                       {"ip", container.ip},
+                       {"metadataToken", container.metadata_token},
+                       {"pid", container.pid},
                        {"networkBindings", bindings_to_json(container.bindings)}};
       if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;
       containers.push_back(std::move(entry));
@@ -967,6 +1126,94 @@ class TaskEngine::Runner {
     put_time(saved, "pullStoppedAt", pull_stopped_);
     put_time(saved, "executionStoppedAt", execution_stopped_);
     return saved;
+  }
+
+  // --- task metadata (ECS task metadata endpoint v4 shapes), with mutex_ held -----------------
+
+  bj::object container_metadata(const Container& container) const {
+    std::string family = json::string_or(definition_, "family", "");
+    std::string mode = json::string_or(definition_, "networkMode", "bridge");
+    bj::object limits;
+    if (auto cpu = json::get_int(container.definition, "cpu")) limits["CPU"] = *cpu;
+    if (auto memory = json::get_int(container.definition, "memory")) limits["Memory"] = *memory;
+    bj::object network{{"NetworkMode", mode}};
+    if (!container.ip.empty()) network["IPv4Addresses"] = bj::array{bj::string(container.ip)};
+    bj::object out{
+        {"DockerId", container.runtime_id},
+        {"Name", container.facts.name},
+        {"DockerName", container.runtime_id},
+        {"Image", json::string_or(container.definition, "image", "")},
+        {"ImageID", container.image_digest},
+        {"Labels",
+         bj::object{{"com.amazonaws.ecs.cluster", engine_.options_.cluster_arn},
+                    {"com.amazonaws.ecs.container-name", container.facts.name},
+                    {"com.amazonaws.ecs.task-arn", arn_},
+                    {"com.amazonaws.ecs.task-definition-family", family},
+                    {"com.amazonaws.ecs.task-definition-version",
+                     std::to_string(json::get_int(definition_, "revision").value_or(0))}}},
+        {"DesiredStatus", desired_},
+        {"KnownStatus", to_string(container.facts.status)},
+        {"Limits", std::move(limits)},
+        {"Type", "NORMAL"},
+        {"ContainerARN", container.arn},
+        {"Networks", bj::array{std::move(network)}}};
+    if (container.started_at != TimePoint{}) out["StartedAt"] = iso8601(container.started_at);
+    if (container.facts.exit_code) out["ExitCode"] = *container.facts.exit_code;
+    if (container.facts.has_health_check) {
+      out["Health"] = bj::object{{"status", to_string(container.facts.health)}};
+    }
+    return out;
+  }
+
+  bj::object task_metadata(bj::array containers) const {
+    bj::object limits;
+    TaskCgroupLimits task_limits_now = task_limits();
+    if (task_limits_now.cpu_units)
+      limits["CPU"] = static_cast<double>(*task_limits_now.cpu_units) / 1024;
+    if (task_limits_now.memory_mib) limits["Memory"] = *task_limits_now.memory_mib;
+    bj::object out{{"Cluster", engine_.options_.cluster_arn},
+                   {"TaskARN", arn_},
+                   {"Family", json::string_or(definition_, "family", "")},
+                   {"Revision", std::to_string(json::get_int(definition_, "revision").value_or(0))},
+                   {"DesiredStatus", desired_},
+                   {"KnownStatus", to_string(status_)},
+                   {"Limits", std::move(limits)},
+                   {"AvailabilityZone", engine_.options_.availability_zone},
+                   {"LaunchType", "EC2"},
+                   {"Containers", std::move(containers)}};
+    if (pull_started_) out["PullStartedAt"] = iso8601(*pull_started_);
+    if (pull_stopped_) out["PullStoppedAt"] = iso8601(*pull_stopped_);
+    if (execution_stopped_) out["ExecutionStoppedAt"] = iso8601(*execution_stopped_);
+    return out;
+  }
+
+  // Docker's stats JSON from the container's cgroup and its network namespace.
+  bj::object container_stats(const Container& container) const {
+    std::string path = container_cgroup_path(task_cgroup_path(id_), container.facts.name);
+    std::uint64_t memory = engine_.cgroups_.memory_usage(path).value_or(0);
+    std::int64_t memory_limit_mib = json::get_int(container.definition, "memory")
+                                        .value_or(task_limits().memory_mib.value_or(0));
+    bj::object networks;
+    if (container.pid > 0 && container.facts.status == ContainerRunStatus::kRunning) {
+      networks = network_counters(container.pid);
+    }
+    return bj::object{
+        {"read", iso8601(engine_.clock_.now())},
+        {"name", container.runtime_id},
+        {"id", container.runtime_id},
+        {"cpu_stats",
+         bj::object{
+             {"cpu_usage", bj::object{{"total_usage", cpu_usage_ns(engine_.cgroups_, path)}}},
+             {"system_cpu_usage", system_cpu_ns()},
+             {"online_cpus", static_cast<std::int64_t>(std::thread::hardware_concurrency())}}},
+        {"memory_stats",
+         bj::object{
+             {"usage", memory},
+             {"limit", memory_limit_mib > 0 ? static_cast<std::uint64_t>(memory_limit_mib) << 20
+                                            : std::uint64_t{0}}}},
+        {"networks", std::move(networks)},
+        {"blkio_stats",
+         bj::object{{"io_service_bytes_recursive", io_bytes(engine_.cgroups_, path)}}}};
   }
 
   // SubmitTaskStateChange's input, with mutex_ held.
@@ -1167,6 +1414,15 @@ void TaskEngine::report_everything() {
     for (auto& [arn, runner] : runners_) runner->unacknowledge();
   }
   if (on_change_) on_change_();
+}
+
+std::optional<MetadataView> TaskEngine::metadata(std::string_view token, bool with_stats) const {
+  if (token.empty()) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  for (const auto& [arn, runner] : runners_) {
+    if (runner->owns_token(token)) return runner->metadata(token, with_stats);
+  }
+  return std::nullopt;
 }
 
 std::size_t TaskEngine::task_count() const {

@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <vector>
@@ -74,6 +75,21 @@ struct TaskEngineOptions {
   // hundreds at once only slow each other down (and cost memory), so the rest queue.
   int parallel_starts = 4;
   std::string bridge_unavailable = "the agent has no bridge network";
+  // The task metadata endpoint's port on this host (see metadata_server.hpp); 0: none, and no
+  // ECS_CONTAINER_METADATA_URI_V4 in containers.
+  std::uint16_t metadata_port = 0;
+  std::string cluster_arn;  // for the metadata's "Cluster"
+  std::string availability_zone;
+};
+
+// What the task metadata endpoint serves for one container's token (JSON in the shapes of ECS's
+// task metadata endpoint v4).
+struct MetadataView {
+  boost::json::object container;  // this container
+  boost::json::object task;       // the task, with all its containers
+  // Docker stats JSON: this container's, and every container's by DockerId.
+  boost::json::object stats;
+  boost::json::object task_stats;
 };
 
 class TaskEngine {
@@ -109,6 +125,10 @@ class TaskEngine {
   void acknowledge(const std::string& task_arn, std::uint64_t version);
   // Offers every task's state again (after the agent reconnected).
   void report_everything();
+
+  // The metadata a container's token stands for; nullopt for an unknown token. `with_stats`
+  // reads cgroup and network counters as well.
+  std::optional<MetadataView> metadata(std::string_view token, bool with_stats) const;
 
   // Tasks this engine knows, and how many of them are not STOPPED.
   std::size_t task_count() const;

@@ -327,6 +327,11 @@ int main(int argc, char** argv) {
                     "Region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS configuration)");
   agent->add_option("--bridge-subnet", agent_config.bridge_subnet,
                     "IPv4 subnet of the bridge network (default: a free 172.30.x.0/24, kept)");
+  agent
+      ->add_option("--metadata-port", agent_config.metadata_port,
+                   "Port of the task metadata endpoint (0: derived from the instance id, "
+                   "-1: off)")
+      ->check(CLI::Range(-1, 65535));
   agent->add_option("--runtime", agent_config.runtime,
                     "OCI runtime: runc or crun (default: the first that works here)");
   agent->add_option_function<std::string>(

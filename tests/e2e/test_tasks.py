@@ -4,6 +4,7 @@ DescribeTasks, ListTasks, StopTask and the aws CLI waiters; exit codes, essentia
 non-essential exits, OOM kills, dependsOn, health checks, start failures, placement across two
 agents, draining, and an agent killed with -9 and restarted next to its containers."""
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -408,6 +411,63 @@ class TaskTest(AgentTestCase):
         self.assertNotIn(f"wharf_{suffix}", nft_ruleset())
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         self.assertNotIn(f"wharf{suffix}", links)
+
+    def metadata_seen_from_inside(self, network_mode):
+        """Runs a task whose container reads its metadata endpoint and prints what it got."""
+        script = ('sleep 1; for path in "" /task /stats /task/stats; do '
+                  'wget -qO- "$ECS_CONTAINER_METADATA_URI_V4$path"; echo; done; '
+                  'echo "$ECS_CONTAINER_METADATA_URI_V4"; sleep 60')
+        family = self.register([{"name": "reader", "entryPoint": ["sh", "-c"],
+                                 "command": [script]}], network_mode=network_mode)
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        stdout = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1],
+                              "reader", "logs", "stdout")
+
+        def lines():
+            with open(stdout) as out:
+                text = out.read()
+            return text.splitlines() if text.count("\n") >= 5 else None
+        got = self.wait_for(lines, "the metadata reads")[:5]
+        # Four JSON documents, then the URI the container was given.
+        return task, [json.loads(line) for line in got[:4]] + [got[4]]
+
+    def check_metadata(self, task, seen):
+        container, task_metadata, stats, task_stats, _ = seen
+        reader = self.container(task, "reader")
+        self.assertEqual(container["DockerId"], reader["runtimeId"])
+        self.assertEqual(container["Name"], "reader")
+        self.assertEqual(container["ContainerARN"], reader["containerArn"])
+        self.assertEqual(container["ImageID"], reader["imageDigest"])
+        self.assertEqual(container["KnownStatus"], "RUNNING")
+        self.assertEqual(task_metadata["TaskARN"], task["taskArn"])
+        self.assertEqual(task_metadata["Cluster"], task["clusterArn"])
+        self.assertEqual(task_metadata["LaunchType"], "EC2")
+        self.assertEqual(task_metadata["AvailabilityZone"], task["availabilityZone"])
+        self.assertEqual([entry["Name"] for entry in task_metadata["Containers"]], ["reader"])
+        self.assertGreater(stats["memory_stats"]["usage"], 0)
+        self.assertGreater(stats["cpu_stats"]["cpu_usage"]["total_usage"], 0)
+        self.assertEqual(list(task_stats), [reader["runtimeId"]])
+        return container, stats
+
+    def test_the_metadata_endpoint_in_bridge_mode(self):
+        task, seen = self.metadata_seen_from_inside("bridge")
+        container, stats = self.check_metadata(task, seen)
+        self.assertEqual(container["Networks"][0]["NetworkMode"], "bridge")
+        self.assertEqual(len(container["Networks"][0]["IPv4Addresses"]), 1)
+        self.assertGreater(stats["networks"]["eth0"]["rx_bytes"], 0)
+        # Only a container's own token is answered; anything else is 404.
+        uri = urllib.parse.urlsplit(seen[4])
+        self.assertTrue(uri.path.startswith("/v4/"), seen[4])
+        for path in ("/v4/0123456789abcdef0123456789abcdef", "/v4/", "/v5/x", uri.path + "/x"):
+            with self.assertRaises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(f"http://127.0.0.1:{uri.port}{path}", timeout=5)
+            self.assertEqual(caught.exception.code, 404, path)
+
+    def test_the_metadata_endpoint_in_host_mode(self):
+        task, seen = self.metadata_seen_from_inside("host")
+        container, _ = self.check_metadata(task, seen)
+        self.assertEqual(container["Networks"][0]["NetworkMode"], "host")
 
 
 def netns_names():
