@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "agent/command.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -28,28 +29,9 @@ namespace {
 // A runtime command that takes longer is stuck; it is killed.
 constexpr std::chrono::seconds kCommandTimeout{60};
 
-struct CommandOutput {
-  ExitStatus status;
-  std::string out;
-  std::string err;
-};
-
 Error errno_error(const std::string& doing) {
   int saved = errno;
   return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(saved)};
-}
-
-Result<std::string> read_all(int fd) {
-  if (lseek(fd, 0, SEEK_SET) < 0) return std::unexpected(errno_error("rewinding output"));
-  std::string text;
-  char buffer[8192];
-  while (true) {
-    ssize_t got = read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return std::unexpected(errno_error("reading output"));
-    if (got == 0) return text;
-    text.append(buffer, static_cast<std::size_t>(got));
-  }
 }
 
 std::string trim(std::string text) {
@@ -61,7 +43,7 @@ std::string trim(std::string text) {
 std::string last_log_message(const fs::path& log) {
   UniqueFd fd(open(log.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return "";
-  auto text = read_all(fd.get());
+  auto text = read_from_start(fd.get());
   if (!text) return "";
   std::string message;
   std::size_t start = 0;
@@ -132,7 +114,7 @@ Result<UniqueFd> open_log(const fs::path& file) {
 pid_t read_pid_file(const fs::path& file) {
   UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return 0;
-  auto text = read_all(fd.get());
+  auto text = read_from_start(fd.get());
   if (!text) return 0;
   pid_t pid = 0;
   auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), pid);
@@ -358,18 +340,7 @@ class CliRuntime final : public Runtime {
 
   // Runs a runtime command, capturing its output in memory files (no pipe can fill up).
   Result<CommandOutput> run(const std::vector<std::string>& args) {
-    UniqueFd out(memfd_create("runtime-stdout", MFD_CLOEXEC));
-    UniqueFd err(memfd_create("runtime-stderr", MFD_CLOEXEC));
-    if (!out || !err) return std::unexpected(errno_error("creating output files"));
-    auto pid = reaper_.spawn(command_line(args), ChildIo{-1, out.get(), err.get()});
-    if (!pid) return std::unexpected(pid.error());
-    auto status = finish(*pid);
-    if (!status) return std::unexpected(status.error());
-    auto out_text = read_all(out.get());
-    if (!out_text) return std::unexpected(out_text.error());
-    auto err_text = read_all(err.get());
-    if (!err_text) return std::unexpected(err_text.error());
-    return CommandOutput{*status, std::move(*out_text), std::move(*err_text)};
+    return run_command(command_line(args), {}, kCommandTimeout, reaper_);
   }
 
   Status simple_command(std::string_view id, std::string_view what,

@@ -30,7 +30,9 @@ Status write_all(int fd, std::string_view text) {
   return {};
 }
 
-Result<std::string> read_all(int fd) {
+}  // namespace
+
+Result<std::string> read_from_start(int fd) {
   if (lseek(fd, 0, SEEK_SET) < 0) return std::unexpected(errno_error("rewinding command output"));
   std::string text;
   char buffer[8192];
@@ -43,13 +45,15 @@ Result<std::string> read_all(int fd) {
   }
 }
 
+namespace {
+
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
 }
 
 Result<CommandOutput> run_in(const std::vector<std::string>& argv, std::string_view input,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout, ProcessReaper& reaper) {
   UniqueFd in;
   if (!input.empty()) {
     in.reset(memfd_create("command-stdin", MFD_CLOEXEC));
@@ -60,7 +64,6 @@ Result<CommandOutput> run_in(const std::vector<std::string>& argv, std::string_v
   UniqueFd out(memfd_create("command-stdout", MFD_CLOEXEC));
   UniqueFd err(memfd_create("command-stderr", MFD_CLOEXEC));
   if (!out || !err) return std::unexpected(errno_error("creating output files"));
-  ProcessReaper& reaper = ProcessReaper::instance();
   auto pid = reaper.spawn(argv, ChildIo{in.get(), out.get(), err.get()});
   if (!pid) return std::unexpected(pid.error());
   auto status = reaper.wait(*pid, timeout);
@@ -73,9 +76,9 @@ Result<CommandOutput> run_in(const std::vector<std::string>& argv, std::string_v
   }
   reaper.forget(*pid);
   if (!status) return std::unexpected(status.error());
-  auto out_text = read_all(out.get());
+  auto out_text = read_from_start(out.get());
   if (!out_text) return std::unexpected(out_text.error());
-  auto err_text = read_all(err.get());
+  auto err_text = read_from_start(err.get());
   if (!err_text) return std::unexpected(err_text.error());
   return CommandOutput{**status, std::move(*out_text), std::move(*err_text)};
 }
@@ -92,8 +95,8 @@ std::string command_text(const std::vector<std::string>& argv) {
 }
 
 Result<CommandOutput> run_command(const std::vector<std::string>& argv, std::string_view input,
-                                  std::chrono::milliseconds timeout) {
-  auto output = run_in(argv, input, timeout);
+                                  std::chrono::milliseconds timeout, ProcessReaper& reaper) {
+  auto output = run_in(argv, input, timeout, reaper);
   if (!output)
     return std::unexpected(std::move(output.error()).context("`" + command_text(argv) + "`"));
   return output;

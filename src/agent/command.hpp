@@ -27,7 +27,11 @@ std::string command_text(const std::vector<std::string>& argv);
 // its stdout and stderr are kept in memory files, so no pipe can fill up. An error only when it
 // could not be started or timed out; a non-zero exit is in the output's status.
 Result<CommandOutput> run_command(const std::vector<std::string>& argv, std::string_view input = {},
-                                  std::chrono::milliseconds timeout = kDefaultCommandTimeout);
+                                  std::chrono::milliseconds timeout = kDefaultCommandTimeout,
+                                  ProcessReaper& reaper = ProcessReaper::instance());
+
+// Everything in the file behind `fd`, read from its start (a memory file a child wrote).
+Result<std::string> read_from_start(int fd);
 
 // As run_command, but a non-zero exit is an error naming the command and quoting its stderr.
 // Returns the command's stdout.
