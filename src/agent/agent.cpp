@@ -348,7 +348,7 @@ Status Agent::start_engine() {
   bridge_options.subnet = config_.bridge_subnet;
   bridge_options.nft_table = "wharf_" + suffix;
   bridge_options.netns_prefix = "wharf-" + suffix + "-";
-  bridge_options.state_file = layout_.state_dir() / "network.json";
+  bridge_options.state_file = layout_.network_state_file();
   std::string bridge_unavailable;
   if (auto bridge = BridgeNetwork::open(bridge_options); bridge) {
     bridge_ = std::move(*bridge);

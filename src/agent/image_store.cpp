@@ -49,11 +49,6 @@ std::unexpected<Error> local_failure(const std::string& doing) {
   return fail(ErrorCode::kInternal, doing + ": " + std::strerror(errno));
 }
 
-// The index lives among the image directories (images/<alg>/), which never take this name.
-fs::path index_file(const Layout& layout) {
-  return layout.images_dir() / "index.json";
-}
-
 Result<std::string> read_text(const fs::path& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return local_failure("reading " + path.string());
@@ -370,7 +365,7 @@ Status ImageStore::load() {
   if (auto cleared = remove_layer_temp_dirs(layout_); !cleared) {
     return std::unexpected(std::move(cleared.error()).context("loading the image store"));
   }
-  bj::object index = read_index(index_file(layout_));
+  bj::object index = read_index(layout_.image_index_file());
   std::map<oci::Digest, Image> images;
   for (const oci::Digest& digest : digest_dirs(layout_.images_dir())) {
     auto image = load_image(digest);
@@ -727,7 +722,8 @@ Status ImageStore::save_index_locked() const {
   if (auto created = make_directories(layout_.images_dir()); !created) return created;
   // Without fsync: it is rewritten on every use of an image, under the store's lock, and after
   // a host crash load() rebuilds what it lost (only last-use times and references).
-  return write_file_atomically(index_file(layout_), bj::serialize(index), Durability::kProcess);
+  return write_file_atomically(layout_.image_index_file(), bj::serialize(index),
+                               Durability::kProcess);
 }
 
 std::vector<Image> ImageStore::images() const {

@@ -71,6 +71,10 @@ fs::path Layout::agent_state_file() const {
   return state_dir() / "agent.json";
 }
 
+fs::path Layout::network_state_file() const {
+  return state_dir() / "network.json";
+}
+
 fs::path Layout::layers_dir() const {
   return data_dir_ / "layers";
 }
@@ -83,6 +87,10 @@ fs::path Layout::layer_temp_dir() const {
 
 fs::path Layout::images_dir() const {
   return data_dir_ / "images";
+}
+
+fs::path Layout::image_index_file() const {
+  return images_dir() / "index.json";
 }
 fs::path Layout::image_dir(const oci::Digest& manifest_digest) const {
   return digest_path(images_dir(), manifest_digest);

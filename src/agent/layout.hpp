@@ -29,8 +29,10 @@ Status validate_container_ref(const ContainerRef& container);
 // <data_dir>/
 //   agent.lock                        held by the one agent that uses this data directory
 //   state/agent.json                  the agent's registration (container instance, cluster)
+//   state/network.json                the bridge network's subnet, addresses and host ports
 //   layers/<alg>/<hex>/               one unpacked layer, the root of its file tree
 //   layers/tmp/<random>/              layers being unpacked or removed; never read as layers
+//   images/index.json                 references → images, last uses, layer sizes
 //   images/<alg>/<hex>/               one image, by manifest digest: manifest.json, config.json
 //   containers/<task-id>/task.json    the task's last known state
 //   containers/<task-id>/<name>/      one container: upper/ work/ merged/ bundle/ logs/
@@ -55,12 +57,15 @@ class Layout {
 
   std::filesystem::path state_dir() const;
   std::filesystem::path agent_state_file() const;
+  std::filesystem::path network_state_file() const;
 
   std::filesystem::path layers_dir() const;
   std::filesystem::path layer_dir(const oci::Digest& diff_id) const;
   std::filesystem::path layer_temp_dir() const;
 
   std::filesystem::path images_dir() const;
+  // Among the image directories (images/<alg>/), which never take this name.
+  std::filesystem::path image_index_file() const;
   std::filesystem::path image_dir(const oci::Digest& manifest_digest) const;
   std::filesystem::path image_manifest_file(const oci::Digest& manifest_digest) const;
   std::filesystem::path image_config_file(const oci::Digest& manifest_digest) const;

@@ -17,6 +17,8 @@ TEST(Layout, NamesEveryPathUnderTheDataDir) {
   EXPECT_EQ(layout->data_dir(), "/var/lib/wharf");
   EXPECT_EQ(layout->lock_file(), "/var/lib/wharf/agent.lock");
   EXPECT_EQ(layout->agent_state_file(), "/var/lib/wharf/state/agent.json");
+  EXPECT_EQ(layout->network_state_file(), "/var/lib/wharf/state/network.json");
+  EXPECT_EQ(layout->image_index_file(), "/var/lib/wharf/images/index.json");
   EXPECT_EQ(layout->layer_dir(kDiffId), "/var/lib/wharf/layers/sha256/" + kDiffId.hex);
   EXPECT_EQ(layout->layer_temp_dir(), "/var/lib/wharf/layers/tmp");
   EXPECT_EQ(layout->image_manifest_file(kDiffId),
