@@ -195,6 +195,22 @@ Result<std::unique_ptr<Agent>> Agent::open(AgentConfig config, const Clock& cloc
       new Agent(std::move(config), clock, std::move(*layout), std::move(*lock), *saved));
 }
 
+Result<std::unique_ptr<Agent>> open_local_agent(std::string server_url,
+                                                oci::AwsCredentials credentials,
+                                                std::filesystem::path data_dir,
+                                                const Clock& clock) {
+  AgentConfig config;
+  config.server_url = std::move(server_url);
+  config.cluster = "default";
+  config.data_dir = std::move(data_dir);
+  config.credentials = std::move(credentials);
+  EcsClient client(client_options(config), clock);
+  if (auto created = client.call("CreateCluster", {{"clusterName", config.cluster}}); !created) {
+    return std::unexpected(created.error().context("creating the default cluster"));
+  }
+  return Agent::open(std::move(config), clock);
+}
+
 Agent::Agent(AgentConfig config, const Clock& clock, Layout layout, UniqueFd lock,
              SavedRegistration saved)
     : config_(std::move(config)),

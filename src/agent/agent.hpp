@@ -150,4 +150,10 @@ class Agent {
   std::optional<Error> fatal_;  // guarded by mutex_: why run() ends, if not stop()
 };
 
+// `wharf up`'s agent: one in the cluster "default" of the control plane at `server_url`,
+// which it creates first (as ECS creates "default" on first use), with its data in `data_dir`.
+Result<std::unique_ptr<Agent>> open_local_agent(std::string server_url,
+                                                oci::AwsCredentials credentials,
+                                                std::filesystem::path data_dir, const Clock& clock);
+
 }  // namespace wharf::agent

@@ -85,19 +85,11 @@ int run_up(const wharf::server::ServerConfig& config) {
         "not root: running without an agent (containers need root); start `wharf "
         "agent` as root to run tasks");
   } else {
-    wharf::agent::AgentConfig agent_config;
-    agent_config.server_url = fmt::format("http://{}:{}", (*plane)->host(), (*plane)->port());
-    agent_config.cluster = "default";
-    agent_config.data_dir = std::filesystem::path(config.data_dir) / "agent";
-    agent_config.credentials = {(*plane)->admin_key().access_key_id,
-                                (*plane)->admin_key().secret_access_key, "", "us-east-1"};
-    wharf::agent::EcsClient client(
-        {agent_config.server_url, agent_config.credentials, false, std::chrono::seconds(10)},
-        clock);
-    if (auto created = client.call("CreateCluster", {{"clusterName", "default"}}); !created) {
-      spdlog::error("creating the default cluster: {}", created.error().message);
-    }
-    auto opened = wharf::agent::Agent::open(std::move(agent_config), clock);
+    auto opened = wharf::agent::open_local_agent(
+        fmt::format("http://{}:{}", (*plane)->host(), (*plane)->port()),
+        {(*plane)->admin_key().access_key_id, (*plane)->admin_key().secret_access_key, "",
+         "us-east-1"},
+        std::filesystem::path(config.data_dir) / "agent", clock);
     if (!opened) {
       spdlog::error("cannot start the agent: {}", opened.error().message);
     } else {
