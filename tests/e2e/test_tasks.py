@@ -574,6 +574,44 @@ class UpTest(unittest.TestCase):
             cluster="default", containerInstances=arns)["containerInstances"][0]
         self.assertTrue(instance["agentConnected"])
 
+        # And it runs tasks: an image imported into its registry, a bridge task, its port.
+        session = dict(AWS_ACCESS_KEY_ID=exports["AWS_ACCESS_KEY_ID"],
+                       AWS_SECRET_ACCESS_KEY=exports["AWS_SECRET_ACCESS_KEY"],
+                       AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
+                       AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        boto3.client("ecr", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name=REGION,
+                     aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"]
+                     ).create_repository(repositoryName="busybox")
+        image = f"127.0.0.1:{port}/busybox:latest"
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+        env.update(session)
+        subprocess.run([WHARF, "image", "import", make_busybox_rootfs(
+            os.path.join(data_dir, "rootfs")), image], env=env, check=True, capture_output=True)
+        ecs.register_task_definition(family="hello", networkMode="bridge", containerDefinitions=[{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": ["mkdir /www; echo hello > /www/index.html; exec httpd -f -p 80 -h /www"],
+            "stopTimeout": 2,  # httpd as PID 1 ignores SIGTERM: SIGKILL after 2 s, not 30
+            "portMappings": [{"containerPort": 80, "hostPort": 0}]}])
+        [task] = ecs.run_task(cluster="default", taskDefinition="hello")["tasks"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            task = ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]])["tasks"][0]
+            if task["lastStatus"] in ("RUNNING", "STOPPED"):
+                break
+            time.sleep(0.1)
+        self.assertEqual(task["lastStatus"], "RUNNING", task)
+        host_port = task["containers"][0]["networkBindings"][0]["hostPort"]
+        self.assertEqual(http_get(f"http://127.0.0.1:{host_port}/"), "hello\n")
+        ecs.stop_task(cluster="default", task=task["taskArn"])
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            task = ecs.describe_tasks(cluster="default", tasks=[task["taskArn"]])["tasks"][0]
+            if task["lastStatus"] == "STOPPED":
+                break
+            time.sleep(0.1)
+        self.assertEqual(task["lastStatus"], "STOPPED")
+
 
 if __name__ == "__main__":
     unittest.main()
