@@ -192,6 +192,69 @@ bj::array bindings_to_json(const std::vector<PortBinding>& bindings) {
   return out;
 }
 
+// "8000-8010" as {8000, 8010}; nullopt for anything else.
+std::optional<std::pair<std::uint16_t, std::uint16_t>> port_range(std::string_view text) {
+  auto dash = text.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  unsigned long low = std::strtoul(std::string(text.substr(0, dash)).c_str(), nullptr, 10);
+  unsigned long high = std::strtoul(std::string(text.substr(dash + 1)).c_str(), nullptr, 10);
+  if (low < 1 || high > 65535 || low > high) return std::nullopt;
+  return std::pair{static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
+}
+
+// The networkBindings to report: a containerPortRange mapping whose host ports came out
+// consecutive is one binding with containerPortRange and hostPortRange, as ECS reports it;
+// every other port is a binding of its own.
+bj::array reported_bindings(const bj::object& definition,
+                            const std::vector<PortBinding>& bindings) {
+  std::vector<bool> grouped(bindings.size(), false);
+  bj::array out;
+  if (const auto* list = json::get_array(definition, "portMappings")) {
+    for (const auto& item : *list) {
+      if (!item.is_object()) continue;
+      std::string protocol = json::string_or(item.as_object(), "protocol", "tcp");
+      auto range = port_range(json::string_or(item.as_object(), "containerPortRange", ""));
+      if (!range) continue;
+      std::vector<std::size_t> members;
+      for (std::size_t index = 0; index < bindings.size(); ++index) {
+        const PortBinding& binding = bindings[index];
+        if (binding.protocol == protocol && binding.container_port >= range->first &&
+            binding.container_port <= range->second) {
+          members.push_back(index);
+        }
+      }
+      std::ranges::sort(members, {},
+                        [&](std::size_t index) { return bindings[index].container_port; });
+      bool consecutive =
+          !members.empty() &&
+          members.size() == static_cast<std::size_t>(range->second - range->first) + 1;
+      for (std::size_t position = 1; consecutive && position < members.size(); ++position) {
+        consecutive =
+            bindings[members[position]].host_port == bindings[members[position - 1]].host_port + 1;
+      }
+      if (!consecutive) continue;
+      const PortBinding& first = bindings[members.front()];
+      const PortBinding& last = bindings[members.back()];
+      out.push_back(bj::object{{"bindIP", first.bind_ip},
+                               {"protocol", protocol},
+                               {"containerPortRange", std::to_string(first.container_port) + "-" +
+                                                          std::to_string(last.container_port)},
+                               {"hostPortRange", std::to_string(first.host_port) + "-" +
+                                                     std::to_string(last.host_port)}});
+      for (std::size_t index : members) grouped[index] = true;
+    }
+  }
+  for (std::size_t index = 0; index < bindings.size(); ++index) {
+    if (grouped[index]) continue;
+    const PortBinding& binding = bindings[index];
+    out.push_back(bj::object{{"bindIP", binding.bind_ip},
+                             {"containerPort", binding.container_port},
+                             {"hostPort", binding.host_port},
+                             {"protocol", binding.protocol}});
+  }
+  return out;
+}
+
 std::vector<PortBinding> bindings_from_json(const bj::array* list) {
   std::vector<PortBinding> bindings;
   if (list == nullptr) return bindings;
@@ -709,12 +772,20 @@ class TaskEngine::Runner {
       for (const auto& item : *list) {
         if (!item.is_object()) continue;
         const auto& entry = item.as_object();
+        std::string protocol = json::string_or(entry, "protocol", "tcp");
+        if (auto range = port_range(json::string_or(entry, "containerPortRange", ""))) {
+          // Each port of the range gets a host port; consecutive dynamic picks make the host
+          // ports a range too, as ECS reports them (see reported_bindings).
+          for (std::uint32_t port = range->first; port <= range->second; ++port) {
+            mappings.push_back({static_cast<std::uint16_t>(port), 0, protocol});
+          }
+          continue;
+        }
         auto container_port = json::get_int(entry, "containerPort");
-        if (!container_port) continue;  // containerPortRange is not supported yet
+        if (!container_port) continue;
         mappings.push_back(
             {static_cast<std::uint16_t>(*container_port),
-             static_cast<std::uint16_t>(json::get_int(entry, "hostPort").value_or(0)),
-             json::string_or(entry, "protocol", "tcp")});
+             static_cast<std::uint16_t>(json::get_int(entry, "hostPort").value_or(0)), protocol});
       }
     }
     return mappings;
@@ -1222,9 +1293,10 @@ class TaskEngine::Runner {
     bj::object health;
     std::vector<ContainerFacts> facts;
     for (const Container& container : containers_) {
-      bj::object entry{{"containerName", container.facts.name},
-                       {"status", to_string(container.facts.status)},
-                       {"networkBindings", bindings_to_json(container.bindings)}};
+      bj::object entry{
+          {"containerName", container.facts.name},
+          {"status", to_string(container.facts.status)},
+          {"networkBindings", reported_bindings(container.definition, container.bindings)}};
       if (!container.runtime_id.empty()) entry["runtimeId"] = container.runtime_id;
       if (!container.image_digest.empty()) entry["imageDigest"] = container.image_digest;
       if (container.facts.exit_code) entry["exitCode"] = *container.facts.exit_code;

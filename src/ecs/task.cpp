@@ -147,20 +147,36 @@ void adjust(ContainerInstance& instance, const TaskReservation& reserved, bool t
 
 }  // namespace
 
+namespace {
+
+// The host ports of a NetworkBinding: hostPort, or hostPortRange ("49153-49155"); {0, -1} when
+// it names none.
+std::pair<int64_t, int64_t> host_ports_of(const bj::object& binding) {
+  if (auto port = json::get_int(binding, "hostPort")) return {*port, *port};
+  std::string range = json::string_or(binding, "hostPortRange", "");
+  auto dash = range.find('-');
+  if (dash == std::string::npos) return {0, -1};
+  return {std::strtoll(range.substr(0, dash).c_str(), nullptr, 10),
+          std::strtoll(range.substr(dash + 1).c_str(), nullptr, 10)};
+}
+
+}  // namespace
+
 TaskReservation unreserved_bindings(const Task& task) {
   TaskReservation extra;
   for (const auto& container : task.containers) {
     for (const auto& binding : container.network_bindings) {
       if (!binding.is_object()) continue;
-      auto port = json::get_int(binding.as_object(), "hostPort");
-      if (!port || *port < 1 || *port > 65535) continue;
       bool udp = json::string_or(binding.as_object(), "protocol", "tcp") == "udp";
       const auto& held = udp ? task.reserved.udp_ports : task.reserved.tcp_ports;
       auto& added = udp ? extra.udp_ports : extra.tcp_ports;
-      auto value = static_cast<uint16_t>(*port);
-      if (std::ranges::find(held, value) == held.end() &&
-          std::ranges::find(added, value) == added.end()) {
-        added.push_back(value);
+      auto [low, high] = host_ports_of(binding.as_object());
+      for (int64_t port = low; port >= 1 && port <= high && port <= 65535; ++port) {
+        auto value = static_cast<uint16_t>(port);
+        if (std::ranges::find(held, value) == held.end() &&
+            std::ranges::find(added, value) == added.end()) {
+          added.push_back(value);
+        }
       }
     }
   }

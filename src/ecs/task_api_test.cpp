@@ -582,7 +582,11 @@ TEST_F(TaskApiTest, TaskStateChangesMoveForwardOnly) {
       {"networkBindings",
        bj::array{bj::object{{"containerPort", 80}, {"hostPort", 8080}, {"protocol", "tcp"}},
                  // A dynamic port the agent picked: held on the instance until the task stops.
-                 bj::object{{"containerPort", 81}, {"hostPort", 49200}, {"protocol", "tcp"}}}}}};
+                 bj::object{{"containerPort", 81}, {"hostPort", 49200}, {"protocol", "tcp"}},
+                 // A containerPortRange mapping, reported as ranges.
+                 bj::object{{"containerPortRange", "9000-9001"},
+                            {"hostPortRange", "49300-49301"},
+                            {"protocol", "tcp"}}}}}};
   ASSERT_TRUE(report(arn, "RUNNING",
                      {{"containers", running_containers},
                       {"pullStoppedAt", 1'700'000'001.5},
@@ -598,8 +602,9 @@ TEST_F(TaskApiTest, TaskStateChangesMoveForwardOnly) {
   EXPECT_EQ(container.at("runtimeId"), "rt-1");
   EXPECT_EQ(container.at("imageDigest"), "sha256:abc");
   EXPECT_EQ(container.at("healthStatus"), "HEALTHY");
-  EXPECT_EQ(container.at("networkBindings").as_array().size(), 2u);
-  EXPECT_EQ(remaining_ports(instance_arn), (std::set<std::string>{"22", "8080", "49200"}));
+  EXPECT_EQ(container.at("networkBindings").as_array().size(), 3u);
+  EXPECT_EQ(remaining_ports(instance_arn),
+            (std::set<std::string>{"22", "8080", "49200", "49300", "49301"}));
   EXPECT_EQ(cluster().at("runningTasksCount"), 1);
   EXPECT_EQ(instance(instance_arn).at("runningTasksCount"), 1);
   int64_t version = task.at("version").as_int64();

@@ -361,6 +361,22 @@ class TaskTest(AgentTestCase):
         self.wait_status("prod", arn, "STOPPED")
         self.assertIsNone(http_get(f"http://127.0.0.1:{binding['hostPort']}/"))
 
+    def test_a_container_port_range_is_published_as_a_host_port_range(self):
+        family = self.register([{
+            "name": "web", "entryPoint": ["sh", "-c"],
+            "command": ["mkdir /www; echo ranged > /www/index.html; exec httpd -f -p 8001 -h /www"],
+            "portMappings": [{"containerPortRange": "8000-8002", "protocol": "tcp"}]}],
+            network_mode="bridge")
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "RUNNING")
+        [binding] = self.container(task, "web")["networkBindings"]
+        self.assertEqual(binding["containerPortRange"], "8000-8002")
+        low, high = (int(port) for port in binding["hostPortRange"].split("-"))
+        self.assertEqual(high - low, 2)
+        body = self.wait_for(lambda: http_get(f"http://127.0.0.1:{low + 1}/"), "port 8001",
+                             timeout=10)
+        self.assertEqual(body, "ranged\n")
+
     def test_a_taken_static_host_port_is_not_placed_again(self):
         family = self.register([{
             "name": "web", "entryPoint": ["sh", "-c"], "command": ["exec httpd -f -p 80"],
