@@ -297,24 +297,27 @@ Result<UploadStatus> BlobStore::upload_status(std::string_view id) const {
   return UploadStatus{session.id, session.owner, session.size, session.started, session.touched};
 }
 
-Result<UploadWriter> BlobStore::writer(std::string_view id, std::optional<uint64_t> offset) {
-  UploadSession* session = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    auto found = uploads_.find(id);
-    if (found == uploads_.end()) return std::unexpected(upload_not_found(id));
-    session = found->second.get();
-    if (session->busy) {
-      return fail(ErrorCode::kResourceInUse, "upload " + std::string(id) + " is being written");
-    }
-    if (offset && *offset != session->size) {
-      return fail(ErrorCode::kInvalidLayerPart, "upload " + std::string(id) + " has " +
-                                                    std::to_string(session->size) +
-                                                    " bytes; a chunk starting at " +
-                                                    std::to_string(*offset) + " is out of order");
-    }
-    session->busy = true;
+Result<UploadSession*> BlobStore::claim(std::string_view id, std::optional<uint64_t> offset) {
+  std::lock_guard lock(mutex_);
+  auto found = uploads_.find(id);
+  if (found == uploads_.end()) return std::unexpected(upload_not_found(id));
+  UploadSession* session = found->second.get();
+  if (session->busy) {
+    return fail(ErrorCode::kResourceInUse, "upload " + std::string(id) + " is being written");
   }
+  if (offset && *offset != session->size) {
+    return fail(ErrorCode::kInvalidLayerPart,
+                "upload " + std::string(id) + " has " + std::to_string(session->size) +
+                    " bytes; a chunk starting at " + std::to_string(*offset) + " is out of order");
+  }
+  session->busy = true;
+  return session;
+}
+
+Result<UploadWriter> BlobStore::writer(std::string_view id, std::optional<uint64_t> offset) {
+  auto claimed = claim(id, offset);
+  if (!claimed) return std::unexpected(claimed.error());
+  UploadSession* session = *claimed;
   session->fd.reset(::open(session->path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!session->fd) {
     Error error = disk_error("opening", session->path);
@@ -338,17 +341,9 @@ void BlobStore::release(UploadSession* session) {
 }
 
 Result<uint64_t> BlobStore::complete_upload(std::string_view id, const oci::Digest& digest) {
-  UploadSession* session = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    auto found = uploads_.find(id);
-    if (found == uploads_.end()) return std::unexpected(upload_not_found(id));
-    session = found->second.get();
-    if (session->busy) {
-      return fail(ErrorCode::kResourceInUse, "upload " + std::string(id) + " is being written");
-    }
-    session->busy = true;
-  }
+  auto claimed = claim(id, std::nullopt);
+  if (!claimed) return std::unexpected(claimed.error());
+  UploadSession* session = *claimed;
   Result<uint64_t> outcome = [&]() -> Result<uint64_t> {
     if (auto synced = fsync_path(session->path, O_RDONLY); !synced) {
       return std::unexpected(synced.error());

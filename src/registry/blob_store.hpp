@@ -144,6 +144,9 @@ class BlobStore {
   Status prepare();
   std::filesystem::path upload_path(std::string_view id) const;
   Status install(const std::filesystem::path& from, const oci::Digest& digest);
+  // Marks upload `id` busy for one writer or for completion; `offset`, when given, must be
+  // its current size. kUploadNotFound, kResourceInUse, kInvalidLayerPart.
+  Result<UploadSession*> claim(std::string_view id, std::optional<uint64_t> offset);
   void release(UploadSession* session);
 
   BlobStoreOptions options_;
