@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "agent/command.hpp"
+#include "common/text.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -32,11 +33,6 @@ constexpr std::chrono::seconds kCommandTimeout{60};
 Error errno_error(const std::string& doing) {
   int saved = errno;
   return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(saved)};
-}
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
 }
 
 // The last "msg" of a --log-format=json log, or "" when there is none.
@@ -177,7 +173,8 @@ class CliRuntime final : public Runtime {
     if (output->status.exit_code != 0) {
       if (!exists(id))
         return fail(ErrorCode::kNotFound, doing("inspecting", id) + ": no such container");
-      return fail(ErrorCode::kInternal, doing("inspecting", id) + ": " + trim(output->err));
+      return fail(ErrorCode::kInternal,
+                  doing("inspecting", id) + ": " + std::string(trim(output->err)));
     }
     boost::system::error_code error;
     bj::value value = bj::parse(output->out, error);
@@ -195,7 +192,8 @@ class CliRuntime final : public Runtime {
     if (current && current->status == ContainerStatus::kStopped) {
       return fail(ErrorCode::kNotFound, doing("signalling", id) + ": it is not running");
     }
-    return fail(ErrorCode::kInternal, doing("signalling", id) + ": " + trim(output->err));
+    return fail(ErrorCode::kInternal,
+                doing("signalling", id) + ": " + std::string(trim(output->err)));
   }
 
   Result<ExitStatus> exec(std::string_view id, const std::vector<std::string>& argv,
@@ -220,7 +218,8 @@ class CliRuntime final : public Runtime {
     auto output = run(args);
     if (!output) return std::unexpected(std::move(output.error()).context(doing("deleting", id)));
     if (output->status.exit_code != 0 && exists(id)) {
-      return fail(ErrorCode::kInternal, doing("deleting", id) + ": " + trim(output->err));
+      return fail(ErrorCode::kInternal,
+                  doing("deleting", id) + ": " + std::string(trim(output->err)));
     }
     std::lock_guard lock(mutex_);
     if (auto pid = pids_.find(std::string(id)); pid != pids_.end()) {
@@ -234,7 +233,7 @@ class CliRuntime final : public Runtime {
     auto output = run({"list", "--format", "json"});
     if (!output) return std::unexpected(std::move(output.error()).context("listing containers"));
     if (output->status.exit_code != 0) {
-      return fail(ErrorCode::kInternal, "listing containers: " + trim(output->err));
+      return fail(ErrorCode::kInternal, "listing containers: " + std::string(trim(output->err)));
     }
     boost::system::error_code error;
     bj::value value = bj::parse(output->out, error);
@@ -349,7 +348,7 @@ class CliRuntime final : public Runtime {
     if (!output) return std::unexpected(std::move(output.error()).context(doing(what, id)));
     if (output->status.exit_code == 0) return {};
     if (!exists(id)) return fail(ErrorCode::kNotFound, doing(what, id) + ": no such container");
-    return fail(ErrorCode::kInternal, doing(what, id) + ": " + trim(output->err));
+    return fail(ErrorCode::kInternal, doing(what, id) + ": " + std::string(trim(output->err)));
   }
 
   // `subcommand` is {"create"} or {"run", "--detach"}: both leave the init behind, re-parented

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "common/text.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -46,11 +47,6 @@ Result<std::string> read_from_start(int fd) {
 }
 
 namespace {
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 Result<CommandOutput> run_in(const std::vector<std::string>& argv, std::string_view input,
                              std::chrono::milliseconds timeout, ProcessReaper& reaper) {
@@ -109,7 +105,7 @@ Result<std::string> run_checked(const std::vector<std::string>& argv, std::strin
   if (output->status.exit_code == 0) return std::move(output->out);
   std::string message =
       "`" + command_text(argv) + "` failed (exit " + std::to_string(output->status.exit_code) + ")";
-  std::string err = trim(std::move(output->err));
+  std::string err(trim(output->err));
   if (!err.empty()) message += ": " + err;
   return fail(ErrorCode::kInternal, std::move(message));
 }

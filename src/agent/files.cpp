@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "common/unique_fd.hpp"
@@ -44,6 +46,14 @@ Status write_file_atomically(const fs::path& path, std::string_view contents,
     if (dir) ::fsync(dir.get());
   }
   return {};
+}
+
+std::optional<std::string> read_text_file(const fs::path& path) {
+  std::ifstream file(path);
+  if (!file) return std::nullopt;
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
 }
 
 }  // namespace wharf::agent

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -17,5 +19,9 @@ enum class Durability {
 // crash) see the old file or the new one, never a mix. The file is created 0600.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view contents,
                              Durability durability = Durability::kSynced);
+
+// The whole of a small text file (/proc, /sys, cgroup control files); nullopt when it cannot be
+// opened.
+std::optional<std::string> read_text_file(const std::filesystem::path& path);
 
 }  // namespace wharf::agent

@@ -13,6 +13,9 @@
 #include <sstream>
 #include <string>
 
+#include "agent/files.hpp"
+#include "common/text.hpp"
+
 namespace wharf::agent {
 
 namespace fs = std::filesystem;
@@ -26,24 +29,6 @@ std::optional<int64_t> parse_int(std::string_view text) {
   return value;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-std::optional<std::string> read_small_file(const fs::path& path) {
-  std::ifstream file(path);
-  if (!file) return std::nullopt;
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
 int usable_cpu_count() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -54,7 +39,7 @@ int usable_cpu_count() {
 // This process's cgroup v2 directory and its ancestors, leaf first; empty on cgroup v1.
 std::vector<fs::path> cgroup_dirs() {
   std::vector<fs::path> dirs;
-  auto membership = read_small_file("/proc/self/cgroup");
+  auto membership = read_text_file("/proc/self/cgroup");
   if (!membership) return dirs;
   std::istringstream lines(*membership);
   for (std::string line; std::getline(lines, line);) {
@@ -73,7 +58,7 @@ template <typename Parse>
 std::optional<int64_t> tightest(const std::vector<fs::path>& dirs, const char* file, Parse parse) {
   std::optional<int64_t> tightest_limit;
   for (const auto& dir : dirs) {
-    auto text = read_small_file(dir / file);
+    auto text = read_text_file(dir / file);
     if (!text) continue;
     auto limit = parse(*text);
     if (limit && (!tightest_limit || *limit < *tightest_limit)) tightest_limit = limit;
@@ -135,7 +120,7 @@ Result<HostResources> measure_host(int64_t memory_reserve_mib) {
   HostResources resources;
   resources.cpu_units =
       cpu_units(usable_cpu_count(), tightest(dirs, "cpu.max", parse_cgroup_cpu_max));
-  auto meminfo = read_small_file("/proc/meminfo");
+  auto meminfo = read_text_file("/proc/meminfo");
   if (!meminfo) return fail(ErrorCode::kInternal, "cannot read /proc/meminfo");
   auto total = parse_mem_total_kib(*meminfo);
   if (!total) return std::unexpected(total.error());

@@ -20,6 +20,7 @@
 #include "agent/command.hpp"
 #include "agent/files.hpp"
 #include "agent/layout.hpp"
+#include "common/text.hpp"
 
 namespace wharf::agent {
 
@@ -46,11 +47,6 @@ bool path_exists(const fs::path& path) {
 
 bool link_exists(std::string_view name) {
   return path_exists(kSysNet / std::string(name));
-}
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
 }
 
 // "veth" and 11 lowercase hex digits, as host_veth_name makes them.
@@ -254,7 +250,7 @@ Status remove_links(const std::string& host_veth, const std::string& netns_name)
   if (!link_exists(host_veth) && !path_exists(kNetnsDir / netns_name)) return {};
   return fail(ErrorCode::kInternal, "`ip -force -batch -` (" + lines.front() + ", …) left veth " +
                                         host_veth + " or netns " + netns_name +
-                                        " behind: " + trim(output->err));
+                                        " behind: " + std::string(trim(output->err)));
 }
 
 std::string json_string(const bj::object& object, std::string_view key) {
@@ -1006,7 +1002,7 @@ Status BridgeNetwork::reconcile_locked(const std::set<std::string>& live) {
       errors.push_back(output.error().message);
     } else if (output->status.exit_code != 0) {
       errors.push_back("removing unknown namespaces and veths: `ip -force -batch -` failed: " +
-                       trim(output->err));
+                       std::string(trim(output->err)));
     }
   }
   if (errors.empty()) return {};

@@ -101,25 +101,19 @@ std::string iso8601(TimePoint time) {
   return out;
 }
 
-std::string read_small_file(const fs::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 // CPU time of a cgroup in nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec).
 std::uint64_t cpu_usage_ns(const Cgroups& cgroups, const std::string& path) {
   const CgroupMounts& mounts = cgroups.mounts();
   fs::path relative = fs::path(path).relative_path();
   if (mounts.version == CgroupVersion::kV2) {
-    auto usec = find_counter(read_small_file(mounts.unified / relative / "cpu.stat"), "usage_usec");
+    auto usec = find_counter(read_text_file(mounts.unified / relative / "cpu.stat").value_or(""),
+                             "usage_usec");
     return usec.value_or(0) * 1000;
   }
   auto mount = mounts.v1.find("cpuacct");
   if (mount == mounts.v1.end()) return 0;
-  return std::strtoull(read_small_file(mount->second / relative / "cpuacct.usage").c_str(), nullptr,
-                       10);
+  return std::strtoull(
+      read_text_file(mount->second / relative / "cpuacct.usage").value_or("").c_str(), nullptr, 10);
 }
 
 // Bytes read and written, as Docker's io_service_bytes_recursive entries.
@@ -129,14 +123,15 @@ bj::array io_bytes(const Cgroups& cgroups, const std::string& path) {
   std::uint64_t read = 0;
   std::uint64_t write = 0;
   if (mounts.version == CgroupVersion::kV2) {
-    std::istringstream lines(read_small_file(mounts.unified / relative / "io.stat"));
+    std::istringstream lines(read_text_file(mounts.unified / relative / "io.stat").value_or(""));
     for (std::string word; lines >> word;) {
       if (word.starts_with("rbytes=")) read += std::strtoull(word.c_str() + 7, nullptr, 10);
       if (word.starts_with("wbytes=")) write += std::strtoull(word.c_str() + 7, nullptr, 10);
     }
   } else if (auto mount = mounts.v1.find("blkio"); mount != mounts.v1.end()) {
     std::istringstream lines(
-        read_small_file(mount->second / relative / "blkio.throttle.io_service_bytes_recursive"));
+        read_text_file(mount->second / relative / "blkio.throttle.io_service_bytes_recursive")
+            .value_or(""));
     std::string device, op;
     std::uint64_t value = 0;
     while (lines >> device >> op >> value) {
@@ -150,7 +145,7 @@ bj::array io_bytes(const Cgroups& cgroups, const std::string& path) {
 
 // The host's CPU time so far, in nanoseconds, as Docker's system_cpu_usage.
 std::uint64_t system_cpu_ns() {
-  std::istringstream stat(read_small_file("/proc/stat"));
+  std::istringstream stat(read_text_file("/proc/stat").value_or(""));
   std::string cpu;
   stat >> cpu;
   std::uint64_t total = 0;
@@ -161,7 +156,8 @@ std::uint64_t system_cpu_ns() {
 // The interfaces of the network namespace `pid` is in (loopback left out), Docker's shape.
 bj::object network_counters(pid_t pid) {
   bj::object networks;
-  std::istringstream lines(read_small_file("/proc/" + std::to_string(pid) + "/net/dev"));
+  std::istringstream lines(
+      read_text_file("/proc/" + std::to_string(pid) + "/net/dev").value_or(""));
   std::string line;
   while (std::getline(lines, line)) {
     auto colon = line.find(':');

@@ -1,5 +1,6 @@
 // Validation and normalisation of RegisterTaskDefinition, rule by rule from the ECS documentation.
 #include "ecs/task_definition_validation.hpp"
+#include "common/text.hpp"
 #include "ecs/validation.hpp"
 
 #include <boost/json.hpp>
@@ -200,16 +201,6 @@ bool is_all_name_chars(std::string_view text) {
 
 bool is_all_digits(std::string_view text) {
   return !text.empty() && std::ranges::all_of(text, is_digit);
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 std::string lower(std::string_view text) {

@@ -1,5 +1,6 @@
 // libcurl easy handles, pooled so connections are reused across requests and threads.
 #include "oci/http_transport.hpp"
+#include "common/text.hpp"
 
 #include <curl/curl.h>
 #include <unistd.h>
@@ -23,14 +24,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && std::string_view(" \t\r\n").find(text.back()) != std::string_view::npos) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 // State shared with libcurl's callbacks for one exchange.

@@ -1,5 +1,6 @@
 // Package inventory: package database parsers and the top-down walk over layer archives.
 #include "registry/package_inventory.hpp"
+#include "common/text.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -22,15 +23,6 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueWhiteout = ".wh..wh..opq";
 // A package database larger than this is not a package database.
 constexpr int64_t kMaxFileBytes = 64 << 20;
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
-                           text.back() == '\n')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 // Calls `paragraph` with each blank-line separated block of "Key: value" (dpkg) or "K:value"
 // (apk) fields; continuation lines (leading space or tab) are dropped, as no field read here
