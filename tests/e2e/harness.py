@@ -321,11 +321,7 @@ class WharfAgent(ManagedProcess):
 
     def saved_arn(self):
         """The container instance ARN the agent saved, or None before it registered."""
-        try:
-            with open(os.path.join(self.data_dir, "state", "agent.json")) as saved:
-                return json.load(saved).get("containerInstanceArn") or None
-        except (OSError, ValueError):
-            return None
+        return saved_agent_field(self.data_dir, "containerInstanceArn")
 
     def wait_registered(self, timeout=30):
         deadline = time.time() + timeout
@@ -355,11 +351,7 @@ class WharfAgent(ManagedProcess):
 
     def instance_id(self):
         """The host identity the agent saved ("i-" and 17 hex digits), or None."""
-        try:
-            with open(os.path.join(self.data_dir, "state", "agent.json")) as saved:
-                return json.load(saved).get("instanceId") or None
-        except (OSError, ValueError):
-            return None
+        return saved_agent_field(self.data_dir, "instanceId")
 
     def purge_containers(self):
         purge_agent_data(self.data_dir)
@@ -378,16 +370,20 @@ class WharfAgent(ManagedProcess):
             pass
 
 
+def saved_agent_field(data_dir, key):
+    """A field of the registration an agent saved in its data dir, or None."""
+    try:
+        with open(os.path.join(data_dir, "state", "agent.json")) as saved:
+            return json.load(saved).get(key) or None
+    except (OSError, ValueError):
+        return None
+
+
 def purge_agent_data(data_dir):
     """Removes whatever containers, mounts and cgroups the tasks of the agent with this data
     directory left: a stopped agent leaves its containers running by design, so a test that did
     not stop its tasks would leave them behind."""
-    instance = None
-    try:
-        with open(os.path.join(data_dir, "state", "agent.json")) as saved:
-            instance = json.load(saved).get("instanceId") or None
-    except (OSError, ValueError):
-        pass
+    instance = saved_agent_field(data_dir, "instanceId")
     if instance:
         root = os.path.join("/run/wharf", instance, "runtime")
         if os.path.isdir(root):
