@@ -736,6 +736,23 @@ TEST_F(TaskApiTest, AHeldPollIsAnsweredByRunTaskAndStopTask) {
   EXPECT_EQ(task.at("stopCode"), "UserInitiated");
 }
 
+TEST_F(TaskApiTest, AnAgentsOwnReportDoesNotAnswerItsPollUnlessTheTaskLeavesTheList) {
+  std::string instance_arn = register_instance();
+  std::string arn = arn_of(run_one());
+  bj::object poll{{"cluster", "prod"}, {"containerInstance", instance_arn}, {"waitSeconds", 20}};
+  auto first = call("WharfPollTasks", poll);
+  ASSERT_TRUE(first);
+  poll["version"] = first->at("version");
+  auto held = call_async("WharfPollTasks", poll);
+  ASSERT_TRUE(report(arn, "RUNNING"));  // the agent knows: no need to send the list back
+  EXPECT_EQ(held.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  ASSERT_TRUE(report(arn, "STOPPED"));  // the task leaves the list: the agent is told
+  ASSERT_EQ(held.wait_for(seconds(5)), std::future_status::ready);
+  auto answer = held.get();
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(answer->at("tasks").as_array().empty());
+}
+
 TEST_F(TaskApiTest, AHeldPollTimesOutWithTheCurrentState) {
   std::string instance_arn = register_instance();
   std::string arn = arn_of(run_one());
