@@ -121,7 +121,7 @@ pid_t read_pid_file(const fs::path& file) {
 // Waits for `pid` (any process, not only a child) to exit: true when it has, false when
 // `timeout` passed first. A pid that does not exist counts as exited.
 Result<bool> wait_for_process(pid_t pid, std::optional<std::chrono::milliseconds> timeout) {
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd = open_pidfd(pid);
   if (!pidfd) {
     if (errno == ESRCH) return true;
     return std::unexpected(errno_error("watching process " + std::to_string(pid)));

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,11 @@ ExitStatus exit_status_from_wait(int wait_status) {
     return ExitStatus{128 + signal, signal};
   }
   return ExitStatus{WEXITSTATUS(wait_status), std::nullopt};
+}
+
+UniqueFd open_pidfd(pid_t pid) {
+  if (pid <= 0) return UniqueFd();
+  return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
 }
 
 ProcessReaper& ProcessReaper::instance() {

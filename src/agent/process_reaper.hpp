@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/unique_fd.hpp"
 
 namespace wharf::agent {
 
@@ -50,6 +51,10 @@ struct ChildIo {
   int stdout_fd = -1;
   int stderr_fd = -1;
 };
+
+// A pidfd for `pid` (any process, not only a child): readable once it exits. Empty when `pid`
+// is not positive or no longer exists (errno ESRCH).
+UniqueFd open_pidfd(pid_t pid);
 
 class ProcessReaper {
  public:

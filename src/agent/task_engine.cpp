@@ -83,11 +83,6 @@ void rotate_log(const fs::path& file, std::uint64_t limit, int kept) {
   if (!error) fs::resize_file(file, 0, error);
 }
 
-UniqueFd open_pidfd(pid_t pid) {
-  if (pid <= 0) return UniqueFd();
-  return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-}
-
 std::string iso8601(TimePoint time) {
   auto seconds = std::chrono::system_clock::to_time_t(time);
   auto millis =
