@@ -47,6 +47,22 @@ struct TaskContainer {
   std::string memory_reservation;
 };
 
+// An awsvpc task's elastic network interface, shown as the task's attachment (type
+// ElasticNetworkInterface) and in its containers' networkInterfaces.
+struct EniAttachment {
+  std::string id;                     // the attachment's UUID
+  std::string status = "PRECREATED";  // PRECREATED → ATTACHED → DETACHED
+  std::string network_interface_id;   // eni-<17 hex digits>
+  std::string subnet_id;
+  std::string private_ipv4;  // drawn from the subnet at placement
+  std::string mac;
+  std::string private_dns_name;  // ip-A-B-C-D.REGION.compute.internal
+  std::vector<std::string> security_group_ids;
+  bool assign_public_ip = false;
+
+  bool operator==(const EniAttachment&) const = default;
+};
+
 struct Task {
   std::string id;       // 32 hex characters
   std::string arn;      // arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID
@@ -87,6 +103,8 @@ struct Task {
   // RunTask idempotency: the token and who gave it (memory index rebuilt from these at load).
   std::string client_token;
   std::string client_principal;
+  // networkMode awsvpc only. Its address and security groups stay held until it is DETACHED.
+  std::optional<EniAttachment> eni;
 };
 
 // Task lastStatus values in the order a task moves through them; statuses never go backwards.
