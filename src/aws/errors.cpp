@@ -4,6 +4,9 @@
 namespace wharf::aws {
 
 WireError to_wire(const Error& error, std::string_view /*service*/) {
+  if (!error.wire_type.empty()) {
+    return {error.wire_type, error.code == ErrorCode::kInternal ? 500 : 400};
+  }
   switch (error.code) {
     case ErrorCode::kInvalidParameter:
     case ErrorCode::kMissingParameter:

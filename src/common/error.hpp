@@ -61,12 +61,19 @@ enum class ErrorCode {
 };
 
 struct Error {
+  Error() = default;
+  Error(ErrorCode code, std::string message, std::string wire_type = {})
+      : code(code), message(std::move(message)), wire_type(std::move(wire_type)) {}
+
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // When set, the exact error code to put on the wire instead of the one `code` maps to: EC2's
+  // codes ("InvalidGroup.NotFound") are too many and too specific for ErrorCode.
+  std::string wire_type;
 
   // Prefixes what the caller was doing: "loading clusters: " + message.
   Error context(std::string_view doing) const& {
-    return Error{code, std::string(doing) + ": " + message};
+    return Error{code, std::string(doing) + ": " + message, wire_type};
   }
   Error context(std::string_view doing) && {
     message.insert(0, std::string(doing) + ": ");
@@ -80,6 +87,12 @@ using Status = std::expected<void, Error>;
 
 inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
   return std::unexpected(Error{code, std::move(message)});
+}
+
+// An error with its exact wire code, e.g. fail_as(ErrorCode::kNotFound, "InvalidGroup.NotFound",
+// "The security group 'sg-1' does not exist").
+inline std::unexpected<Error> fail_as(ErrorCode code, std::string wire_type, std::string message) {
+  return std::unexpected(Error{code, std::move(message), std::move(wire_type)});
 }
 
 inline std::unexpected<Error> invalid(std::string message) {
