@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -311,6 +312,35 @@ class Worker {
     asio::post(io_, [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
+      for (auto& [key, adopted] : adopted_) adopted->close(ignored);
+      adopted_.clear();
+    });
+  }
+
+  void adopt(const std::string& key, UniqueFd listening) {
+    int fd = listening.release();
+    asio::post(io_, [this, key, fd] {
+      auto acceptor = std::make_shared<tcp::acceptor>(io_);
+      beast::error_code ec;
+      acceptor->assign(tcp::v4(), fd, ec);
+      if (ec) {
+        ::close(fd);
+        spdlog::warn("adopting listener {}: {}", key, ec.message());
+        return;
+      }
+      if (auto old = adopted_.find(key); old != adopted_.end()) old->second->close(ec);
+      adopted_[key] = acceptor;
+      accept_on(acceptor);
+    });
+  }
+
+  void close_adopted(const std::string& key) {
+    asio::post(io_, [this, key] {
+      auto found = adopted_.find(key);
+      if (found == adopted_.end()) return;
+      beast::error_code ignored;
+      found->second->close(ignored);
+      adopted_.erase(found);
     });
   }
 
@@ -332,8 +362,22 @@ class Worker {
     });
   }
 
+  // Accepts on an adopted socket until it is closed; the handler keeps the acceptor alive.
+  void accept_on(std::shared_ptr<tcp::acceptor> acceptor) {
+    acceptor->async_accept(asio::make_strand(io_), [this, acceptor](beast::error_code ec,
+                                                                    tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), handler_, body_limit_, in_flight_)->start();
+      }
+      if (acceptor->is_open()) accept_on(acceptor);
+    });
+  }
+
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
+  std::map<std::string, std::shared_ptr<tcp::acceptor>> adopted_;  // loop thread only
   Handler& handler_;
   std::size_t body_limit_;
   std::atomic<int>& in_flight_;
@@ -364,6 +408,12 @@ class BeastServer final : public Server {
   }
 
   uint16_t port() const override { return port_; }
+
+  // Adopted sockets are few and quiet (one per task namespace): the first loop takes them all.
+  void adopt_listener(const std::string& key, UniqueFd listening) override {
+    workers_.front()->adopt(key, std::move(listening));
+  }
+  void close_listener(const std::string& key) override { workers_.front()->close_adopted(key); }
 
   void stop() override {
     if (stopped_.exchange(true)) return;

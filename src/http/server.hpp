@@ -85,6 +85,12 @@ class Server {
   static Result<std::unique_ptr<Server>> start(const ServerOptions& options, Handler& handler);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
+  // Also accepts on `listening`, a socket someone else bound and put in listen state (e.g.
+  // inside another network namespace), until close_listener(key). Requests go to the same
+  // handler. A key already in use is replaced.
+  virtual void adopt_listener(const std::string& key, UniqueFd listening) = 0;
+  // Stops accepting on the adopted socket `key` and closes it; connections it accepted go on.
+  virtual void close_listener(const std::string& key) = 0;
   // Stops accepting, lets in-flight responses finish briefly, then joins the workers.
   virtual void stop() = 0;
 };

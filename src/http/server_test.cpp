@@ -5,7 +5,11 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdio>
+#include <thread>
 
 #include "common/crypto.hpp"
 #include "http/server.hpp"
@@ -89,10 +93,11 @@ class ServerTest : public ::testing::Test {
     std::remove(file_path_.c_str());
   }
 
-  beast_http::response<beast_http::string_body> send(Request request) {
+  beast_http::response<beast_http::string_body> send(Request request, uint16_t port = 0) {
     asio::io_context io;
     tcp::socket socket(io);
-    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    socket.connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port == 0 ? server_->port() : port));
     request.prepare_payload();
     beast_http::write(socket, request);
     beast::flat_buffer buffer;
@@ -113,6 +118,44 @@ TEST_F(ServerTest, BuffersSmallBodies) {
   auto response = send(std::move(request));
   EXPECT_EQ(response.result(), beast_http::status::ok);
   EXPECT_EQ(response.body(), "echo:hello");
+}
+
+// A listening socket on a free loopback port, as a caller in another namespace would hand over.
+std::pair<UniqueFd, uint16_t> listening_socket() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::listen(fd.get(), 16) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return {UniqueFd(), 0};
+  }
+  return {std::move(fd), ntohs(address.sin_port)};
+}
+
+TEST_F(ServerTest, ServesAdoptedListenersUntilClosed) {
+  auto [fd, port] = listening_socket();
+  ASSERT_NE(port, 0);
+  server_->adopt_listener("task-1", std::move(fd));
+  Request request{beast_http::verb::post, "/echo", 11};
+  request.body() = "adopted";
+  EXPECT_EQ(send(request, port).body(), "echo:adopted");
+
+  server_->close_listener("task-1");
+  // The close runs on the loop; a connection attempt soon after is refused.
+  bool refused = false;
+  for (int attempt = 0; attempt < 100 && !refused; ++attempt) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    beast::error_code ec;
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+    refused = static_cast<bool>(ec);
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(send(request).body(), "echo:adopted");  // the main listener is untouched
 }
 
 TEST_F(ServerTest, RefusesBodiesOverTheLimitWith413) {
