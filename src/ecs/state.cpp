@@ -15,6 +15,9 @@ constexpr const char* kTaskDefinitionKind = "ecs.task_definition";
 constexpr const char* kSettingKind = "ecs.account_setting";
 constexpr const char* kContainerInstanceKind = "ecs.container_instance";
 constexpr const char* kTaskKind = "ecs.task";
+constexpr const char* kVpcKind = "ec2.vpc";
+constexpr const char* kSubnetKind = "ec2.subnet";
+constexpr const char* kSecurityGroupKind = "ec2.security_group";
 
 // Store keys start with the region so a region's records sort together.
 std::string region_of(const std::string& key) {
@@ -87,9 +90,27 @@ Status EcsState::load() {
                   regions_[region].container_instances[cluster][id] = std::move(instance);
                 });
   if (!status) return status;
-  return load_kind(store_, kTaskKind, task_from_store,
-                   [this](const std::string& region, const std::string&, Task task) {
-                     regions_[region].add_task(std::move(task));
+  status = load_kind(store_, kTaskKind, task_from_store,
+                     [this](const std::string& region, const std::string&, Task task) {
+                       regions_[region].add_task(std::move(task));
+                     });
+  if (!status) return status;
+  status = load_kind(store_, kVpcKind, vpc_from_store,
+                     [this](const std::string& region, const std::string&, Vpc vpc) {
+                       std::string id = vpc.id;
+                       regions_[region].vpcs[id] = std::move(vpc);
+                     });
+  if (!status) return status;
+  status = load_kind(store_, kSubnetKind, subnet_from_store,
+                     [this](const std::string& region, const std::string&, Subnet subnet) {
+                       std::string id = subnet.id;
+                       regions_[region].subnets[id] = std::move(subnet);
+                     });
+  if (!status) return status;
+  return load_kind(store_, kSecurityGroupKind, security_group_from_store,
+                   [this](const std::string& region, const std::string&, SecurityGroup group) {
+                     std::string id = group.id;
+                     regions_[region].security_groups[id] = std::move(group);
                    });
 }
 
@@ -244,6 +265,27 @@ store::Mutation EcsState::put(const std::string& region, const Task& task) {
 
 store::Mutation EcsState::remove(const std::string& region, const Task& task) {
   return {kTaskKind, region + "/" + task.cluster + "/" + task.id, std::nullopt};
+}
+
+store::Mutation EcsState::put(const std::string& region, const Vpc& vpc) {
+  return {kVpcKind, region + "/" + vpc.id, boost::json::serialize(vpc_to_store(vpc))};
+}
+
+store::Mutation EcsState::put(const std::string& region, const Subnet& subnet) {
+  return {kSubnetKind, region + "/" + subnet.id, boost::json::serialize(subnet_to_store(subnet))};
+}
+
+store::Mutation EcsState::put(const std::string& region, const SecurityGroup& group) {
+  return {kSecurityGroupKind, region + "/" + group.id,
+          boost::json::serialize(security_group_to_store(group))};
+}
+
+store::Mutation EcsState::remove(const std::string& region, const Subnet& subnet) {
+  return {kSubnetKind, region + "/" + subnet.id, std::nullopt};
+}
+
+store::Mutation EcsState::remove(const std::string& region, const SecurityGroup& group) {
+  return {kSecurityGroupKind, region + "/" + group.id, std::nullopt};
 }
 
 store::Mutation EcsState::remove_setting(const std::string& region, const Setting& setting) {

@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "ecs/model.hpp"
 #include "ecs/task.hpp"
+#include "ecs/vpc.hpp"
 #include "store/store.hpp"
 
 namespace wharf::ecs {
@@ -32,6 +33,10 @@ struct RegionState {
   std::map<std::string, std::set<std::string>, std::less<>> task_ids_by_instance;
   // client_token_key() → the tasks RunTask started for that token.
   std::map<std::string, std::vector<std::string>, std::less<>> task_ids_by_client_token;
+  // EC2 networking (vpc.hpp), by id; ensure_default_network adds the region's defaults.
+  std::map<std::string, Vpc, std::less<>> vpcs;
+  std::map<std::string, Subnet, std::less<>> subnets;
+  std::map<std::string, SecurityGroup, std::less<>> security_groups;
 
   // The cluster's instances (empty when it has none).
   const std::map<std::string, ContainerInstance, std::less<>>& instances_of(
@@ -86,6 +91,11 @@ class EcsState {
   static store::Mutation put(const std::string& region, const ContainerInstance& instance);
   static store::Mutation put(const std::string& region, const Task& task);
   static store::Mutation remove(const std::string& region, const Task& task);
+  static store::Mutation put(const std::string& region, const Vpc& vpc);
+  static store::Mutation put(const std::string& region, const Subnet& subnet);
+  static store::Mutation put(const std::string& region, const SecurityGroup& group);
+  static store::Mutation remove(const std::string& region, const Subnet& subnet);
+  static store::Mutation remove(const std::string& region, const SecurityGroup& group);
   static store::Mutation remove_setting(const std::string& region, const Setting& setting);
 
   size_t task_definition_count() const;
