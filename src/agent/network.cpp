@@ -29,7 +29,6 @@ namespace bj = boost::json;
 
 namespace {
 
-const fs::path kNetnsDir = "/run/netns";
 const fs::path kSysNet = "/sys/class/net";
 // Held while an agent picks a subnet and creates its bridge, so two agents never pick one.
 const fs::path kHostLockFile = "/run/wharf/network.lock";
@@ -43,10 +42,6 @@ std::string errno_message() {
 bool path_exists(const fs::path& path) {
   std::error_code error;
   return fs::exists(path, error);
-}
-
-bool link_exists(std::string_view name) {
-  return path_exists(kSysNet / std::string(name));
 }
 
 // "veth" and 11 lowercase hex digits, as host_veth_name makes them.
@@ -70,12 +65,7 @@ Status validate_options(const BridgeOptions& options) {
       options.name == "." || options.name == "..") {
     return invalid("bridge name '" + options.name + "' is not 1-15 characters of [A-Za-z0-9_.-]");
   }
-  bool table_ok = !options.nft_table.empty() && options.nft_table.size() <= 64 &&
-                  std::isalpha(static_cast<unsigned char>(options.nft_table[0])) &&
-                  std::all_of(options.nft_table.begin(), options.nft_table.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                  });
-  if (!table_ok) {
+  if (!is_nft_table_name(options.nft_table)) {
     return invalid("nftables table name '" + options.nft_table +
                    "' is not a letter and up to 63 of [A-Za-z0-9_]");
   }
@@ -103,7 +93,7 @@ Status validate_mappings(const std::vector<PortMapping>& ports) {
   return {};
 }
 
-Result<std::string> read_text_file(const fs::path& path) {
+Result<std::string> read_state_file(const fs::path& path) {
   std::FILE* file = std::fopen(path.c_str(), "rbe");
   if (file == nullptr) {
     return fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInternal,
@@ -116,20 +106,6 @@ Result<std::string> read_text_file(const fs::path& path) {
   std::fclose(file);
   if (failed) return fail(ErrorCode::kInternal, "reading " + path.string());
   return text;
-}
-
-Status write_proc_setting(const fs::path& path, std::string_view value) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd) return fail(ErrorCode::kInternal, "opening " + path.string() + ": " + errno_message());
-  char current[16] = {};
-  if (::read(fd.get(), current, sizeof current - 1) > 0 &&
-      std::string_view(current).substr(0, value.size()) == value) {
-    return {};  // writing ip_forward resets per-interface settings: only when it changes
-  }
-  if (::pwrite(fd.get(), value.data(), value.size(), 0) < 0) {
-    return fail(ErrorCode::kInternal, "writing " + path.string() + ": " + errno_message());
-  }
-  return {};
 }
 
 // A socket bound to host port `port`, so no host process can take it while it is mapped (and
@@ -149,20 +125,6 @@ Result<UniqueFd> reserve_port(std::uint16_t port, std::string_view protocol) {
       return fail(ErrorCode::kResourceInUse, "host port " + name + " is in use on the host");
     }
     return fail(ErrorCode::kInternal, "reserving host port " + name + ": " + errno_message());
-  }
-  return fd;
-}
-
-// Holds an exclusive flock on `path` (created if needed) until destroyed.
-Result<UniqueFd> lock_file(const fs::path& path) {
-  std::error_code error;
-  fs::create_directories(path.parent_path(), error);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) return fail(ErrorCode::kInternal, "opening " + path.string() + ": " + errno_message());
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      return fail(ErrorCode::kInternal, "locking " + path.string() + ": " + errno_message());
-    }
   }
   return fd;
 }
@@ -217,19 +179,6 @@ Result<std::vector<Ipv4Prefix>> host_prefixes() {
   if (!routes) return std::unexpected(routes.error());
   addresses->insert(addresses->end(), routes->begin(), routes->end());
   return addresses;
-}
-
-Result<int> default_mtu() {
-  auto json = run_checked({"ip", "-j", "-4", "route", "show", "default"});
-  if (!json) return std::unexpected(json.error());
-  auto device = device_in_route_json(*json);
-  if (!device || !all_name_chars(*device)) return kDefaultMtu;
-  auto text = read_text_file(kSysNet / *device / "mtu");
-  if (!text) return kDefaultMtu;
-  int mtu = 0;
-  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), mtu);
-  if (error != std::errc() || mtu < 68) return kDefaultMtu;
-  return mtu;
 }
 
 std::string ip_batch_text(const std::vector<std::string>& lines) {
@@ -415,7 +364,8 @@ std::string mac_for_address(std::uint32_t address) {
   return text;
 }
 
-std::string host_veth_name(std::string_view bridge, std::string_view endpoint_id) {
+std::string host_veth_name(std::string_view network, std::string_view endpoint_id,
+                           std::string_view prefix) {
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a
   auto mix = [&](std::string_view text) {
     for (char c : text) {
@@ -423,13 +373,15 @@ std::string host_veth_name(std::string_view bridge, std::string_view endpoint_id
       hash *= 1099511628211ull;
     }
   };
-  mix(bridge);
+  mix(network);
   mix(std::string_view("\0", 1));
   mix(endpoint_id);
-  char text[16];
-  std::snprintf(text, sizeof text, "veth%011llx",
-                static_cast<unsigned long long>(hash & 0xfffffffffffull));
-  return text;
+  constexpr std::size_t kMaxLength = 15;  // IFNAMSIZ less the NUL
+  int digits = static_cast<int>(kMaxLength - std::min(prefix.size(), kMaxLength - 1));
+  char text[kMaxLength + 1];
+  std::snprintf(text, sizeof text, "%0*llx", digits,
+                static_cast<unsigned long long>(hash & ((std::uint64_t{1} << (4 * digits)) - 1)));
+  return std::string(prefix.substr(0, kMaxLength - digits)) + text;
 }
 
 std::optional<std::uint16_t> pick_port(std::uint16_t low, std::uint16_t high, std::uint16_t start,
@@ -578,6 +530,59 @@ Result<NetworkState> parse_network_state(std::string_view json) {
   return state;
 }
 
+// ---- Host helpers ----------------------------------------------------------------------------
+
+bool link_exists(std::string_view name) {
+  return path_exists(kSysNet / std::string(name));
+}
+
+Result<UniqueFd> lock_file(const fs::path& path) {
+  std::error_code error;
+  fs::create_directories(path.parent_path(), error);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return fail(ErrorCode::kInternal, "opening " + path.string() + ": " + errno_message());
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      return fail(ErrorCode::kInternal, "locking " + path.string() + ": " + errno_message());
+    }
+  }
+  return fd;
+}
+
+Status write_proc_setting(const fs::path& path, std::string_view value) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) return fail(ErrorCode::kInternal, "opening " + path.string() + ": " + errno_message());
+  char current[16] = {};
+  if (::read(fd.get(), current, sizeof current - 1) > 0 &&
+      std::string_view(current).substr(0, value.size()) == value) {
+    return {};  // writing ip_forward resets per-interface settings: only when it changes
+  }
+  if (::pwrite(fd.get(), value.data(), value.size(), 0) < 0) {
+    return fail(ErrorCode::kInternal, "writing " + path.string() + ": " + errno_message());
+  }
+  return {};
+}
+
+Result<int> default_mtu() {
+  auto json = run_checked({"ip", "-j", "-4", "route", "show", "default"});
+  if (!json) return std::unexpected(json.error());
+  auto device = device_in_route_json(*json);
+  if (!device || !all_name_chars(*device)) return kDefaultMtu;
+  auto text = read_text_file(kSysNet / *device / "mtu");
+  if (!text) return kDefaultMtu;
+  int mtu = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), mtu);
+  if (error != std::errc() || mtu < 68) return kDefaultMtu;
+  return mtu;
+}
+
+bool is_nft_table_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::isalpha(static_cast<unsigned char>(name[0])) &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+         });
+}
+
 // ---- pick_free_subnet ------------------------------------------------------------------------
 
 Result<std::string> pick_free_subnet() {
@@ -613,7 +618,7 @@ Result<std::unique_ptr<BridgeNetwork>> BridgeNetwork::open(BridgeOptions options
 namespace {
 
 Result<NetworkState> load_state(const fs::path& file) {
-  auto text = read_text_file(file);
+  auto text = read_state_file(file);
   if (!text && text.error().code == ErrorCode::kNotFound) return NetworkState{};
   if (!text) return std::unexpected(text.error());
   auto state = parse_network_state(*text);

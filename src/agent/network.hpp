@@ -169,15 +169,34 @@ std::optional<std::uint32_t> next_free_address(const Ipv4Prefix& subnet,
 // 02:42:a:b:c:d for a.b.c.d (Docker's old scheme): an address handed out again comes with the
 // same MAC, so no neighbour cache entry for it goes stale.
 std::string mac_for_address(std::uint32_t address);
-// "veth" and 11 hex digits of a hash of the bridge and the endpoint id: the same name on
-// every attempt, so a leftover from a crash is found and removed.
-std::string host_veth_name(std::string_view bridge, std::string_view endpoint_id);
+// `prefix` and hex digits of a hash of `network` (the bridge, or another network's own name) and
+// the endpoint id, 15 characters in all ("veth" and 11 digits by default). The same arguments
+// give the same name: the bridge finds the leftover of a crashed attach by it.
+std::string host_veth_name(std::string_view network, std::string_view endpoint_id,
+                           std::string_view prefix = "veth");
 
 // The first port from `start` on, wrapping around within [low, high], that is not in `taken`
 // and that `usable` accepts (it may reserve the port as a side effect); nullopt if none is.
 std::optional<std::uint16_t> pick_port(std::uint16_t low, std::uint16_t high, std::uint16_t start,
                                        const std::set<std::uint16_t>& taken,
                                        const std::function<bool(std::uint16_t)>& usable);
+
+// ---- Host helpers the agent's networks share ----
+
+// Where named network namespaces are bound, as iproute2 binds them.
+inline const std::filesystem::path kNetnsDir = "/run/netns";
+// Whether this host has the network interface `name`.
+bool link_exists(std::string_view name);
+
+// Holds an exclusive flock on `path` (created, with its directory, if needed) until the
+// descriptor is closed.
+Result<UniqueFd> lock_file(const std::filesystem::path& path);
+// Writes `value` to a /proc/sys setting, unless it already holds it.
+Status write_proc_setting(const std::filesystem::path& path, std::string_view value);
+// The MTU of the default route's interface; 1500 when there is none.
+Result<int> default_mtu();
+// A name nft takes as a table's: a letter and up to 63 of [A-Za-z0-9_].
+bool is_nft_table_name(std::string_view name);
 
 // The nft script that (re)creates `table` (family ip) for the bridge: NAT chains, the forward
 // chain and the port maps, holding the bindings of `endpoints`. Replaces the table atomically.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/command.hpp"
+#include "agent/test_commands.hpp"
 
 namespace wharf::agent {
 namespace {
@@ -169,15 +170,8 @@ TEST(NetworkNftTest, TableScriptReplacesTheTableAndMapsPorts) {
 
 // ---- Real networks ---------------------------------------------------------------------------
 
-bool have_command(const std::string& program, const std::string& version_flag) {
-  auto output = run_command({program, version_flag});
-  return output.has_value() && output->status.exit_code == 0;
-}
-
-std::string shell(const std::string& command) {
-  auto output = run_command({"sh", "-c", command});
-  return output ? output->out + output->err : output.error().message;
-}
+using testkit::have_command;
+using testkit::shell;
 
 // Joins the network namespace at `netns_path` on this thread (sockets made later live there).
 bool join_netns(const std::string& netns_path) {
