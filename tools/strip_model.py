@@ -6,6 +6,7 @@ subset of botocore's own format (same keys, same nesting), so one reader handles
 written one operation or shape per line so that a model upgrade reads as a small diff.
 
 Usage: tools/strip_model.py ecs [--api-version 2014-11-13] [--out src/aws/models/ecs.json]
+       tools/strip_model.py ec2 --operations CreateSecurityGroup,DescribeSecurityGroups,...
 """
 
 import argparse
@@ -17,12 +18,16 @@ import sys
 kRepoRoot = pathlib.Path(__file__).resolve().parent.parent
 
 # Everything else (documentation, deprecation notes, HTTP bindings, examples) is for humans or
-# for SDK code generators; validation and error mapping need only these.
+# for SDK code generators; validation, error mapping and the EC2/Query wire names need only
+# these. JSON models have no locationName, queryName or flattened, so keeping them costs those
+# nothing.
+kNameKeys = ("locationName", "queryName", "flattened")
 kShapeKeys = (
     "type", "members", "required", "enum", "min", "max", "member", "key", "value", "pattern",
-    "sensitive", "document", "exception", "fault", "error",
+    "sensitive", "document", "exception", "fault", "error", *kNameKeys,
 )
-kMemberKeys = ("shape",)
+kMemberKeys = ("shape", *kNameKeys)
+kReferenceKeys = ("shape",)  # operation inputs, outputs and errors
 kOperationKeys = ("name", "input", "output", "errors")
 
 
@@ -73,10 +78,33 @@ def strip_operation(operation):
     stripped = pick(operation, kOperationKeys)
     for ref in ("input", "output"):
         if ref in stripped:
-            stripped[ref] = pick(stripped[ref], kMemberKeys)
+            stripped[ref] = pick(stripped[ref], kReferenceKeys)
     if "errors" in stripped:
-        stripped["errors"] = [pick(error, kMemberKeys) for error in stripped["errors"]]
+        stripped["errors"] = [pick(error, kReferenceKeys) for error in stripped["errors"]]
     return stripped
+
+
+def keep_operations(model, names):
+    """The model cut down to the named operations and the shapes they reach."""
+    missing = [name for name in names if name not in model["operations"]]
+    if missing:
+        sys.exit(f"the model has no operation(s) {', '.join(missing)}")
+    operations = {name: operation for name, operation in model["operations"].items()
+                  if name in names}
+    reached = set()
+    pending = [ref["shape"] for operation in operations.values()
+               for ref in [operation.get("input"), operation.get("output"),
+                           *operation.get("errors", [])] if ref]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        shape = model["shapes"][name]
+        pending += [member["shape"] for member in shape.get("members", {}).values()]
+        pending += [shape[ref]["shape"] for ref in ("member", "key", "value") if ref in shape]
+    shapes = {name: shape for name, shape in model["shapes"].items() if name in reached}
+    return {**model, "operations": operations, "shapes": shapes}
 
 
 def compact(value):
@@ -103,11 +131,17 @@ def main():
     parser.add_argument("--api-version", help="defaults to the newest botocore has")
     parser.add_argument("--out", type=pathlib.Path,
                         help="defaults to src/aws/models/<service>.json in this repository")
+    parser.add_argument("--operations",
+                        help="comma-separated operation names to keep (default: all), with "
+                             "every shape they use; for models as large as EC2's")
     args = parser.parse_args()
 
     source = find_model(args.service, args.api_version)
     out = args.out or kRepoRoot / "src" / "aws" / "models" / f"{args.service}.json"
-    text = render(load(source))
+    model = load(source)
+    if args.operations:
+        model = keep_operations(model, {name for name in args.operations.split(",") if name})
+    text = render(model)
     json.loads(text)  # never check in a file the C++ loader would choke on
     out.write_text(text, encoding="utf-8")
     print(f"{source} -> {out} ({len(text)} bytes)")

@@ -24,12 +24,15 @@
 
 WHARF_EMBED_FILE(wharf_aws_ecs_model, "ecs.json");
 WHARF_EMBED_FILE(wharf_aws_ecr_model, "ecr.json");
+WHARF_EMBED_FILE(wharf_aws_ec2_model, "ec2.json");
 
 extern "C" {
 extern const char wharf_aws_ecs_model_begin[];
 extern const char wharf_aws_ecs_model_end[];
 extern const char wharf_aws_ecr_model_begin[];
 extern const char wharf_aws_ecr_model_end[];
+extern const char wharf_aws_ec2_model_begin[];
+extern const char wharf_aws_ec2_model_end[];
 }
 
 namespace wharf::aws {
@@ -40,6 +43,10 @@ std::string_view embedded_ecs_model() {
 
 std::string_view embedded_ecr_model() {
   return {wharf_aws_ecr_model_begin, wharf_aws_ecr_model_end};
+}
+
+std::string_view embedded_ec2_model() {
+  return {wharf_aws_ec2_model_begin, wharf_aws_ec2_model_end};
 }
 
 }  // namespace wharf::aws

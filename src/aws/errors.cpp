@@ -3,10 +3,56 @@
 
 namespace wharf::aws {
 
-WireError to_wire(const Error& error, std::string_view /*service*/) {
+namespace {
+
+// EC2's codes (its "Common client errors"); an error whose exact code matters to callers
+// ("InvalidGroup.NotFound") carries it in Error::wire_type instead. EC2 answers every client
+// fault with 400.
+WireError ec2_wire(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidParameter:
+    case ErrorCode::kClient:
+    case ErrorCode::kNotFound:
+      return {"InvalidParameterValue", 400};
+    case ErrorCode::kMissingParameter:
+      return {"MissingParameter", 400};
+    case ErrorCode::kSerialization:
+      return {"MalformedQueryString", 400};
+    case ErrorCode::kUnknownOperation:
+      return {"InvalidAction", 400};
+    case ErrorCode::kLimitExceeded:
+      return {"ResourceLimitExceeded", 400};
+    case ErrorCode::kResourceInUse:
+      return {"DependencyViolation", 400};
+    case ErrorCode::kAccessDenied:
+      return {"UnauthorizedOperation", 400};
+    case ErrorCode::kUnrecognizedClient:
+    case ErrorCode::kInvalidSignature:
+      return {"AuthFailure", 400};
+    case ErrorCode::kIncompleteSignature:
+      return {"IncompleteSignature", 400};
+    case ErrorCode::kMissingAuthentication:
+      return {"MissingAuthenticationToken", 400};
+    case ErrorCode::kPayloadTooLarge:
+      return {"RequestEntityTooLarge", 400};
+    case ErrorCode::kUnsupportedFeature:
+      return {"UnsupportedOperation", 400};
+    case ErrorCode::kValidation:
+      return {"ValidationError", 400};
+    case ErrorCode::kInternal:
+      return {"InternalError", 500};
+    default:  // ECS and ECR codes, which EC2 handlers do not use
+      return {"InvalidParameterValue", 400};
+  }
+}
+
+}  // namespace
+
+WireError to_wire(const Error& error, std::string_view service) {
   if (!error.wire_type.empty()) {
     return {error.wire_type, error.code == ErrorCode::kInternal ? 500 : 400};
   }
+  if (service == "ec2") return ec2_wire(error.code);
   switch (error.code) {
     case ErrorCode::kInvalidParameter:
     case ErrorCode::kMissingParameter:

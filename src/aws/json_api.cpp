@@ -2,6 +2,7 @@
 #include "aws/json_api.hpp"
 
 #include "aws/errors.hpp"
+#include "aws/query_api.hpp"
 #include "aws/service_model.hpp"
 #include "aws/sigv4.hpp"
 #include "common/ids.hpp"
@@ -30,6 +31,15 @@ bool JsonService::is_modelled(std::string_view operation) const {
   return !unmodelled_.contains(operation);
 }
 
+void call_operation(const JsonOperation& operation, const CallContext& context,
+                    const boost::json::object& input, const JsonReply& reply) {
+  try {
+    operation(context, input, reply);
+  } catch (const std::exception& e) {
+    reply(std::unexpected(Error{ErrorCode::kInternal, std::string("internal error: ") + e.what()}));
+  }
+}
+
 const JsonOperation* JsonService::find(std::string_view operation) const {
   auto found = operations_.find(operation);
   return found == operations_.end() ? nullptr : &found->second;
@@ -37,6 +47,10 @@ const JsonOperation* JsonService::find(std::string_view operation) const {
 
 void ApiRouter::add_service(JsonService& service) {
   services_by_prefix_[std::string(service.model().target_prefix())] = &service;
+}
+
+void ApiRouter::add_query_service(QueryService& service) {
+  query_services_by_signing_name_[service.signing_name()] = &service;
 }
 
 void ApiRouter::add_path_handler(std::string prefix, http::Handler& handler) {
@@ -54,6 +68,7 @@ void ApiRouter::handle(http::Request&& request, http::Responder respond) {
   if (http::Handler* handler = path_handler(request.target())) {
     return handler->handle(std::move(request), std::move(respond));
   }
+  if (is_query_request(request)) return handle_query(std::move(request), std::move(respond));
   handle_json(std::move(request), std::move(respond));
 }
 
@@ -75,11 +90,11 @@ http::Response ApiRouter::payload_too_large(const http::RequestHeader& header, s
     return handler->payload_too_large(header, limit);
   }
   http::Request request{header};
-  return error_response(
-      request,
-      Error{ErrorCode::kPayloadTooLarge,
-            "Request body is larger than the limit of " + std::to_string(limit) + " bytes."},
-      "", "application/x-amz-json-1.1", new_uuid());
+  Error error{ErrorCode::kPayloadTooLarge,
+              "Request body is larger than the limit of " + std::to_string(limit) + " bytes."};
+  // Unauthenticated, so the service is unknown: EC2 is the only Query protocol served.
+  if (is_query_request(header)) return query_error_response(request, error, "ec2", new_uuid());
+  return error_response(request, error, "", "application/x-amz-json-1.1", new_uuid());
 }
 
 namespace {
@@ -147,14 +162,7 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
   std::string_view type = service.content_type();
   std::string operation(target.substr(dot + 1));
 
-  auto caller = verify(
-      signable(request),
-      [this](std::string_view key) -> std::optional<std::string> {
-        auto found = credentials_.find(key);
-        if (!found) return std::nullopt;
-        return found->secret_access_key;
-      },
-      clock_.now());
+  auto caller = authenticate(request, request_id);
   if (!caller) return reject(caller.error(), service.signing_name(), type);
   if (caller->service != service.signing_name()) {
     return reject(
@@ -178,9 +186,8 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
     }
   }
 
-  auto key = credentials_.find(caller->access_key_id);
-  CallContext context{caller->region,     key->account_id, caller->access_key_id,
-                      key->principal_arn, request_id,      operation};
+  CallContext context = std::move(caller->context);
+  context.operation = operation;
   auto shared_request = std::make_shared<http::Request>(std::move(request));
   auto reply = [shared_request, respond, request_id, type = std::string(type),
                 service_name = service.signing_name()](Result<boost::json::object> result) {
@@ -193,11 +200,45 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
     response.set("x-amzn-RequestId", request_id);
     respond(std::move(response));
   };
-  try {
-    (*implementation)(context, *input, reply);
-  } catch (const std::exception& e) {
-    reply(std::unexpected(Error{ErrorCode::kInternal, std::string("internal error: ") + e.what()}));
+  call_operation(*implementation, context, *input, reply);
+}
+
+void ApiRouter::handle_query(http::Request&& request, http::Responder respond) {
+  std::string request_id = new_uuid();
+  // Until the credential scope names the service, errors are EC2's: the only Query protocol.
+  constexpr std::string_view kDefaultService = "ec2";
+  auto caller = authenticate(request, request_id);
+  if (!caller) {
+    return respond(query_error_response(request, caller.error(), kDefaultService, request_id));
   }
+  auto service = query_services_by_signing_name_.find(caller->service);
+  if (service == query_services_by_signing_name_.end()) {
+    Error error{ErrorCode::kUnknownOperation, "Wharf serves no Query-protocol API for service '" +
+                                                  caller->service + "' (the credential scope's)."};
+    return respond(query_error_response(request, error, kDefaultService, request_id));
+  }
+  service->second->serve(std::make_shared<http::Request>(std::move(request)),
+                         std::move(caller->context), std::move(respond));
+}
+
+Result<ApiRouter::Caller> ApiRouter::authenticate(const http::Request& request,
+                                                  std::string request_id) const {
+  std::optional<AccessKey> key;
+  auto verified = verify(
+      signable(request),
+      [&](std::string_view key_id) -> std::optional<std::string> {
+        key = credentials_.find(key_id);
+        if (!key) return std::nullopt;
+        return key->secret_access_key;
+      },
+      clock_.now());
+  if (!verified) return std::unexpected(std::move(verified.error()));
+  return Caller{verified->service, CallContext{verified->region,
+                                               key->account_id,
+                                               verified->access_key_id,
+                                               key->principal_arn,
+                                               std::move(request_id),
+                                               {}}};
 }
 
 }  // namespace wharf::aws

@@ -1,5 +1,6 @@
 // The AWS JSON 1.0/1.1 protocol: authenticate, route by X-Amz-Target, validate against the
-// service model, call the operation, encode its result or error.
+// service model, call the operation, encode its result or error. ApiRouter, the front door,
+// also routes Query-protocol requests (query_api.hpp) by their credential scope.
 #pragma once
 
 #include <boost/json.hpp>
@@ -18,6 +19,7 @@
 
 namespace wharf::aws {
 
+class QueryService;
 class ServiceModel;
 
 // Who is calling, where, and which request this is.
@@ -34,6 +36,10 @@ struct CallContext {
 using JsonReply = std::function<void(Result<boost::json::object>)>;
 using JsonOperation =
     std::function<void(const CallContext&, const boost::json::object& input, JsonReply reply)>;
+
+// Runs an operation; an exception escaping it becomes a kInternal reply.
+void call_operation(const JsonOperation& operation, const CallContext& context,
+                    const boost::json::object& input, const JsonReply& reply);
 
 // One JSON-protocol service: its model and its operations.
 class JsonService {
@@ -66,6 +72,9 @@ class ApiRouter final : public http::Handler {
       : credentials_(credentials), clock_(clock) {}
 
   void add_service(JsonService& service);
+  // Form-encoded POSTs and GETs with ?Action= go to the Query service whose signing name is the
+  // service in the request's SigV4 credential scope (".../us-east-1/ec2/aws4_request").
+  void add_query_service(QueryService& service);
   // Requests whose path starts with `prefix` go to `handler` unauthenticated by this router
   // (the registry does its own auth).
   void add_path_handler(std::string prefix, http::Handler& handler);
@@ -77,10 +86,19 @@ class ApiRouter final : public http::Handler {
  private:
   http::Handler* path_handler(std::string_view target) const;
   void handle_json(http::Request&& request, http::Responder respond);
+  void handle_query(http::Request&& request, http::Responder respond);
+  // A request whose SigV4 signature checked out: the service its credential scope names, and
+  // who is calling (the operation left for the protocol to fill in).
+  struct Caller {
+    std::string service;
+    CallContext context;
+  };
+  Result<Caller> authenticate(const http::Request& request, std::string request_id) const;
 
   const CredentialStore& credentials_;
   const Clock& clock_;
   std::map<std::string, JsonService*, std::less<>> services_by_prefix_;
+  std::map<std::string, QueryService*, std::less<>> query_services_by_signing_name_;
   std::vector<std::pair<std::string, http::Handler*>> path_handlers_;
 };
 

@@ -20,53 +20,13 @@
 #include <boost/json/value.hpp>
 
 #include "aws/embedded_models.hpp"
+#include "aws/model_graph.hpp"
 
 namespace wharf::aws {
 
 namespace json = boost::json;
 
 namespace {
-
-enum class ShapeType : std::uint8_t {
-  kStructure,
-  kDocument,  // a structure marked "document": any JSON value
-  kList,
-  kMap,
-  kString,
-  kInteger,  // 32-bit
-  kLong,     // 64-bit
-  kBoolean,
-  kDouble,  // double and float
-  kTimestamp,
-  kBlob,
-};
-
-struct Shape;
-
-struct Member {
-  std::string name;
-  const Shape* shape = nullptr;
-  bool required = false;
-};
-
-struct Shape {
-  std::string name;
-  ShapeType type = ShapeType::kString;
-  bool sensitive = false;     // AWS never echoes these values in errors
-  std::optional<double> min;  // length of strings, blobs, lists, maps; value of numbers
-  std::optional<double> max;
-  std::vector<Member> members;                  // structure, in model order
-  std::vector<std::string> enum_values;         // string, in model order, as AWS lists them
-  std::vector<std::string> sorted_enum_values;  // the same, for lookup
-  const Shape* member = nullptr;                // list element
-  const Shape* key = nullptr;                   // map
-  const Shape* value = nullptr;                 // map
-};
-
-struct Operation {
-  std::string name;
-  const Shape* input = nullptr;  // null when the operation takes no input
-};
 
 // Coral lists every violation; a hostile request could have thousands, so the message stops here.
 constexpr std::size_t kMaxReportedViolations = 10;
@@ -444,7 +404,9 @@ class Validator {
       bool absent = field == nullptr || field->is_null();
       if (absent && !member.required) continue;
       Step step(path_, {PathStep::Kind::kMember, member.name}, *member.shape);
-      if (absent) return invalid("Missing required parameter: " + sdk_path());
+      if (absent) {
+        return fail(ErrorCode::kMissingParameter, "Missing required parameter: " + sdk_path());
+      }
       if (auto status = walk(*member.shape, *field); !status) return status;
     }
     return {};
@@ -670,23 +632,6 @@ const json::object* object_field(const json::object& object, std::string_view fi
   std::abort();
 }
 
-}  // namespace
-
-struct ModelGraph {
-  std::string target_prefix;
-  std::vector<Shape> shapes;            // never resized once filled: shapes point into it
-  std::vector<Operation> operations;    // sorted by name
-  std::vector<std::string> exceptions;  // sorted
-
-  const Operation* find_operation(std::string_view name) const {
-    auto found = std::ranges::lower_bound(operations, name, std::less<>{}, &Operation::name);
-    if (found == operations.end() || found->name != name) return nullptr;
-    return &*found;
-  }
-};
-
-namespace {
-
 Status GraphBuilder::build(const json::object& model) {
   if (const json::object* metadata = object_field(model, "metadata")) {
     graph_.target_prefix = string_field(*metadata, "targetPrefix");
@@ -730,6 +675,8 @@ Status GraphBuilder::fill_shape(Shape& shape, const json::object& definition) {
   shape.sensitive = flag(definition, "sensitive");
   shape.min = number_field(definition, "min");
   shape.max = number_field(definition, "max");
+  shape.location_name = string_field(definition, "locationName");
+  shape.flattened = flag(definition, "flattened");
   switch (shape.type) {
     case ShapeType::kStructure:
       return fill_members(shape, definition);
@@ -737,6 +684,9 @@ Status GraphBuilder::fill_shape(Shape& shape, const json::object& definition) {
       auto member = resolve(definition, "member", shape.name);
       if (!member) return std::unexpected(std::move(member.error()));
       shape.member = *member;
+      if (const json::object* reference = object_field(definition, "member")) {
+        shape.member_location_name = string_field(*reference, "locationName");
+      }
       return {};
     }
     case ShapeType::kMap: {
@@ -773,7 +723,12 @@ Status GraphBuilder::fill_members(Shape& shape, const json::object& definition) 
       }
       auto member_shape = resolve(*reference, "shape", entry.key());
       if (!member_shape) return std::unexpected(std::move(member_shape.error()));
-      shape.members.push_back(Member{std::string(entry.key()), *member_shape, false});
+      shape.members.push_back(
+          Member{.name = std::string(entry.key()),
+                 .shape = *member_shape,
+                 .location_name = std::string(string_field(*reference, "locationName")),
+                 .query_name = std::string(string_field(*reference, "queryName")),
+                 .flattened = flag(*reference, "flattened")});
     }
   }
   const json::value* required = definition.if_contains("required");
@@ -798,11 +753,14 @@ Status GraphBuilder::add_operations(const json::object& operations) {
       return fail(ErrorCode::kInternal,
                   "operation " + std::string(entry.key()) + " is not an object");
     }
-    Operation operation{std::string(entry.key()), nullptr};
-    if (const json::object* input = object_field(*definition, "input")) {
-      auto shape = resolve(*input, "shape", operation.name);
+    Operation operation{std::string(entry.key())};
+    for (auto [field, target] :
+         {std::pair{"input", &operation.input}, std::pair{"output", &operation.output}}) {
+      const json::object* reference = object_field(*definition, field);
+      if (reference == nullptr) continue;
+      auto shape = resolve(*reference, "shape", operation.name);
       if (!shape) return std::unexpected(std::move(shape.error()));
-      operation.input = *shape;
+      *target = *shape;
     }
     graph_.operations.push_back(std::move(operation));
   }
@@ -851,6 +809,11 @@ const ServiceModel& ServiceModel::ecs() {
 
 const ServiceModel& ServiceModel::ecr() {
   static const ServiceModel& model = load_embedded("ecr", embedded_ecr_model());
+  return model;
+}
+
+const ServiceModel& ServiceModel::ec2() {
+  static const ServiceModel& model = load_embedded("ec2", embedded_ec2_model());
   return model;
 }
 

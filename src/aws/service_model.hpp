@@ -1,4 +1,4 @@
-// The ECS and ECR service models (from botocore), and request validation against them.
+// The ECS, ECR and EC2 service models (from botocore), and request validation against them.
 #pragma once
 
 #include <memory>
@@ -21,6 +21,8 @@ class ServiceModel {
   // on first use; safe to call from any thread.
   static const ServiceModel& ecs();
   static const ServiceModel& ecr();
+  // A subset of EC2's: the operations tools/strip_model.py was told to keep.
+  static const ServiceModel& ec2();
 
   // Reads a model in botocore's service-2.json format, or the stripped subset of it that
   // src/aws/models/ holds.
@@ -37,7 +39,8 @@ class ServiceModel {
   // Checks a request body against the operation's input shape, the way AWS's front end does,
   // before any handler runs:
   //  - a body that is not a JSON object → kSerialization; an unknown operation → kUnknownOperation
-  //  - a missing required member → kInvalidParameter
+  //  - a missing required member → kMissingParameter (JSON services send it as
+  //    InvalidParameterException too)
   //    "Missing required parameter: containerDefinitions[0].name"
   //  - a value of the wrong JSON type → kInvalidParameter
   //    "Invalid type for parameter containerDefinitions[0].cpu: expected an integer, got a string
@@ -51,6 +54,10 @@ class ServiceModel {
 
   // Whether the model declares `shape_name` as an exception ("ClusterNotFoundException").
   bool is_exception(std::string_view shape_name) const;
+
+  // The loaded shapes (model_graph.hpp), for the wire codecs in src/aws that name members by
+  // their XML and Query traits.
+  const ModelGraph& graph() const { return *graph_; }
 
  private:
   explicit ServiceModel(std::unique_ptr<const ModelGraph> graph);
