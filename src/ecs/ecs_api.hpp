@@ -37,6 +37,10 @@ class EcsApi {
   // One timeout pass now (tests drive it with a manual clock); returns the polls answered.
   std::size_t expire_long_polls() { return assignments_.expire_once(); }
 
+  // A security group's rules changed: agents of awsvpc tasks in the region get their tasks'
+  // ingress rules again. Call without the state's mutex held.
+  void security_groups_changed(const std::string& region_name);
+
  private:
   using Context = aws::CallContext;
   using Input = boost::json::object;
@@ -135,6 +139,18 @@ class EcsApi {
                                      const TaskLaunch& launch) const;
   Result<Task*> launch_task(const Context& context, RegionState& region, const TaskLaunch& launch,
                             ContainerInstance& instance, TaskChanges& changes);
+  // task_network.cpp: awsvpc. Checks the launch's subnets and groups (filling in the VPC's
+  // default group when it names none) and that `count` addresses are free.
+  Status check_awsvpc(const Context& context, RegionState& region, TaskLaunch& launch,
+                      int64_t count) const;
+  // The next task's ENI: the lowest free address of the first subnet with one.
+  Result<EniAttachment> new_eni(const Context& context, const RegionState& region,
+                                const TaskLaunch& launch) const;
+  // What the task's agent is told about its ENI: address, subnet and the ingress rules.
+  boost::json::object eni_assignment(const RegionState& region, const Task& task) const;
+  // An ENI came or went, so source-group memberships changed: every agent with awsvpc tasks
+  // is told their rules again.
+  void note_membership_change(RegionState& region, TaskChanges& changes) const;
   std::string arn(const Context& context, std::string_view resource) const;
   // The ARN a container instance identifier (an id or an ARN) stands for, for failure entries.
   std::string identifier_arn(const Context& context, const std::string& cluster,

@@ -45,7 +45,10 @@ bj::object container_to_wire(const Task& task, const TaskContainer& container) {
                  {"image", container.image},
                  {"lastStatus", container.last_status},
                  {"networkBindings", container.network_bindings},
-                 {"networkInterfaces", bj::array{}},
+                 {"networkInterfaces",
+                  task.eni ? bj::array{bj::object{{"attachmentId", task.eni->id},
+                                                  {"privateIpv4Address", task.eni->private_ipv4}}}
+                           : bj::array{}},
                  {"healthStatus", container.health_status},
                  {"cpu", container.cpu}};
   put_string(out, "imageDigest", container.image_digest);
@@ -212,6 +215,58 @@ bool is_running(const Task& task) {
   return task.last_status == "RUNNING";
 }
 
+namespace {
+
+bj::object eni_attachment_to_wire(const EniAttachment& eni) {
+  bj::array details;
+  for (auto [name, value] :
+       {std::pair{"subnetId", &eni.subnet_id},
+        std::pair{"networkInterfaceId", &eni.network_interface_id},
+        std::pair{"macAddress", &eni.mac}, std::pair{"privateDnsName", &eni.private_dns_name},
+        std::pair{"privateIPv4Address", &eni.private_ipv4}}) {
+    details.push_back(bj::object{{"name", name}, {"value", *value}});
+  }
+  return bj::object{{"id", eni.id},
+                    {"type", "ElasticNetworkInterface"},
+                    {"status", eni.status},
+                    {"details", std::move(details)}};
+}
+
+std::optional<EniAttachment> eni_from_store(const bj::object* stored) {
+  if (stored == nullptr) return std::nullopt;
+  EniAttachment eni;
+  eni.id = json::string_or(*stored, "id", "");
+  eni.status = json::string_or(*stored, "status", "PRECREATED");
+  eni.network_interface_id = json::string_or(*stored, "networkInterfaceId", "");
+  eni.subnet_id = json::string_or(*stored, "subnetId", "");
+  eni.private_ipv4 = json::string_or(*stored, "privateIPv4Address", "");
+  eni.mac = json::string_or(*stored, "macAddress", "");
+  eni.private_dns_name = json::string_or(*stored, "privateDnsName", "");
+  if (const auto* groups = json::get_array(*stored, "securityGroups")) {
+    for (const auto& group : *groups) {
+      if (group.is_string()) eni.security_group_ids.emplace_back(group.as_string());
+    }
+  }
+  eni.assign_public_ip = json::get_bool(*stored, "assignPublicIp").value_or(false);
+  return eni;
+}
+
+bj::object eni_to_store(const EniAttachment& eni) {
+  bj::array groups;
+  for (const auto& group : eni.security_group_ids) groups.emplace_back(group);
+  return bj::object{{"id", eni.id},
+                    {"status", eni.status},
+                    {"networkInterfaceId", eni.network_interface_id},
+                    {"subnetId", eni.subnet_id},
+                    {"privateIPv4Address", eni.private_ipv4},
+                    {"macAddress", eni.mac},
+                    {"privateDnsName", eni.private_dns_name},
+                    {"securityGroups", std::move(groups)},
+                    {"assignPublicIp", eni.assign_public_ip}};
+}
+
+}  // namespace
+
 bj::object task_to_wire(const Task& task, bool include_tags) {
   bj::array containers;
   for (const auto& container : task.containers) {
@@ -221,7 +276,9 @@ bj::object task_to_wire(const Task& task, bool include_tags) {
   for (const auto& attribute : task.attributes) {
     attributes.push_back(attribute_to_json(attribute));
   }
-  bj::object out{{"attachments", bj::array{}},
+  bj::array attachments;
+  if (task.eni) attachments.push_back(eni_attachment_to_wire(*task.eni));
+  bj::object out{{"attachments", std::move(attachments)},
                  {"attributes", std::move(attributes)},
                  {"clusterArn", task.cluster_arn},
                  {"connectivity", task.connectivity},
@@ -266,6 +323,7 @@ bj::object task_to_store(const Task& task) {
   put_string(out, "referenceId", task.reference_id);
   put_string(out, "clientToken", task.client_token);
   put_string(out, "clientPrincipal", task.client_principal);
+  if (task.eni) out["eni"] = eni_to_store(*task.eni);
   return out;
 }
 
@@ -327,6 +385,7 @@ Result<Task> task_from_store(bj::object stored) {
   task.reference_id = json::string_or(stored, "referenceId", "");
   task.client_token = json::string_or(stored, "clientToken", "");
   task.client_principal = json::string_or(stored, "clientPrincipal", "");
+  task.eni = eni_from_store(json::get_object(stored, "eni"));
   return task;
 }
 

@@ -9,6 +9,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "ecs/ecs_api.hpp"
+#include "ecs/task_launch.hpp"
 #include "ecs/task_plan.hpp"
 #include "ecs/validation.hpp"
 #include "scheduler/placement.hpp"
@@ -90,24 +91,6 @@ std::optional<std::string> attribute_value(const ContainerInstance& instance,
 
 }  // namespace
 
-struct TaskLaunch {
-  std::string cluster_identifier;
-  std::string task_definition;
-  bj::object overrides;
-  std::string group;
-  std::string started_by;
-  std::string reference_id;
-  std::string client_token;
-  Tags tags;
-  bool propagate_definition_tags = false;
-  bool has_network_configuration = false;
-  std::vector<scheduler::PlacementConstraint> constraints;
-  std::vector<scheduler::PlacementStrategy> strategies;
-  // Filled once the definition is found, under the state lock.
-  const TaskDefinition* definition = nullptr;
-  TaskPlan plan;
-};
-
 Result<TaskLaunch> EcsApi::read_launch(const Context& /*context*/, const Input& input) const {
   TaskLaunch launch;
   launch.cluster_identifier = cluster_input(input);
@@ -138,7 +121,11 @@ Result<TaskLaunch> EcsApi::read_launch(const Context& /*context*/, const Input& 
   if (json::get_bool(input, "enableExecuteCommand").value_or(false)) {
     return invalid("enableExecuteCommand is not supported by Wharf yet; leave it false.");
   }
-  launch.has_network_configuration = json::get_object(input, "networkConfiguration") != nullptr;
+  if (const auto* network = json::get_object(input, "networkConfiguration")) {
+    auto awsvpc = read_awsvpc_configuration(*network);
+    if (!awsvpc) return std::unexpected(awsvpc.error());
+    launch.awsvpc = std::move(*awsvpc);
+  }
   launch.constraints = read_constraints(json::get_array(input, "placementConstraints"));
   launch.strategies = read_strategies(json::get_array(input, "placementStrategy"));
   return launch;
@@ -160,11 +147,16 @@ Status prepare_launch(const TaskDefinition& definition, TaskLaunch& launch) {
   auto plan = plan_task(definition, launch.overrides);
   if (!plan) return std::unexpected(plan.error());
   launch.plan = std::move(*plan);
-  if (json::string_or(definition.body, "networkMode", "") == "awsvpc" &&
-      !launch.has_network_configuration) {
+  bool awsvpc = json::string_or(definition.body, "networkMode", "") == "awsvpc";
+  if (awsvpc && !launch.awsvpc) {
     return invalid(
         "Network Configuration must be provided when networkMode 'awsvpc' is "
         "specified.");
+  }
+  if (!awsvpc && launch.awsvpc) {
+    return invalid(
+        "Network Configuration is not valid for the given networkMode of this task "
+        "definition.");
   }
   if (launch.propagate_definition_tags) {
     if (auto status = validate_tags(launch.tags, definition.tags); !status) return status;
@@ -212,11 +204,18 @@ Result<Task*> EcsApi::launch_task(const Context& context, RegionState& region,
   task.reference_id = launch.reference_id;
   task.client_token = launch.client_token;
   task.client_principal = context.principal_arn;
+  if (launch.awsvpc) {
+    auto eni = new_eni(context, region, launch);
+    if (!eni) return std::unexpected(eni.error());
+    task.eni = std::move(*eni);
+  }
+  bool has_eni = task.eni.has_value();
 
   reserve_on(instance, task.reserved);
   changes.resized.insert(&instance);
   Task& added = region.add_task(std::move(task));
   note_task_change(region, added, changes);
+  if (has_eni) note_membership_change(region, changes);
   return &added;
 }
 
@@ -264,6 +263,11 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
   for (auto& container : task.containers) container.last_status = "STOPPED";
   if (!task.execution_stopped_at) task.execution_stopped_at = now;
   task.stopped_at = now;
+  // Nobody holds its namespace any more (a returning agent removes what it does not run).
+  if (task.eni && task.eni->status != "DETACHED") {
+    task.eni->status = "DETACHED";
+    note_membership_change(region, changes);
+  }
   release_task(region, task, changes);
   note_task_change(region, task, changes);
 }
@@ -293,6 +297,7 @@ bj::array EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& i
     if (!task->memory.empty()) entry["memory"] = task->memory;
     if (!task->stop_code.empty()) entry["stopCode"] = task->stop_code;
     if (!task->stopped_reason.empty()) entry["stoppedReason"] = task->stopped_reason;
+    if (task->eni) entry["eni"] = eni_assignment(region, *task);
     out.push_back(std::move(entry));
   }
   return out;
@@ -421,6 +426,9 @@ void EcsApi::run_task(const Context& context, const Input& input, Reply reply) {
   if (auto status = prepare_launch(*resolved->definition, *launch); !status) {
     return reply(std::unexpected(status.error()));
   }
+  if (auto status = check_awsvpc(context, region, *launch, count); !status) {
+    return reply(std::unexpected(status.error()));
+  }
   auto constraints = merged_constraints(*launch);
   auto policy = scheduler::PlacementPolicy::compile(constraints, launch->strategies);
   if (!policy) return reply(std::unexpected(policy.error()));
@@ -473,6 +481,11 @@ void EcsApi::start_task(const Context& context, const Input& input, Reply reply)
   if (!resolved) return reply(std::unexpected(resolved.error()));
   const std::string cluster_name = resolved->cluster;
   if (auto status = prepare_launch(*resolved->definition, *launch); !status) {
+    return reply(std::unexpected(status.error()));
+  }
+  if (auto status =
+          check_awsvpc(context, region, *launch, static_cast<int64_t>(identifiers.size()));
+      !status) {
     return reply(std::unexpected(status.error()));
   }
   // StartTask names its instances: no strategies, and only the instance's own fit is checked.

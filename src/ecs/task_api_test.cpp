@@ -17,6 +17,7 @@
 #include "ecs/agent_monitor.hpp"
 #include "ecs/ecs_api.hpp"
 #include "ecs/state.hpp"
+#include "ecs/vpc.hpp"
 #include "store/store.hpp"
 
 namespace wharf::ecs {
@@ -122,7 +123,9 @@ class TaskApiTest : public ::testing::Test {
         {"versionInfo", bj::object{{"agentVersion", "0.1.0"}}},
         {"attributes",
          bj::array{bj::object{{"name", "ecs.availability-zone"}, {"value", spec.zone}},
-                   bj::object{{"name", "ecs.cpu-architecture"}, {"value", "x86_64"}}}}};
+                   bj::object{{"name", "ecs.cpu-architecture"}, {"value", "x86_64"}},
+                   bj::object{{"name", "ecs.capability.task-eni"}},
+                   bj::object{{"name", "com.amazonaws.ecs.capability.docker-remote-api.1.18"}}}}};
     auto output = call("RegisterContainerInstance", std::move(input));
     EXPECT_TRUE(output) << output.error().message;
     if (!output) return "";
@@ -882,6 +885,206 @@ TEST_F(TaskApiTest, TasksCanBeTagged) {
   auto listed = call("ListTagsForResource", {{"resourceArn", arn}});
   ASSERT_TRUE(listed) << listed.error().message;
   EXPECT_EQ(listed->at("tags"), (bj::array{bj::object{{"key", "a"}, {"value", "b"}}}));
+}
+
+}  // namespace
+}  // namespace wharf::ecs
+
+namespace wharf::ecs {
+namespace {
+
+class AwsvpcTaskTest : public TaskApiTest {
+ protected:
+  void SetUp() override {
+    TaskApiTest::SetUp();
+    ASSERT_TRUE(
+        call("RegisterTaskDefinition",
+             {{"family", "vpc"},
+              {"networkMode", "awsvpc"},
+              {"containerDefinitions",
+               bj::array{bj::object{{"name", "app"}, {"image", "busybox"}, {"memory", 64}},
+                         bj::object{{"name", "side"}, {"image", "busybox"}, {"memory", 64}}}}}));
+  }
+
+  static bj::object awsvpc(std::vector<std::string> subnets, std::vector<std::string> groups = {}) {
+    bj::array subnet_list;
+    for (auto& subnet : subnets) subnet_list.emplace_back(subnet);
+    bj::object config{{"subnets", std::move(subnet_list)}};
+    if (!groups.empty()) {
+      bj::array group_list;
+      for (auto& group : groups) group_list.emplace_back(group);
+      config["securityGroups"] = std::move(group_list);
+    }
+    return bj::object{{"awsvpcConfiguration", std::move(config)}};
+  }
+
+  Result<bj::object> run_vpc(bj::object network, int count = 1) {
+    return run({{"taskDefinition", "vpc"}, {"count", count}, {"networkConfiguration", network}});
+  }
+
+  static std::map<std::string, std::string> details(const bj::object& task) {
+    std::map<std::string, std::string> out;
+    const auto& attachment = task.at("attachments").as_array().at(0).as_object();
+    for (const auto& detail : attachment.at("details").as_array()) {
+      out[std::string(detail.at("name").as_string())] = detail.at("value").as_string();
+    }
+    return out;
+  }
+
+  bj::array poll_tasks(const std::string& instance_arn) {
+    auto output =
+        call("WharfPollTasks", {{"cluster", "prod"}, {"containerInstance", instance_arn}});
+    EXPECT_TRUE(output) << output.error().message;
+    return output ? output->at("tasks").as_array() : bj::array{};
+  }
+
+  std::string subnet_ = default_subnet_id("us-east-1");
+};
+
+TEST_F(AwsvpcTaskTest, EachTaskGetsAnEniWithTheNextAddressOfItsSubnet) {
+  register_instance();
+  auto output = run_vpc(awsvpc({subnet_}), 2);
+  ASSERT_TRUE(output) << output.error().message;
+  const auto& tasks = output->at("tasks").as_array();
+  ASSERT_EQ(tasks.size(), 2u);
+  const auto& first = tasks[0].as_object();
+  const auto& attachment = first.at("attachments").as_array().at(0).as_object();
+  EXPECT_EQ(attachment.at("type"), "ElasticNetworkInterface");
+  EXPECT_EQ(attachment.at("status"), "PRECREATED");
+  auto first_details = details(first);
+  EXPECT_EQ(first_details["subnetId"], subnet_);
+  EXPECT_EQ(first_details["privateIPv4Address"], "172.31.0.4");  // AWS keeps .0–.3
+  EXPECT_EQ(first_details["privateDnsName"], "ip-172-31-0-4.us-east-1.compute.internal");
+  EXPECT_TRUE(first_details["networkInterfaceId"].starts_with("eni-"));
+  EXPECT_EQ(first_details["macAddress"].size(), 17u);
+  EXPECT_EQ(details(tasks[1].as_object())["privateIPv4Address"], "172.31.0.5");
+  const auto& interfaces =
+      first.at("containers").as_array().at(0).at("networkInterfaces").as_array();
+  ASSERT_EQ(interfaces.size(), 1u);
+  EXPECT_EQ(interfaces[0].at("attachmentId"), attachment.at("id"));
+  EXPECT_EQ(interfaces[0].at("privateIpv4Address"), "172.31.0.4");
+  // awsvpc tasks take no host ports, and the ENI survives a restart.
+  close();
+  open();
+  EXPECT_EQ(details(describe_task(arn_of(first)))["privateIPv4Address"], "172.31.0.4");
+}
+
+TEST_F(AwsvpcTaskTest, NetworkConfigurationIsChecked) {
+  register_instance();
+  auto expect_error = [&](Result<bj::object> output, std::string_view words) {
+    ASSERT_FALSE(output);
+    EXPECT_EQ(output.error().code, ErrorCode::kInvalidParameter);
+    EXPECT_NE(output.error().message.find(words), std::string::npos) << output.error().message;
+  };
+  expect_error(run({{"taskDefinition", "vpc"}}), "Network Configuration must be provided");
+  expect_error(run({{"taskDefinition", "batch"}, {"networkConfiguration", awsvpc({subnet_})}}),
+               "not valid for the given networkMode");
+  expect_error(run_vpc(awsvpc({})), "subnets can not be empty");
+  expect_error(run_vpc(awsvpc({"subnet-00000000000000000"})), "InvalidSubnetID.NotFound");
+  expect_error(run_vpc(awsvpc({subnet_}, {"sg-00000000000000000"})), "InvalidGroup.NotFound");
+  bj::object public_ip = awsvpc({subnet_});
+  public_ip["awsvpcConfiguration"].as_object()["assignPublicIp"] = "ENABLED";
+  expect_error(run_vpc(public_ip), "Assign public IP is not supported");
+  EXPECT_TRUE(list_tasks().empty());
+}
+
+TEST_F(AwsvpcTaskTest, AnExhaustedSubnetIsAClearError) {
+  register_instance({.cpu = 20480, .memory = 40960});
+  {
+    std::unique_lock lock(state_->mutex());
+    RegionState& region = state_->region("us-east-1");
+    ensure_default_network(region, "us-east-1");
+    region.subnets["subnet-0000000000000000a"] = Subnet{"subnet-0000000000000000a",
+                                                        default_vpc_id("us-east-1"),
+                                                        "172.31.16.0/28",
+                                                        "us-east-1a",
+                                                        false,
+                                                        {}};
+  }
+  // A /28 has 16 addresses; AWS keeps five.
+  auto ten = run_vpc(awsvpc({"subnet-0000000000000000a"}), 10);
+  ASSERT_TRUE(ten) << ten.error().message;
+  EXPECT_EQ(ten->at("tasks").as_array().size(), 10u);
+  auto two = run_vpc(awsvpc({"subnet-0000000000000000a"}), 2);
+  ASSERT_FALSE(two);
+  EXPECT_NE(two.error().message.find("1 free IPv4 address"), std::string::npos)
+      << two.error().message;
+  EXPECT_EQ(list_tasks().size(), 10u);  // nothing half-placed
+}
+
+TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBackWhenDetached) {
+  std::string instance_arn = register_instance();
+  auto first = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(first) << first.error().message;
+  std::string first_arn = arn_of(first->at("tasks").as_array()[0].as_object());
+  auto second = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(second) << second.error().message;
+
+  // The default group admits its own members: each task's rules list both addresses.
+  bj::array polled = poll_tasks(instance_arn);
+  ASSERT_EQ(polled.size(), 2u);
+  for (const auto& entry : polled) {
+    const auto& eni = entry.at("eni").as_object();
+    EXPECT_TRUE(eni.at("attachmentArn")
+                    .as_string()
+                    .starts_with("arn:aws:ecs:us-east-1:123456789012:attachment/"));
+    EXPECT_EQ(eni.at("subnetCidrBlock"), "172.31.0.0/20");
+    EXPECT_EQ(eni.at("subnetGatewayIpv4Address"), "172.31.0.1");
+    const auto& ingress = eni.at("ingress").as_array();
+    ASSERT_EQ(ingress.size(), 1u);
+    EXPECT_EQ(ingress[0].at("protocol"), "all");
+    EXPECT_EQ(ingress[0].at("sources"), (bj::array{"172.31.0.4/32", "172.31.0.5/32"}));
+  }
+
+  std::string attachment_arn(polled[0].at("eni").at("attachmentArn").as_string());
+  std::string polled_arn(polled[0].at("taskArn").as_string());
+  ASSERT_TRUE(report(polled_arn, "RUNNING",
+                     {{"attachments", bj::array{bj::object{{"attachmentArn", attachment_arn},
+                                                           {"status", "ATTACHED"}}}}}));
+  EXPECT_EQ(describe_task(polled_arn).at("attachments").at(0).at("status"), "ATTACHED");
+  auto wrong =
+      report(polled_arn, "RUNNING",
+             {{"attachments",
+               bj::array{bj::object{{"attachmentArn", "arn:x/other"}, {"status", "ATTACHED"}}}}});
+  EXPECT_FALSE(wrong);
+
+  // The first task stops: its address leaves the group and is handed out again.
+  ASSERT_TRUE(report(first_arn, "STOPPED"));
+  EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "DETACHED");
+  polled = poll_tasks(instance_arn);
+  ASSERT_EQ(polled.size(), 1u);
+  EXPECT_EQ(polled[0].at("eni").at("ingress").at(0).at("sources"), (bj::array{"172.31.0.5/32"}));
+  auto third = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(third) << third.error().message;
+  EXPECT_EQ(details(third->at("tasks").as_array()[0].as_object())["privateIPv4Address"],
+            "172.31.0.4");
+}
+
+TEST_F(AwsvpcTaskTest, ARuleChangeReachesTheAgentsPoll) {
+  std::string instance_arn = register_instance();
+  std::string group = default_security_group_id("us-east-1");
+  ASSERT_TRUE(run_vpc(awsvpc({subnet_}, {group})));
+  auto before = call("WharfPollTasks", {{"cluster", "prod"}, {"containerInstance", instance_arn}});
+  ASSERT_TRUE(before);
+  int64_t version = before->at("version").as_int64();
+  {
+    std::unique_lock lock(state_->mutex());
+    state_->region("us-east-1")
+        .security_groups[group]
+        .ingress.push_back(IpPermission{"tcp", 8080, 8080, {"0.0.0.0/0"}, {}});
+  }
+  api_->security_groups_changed("us-east-1");
+  auto after = call("WharfPollTasks", {{"cluster", "prod"},
+                                       {"containerInstance", instance_arn},
+                                       {"version", version},
+                                       {"waitSeconds", 1}});
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->at("version").as_int64(), version);
+  const auto& ingress = after->at("tasks").at(0).at("eni").at("ingress").as_array();
+  ASSERT_EQ(ingress.size(), 2u);
+  EXPECT_EQ(ingress[1].at("protocol"), "tcp");
+  EXPECT_EQ(ingress[1].at("fromPort"), 8080);
+  EXPECT_EQ(ingress[1].at("sources"), (bj::array{"0.0.0.0/0"}));
 }
 
 }  // namespace

@@ -141,6 +141,19 @@ Result<TaskReport> read_task_report(const bj::object& input) {
   if (!report.stop_code.empty() && !is_one_of(kStopCodes, report.stop_code)) {
     return invalid("stopCode '" + report.stop_code + "' is not a TaskStopCode.");
   }
+  if (const auto* attachments = json::get_array(input, "attachments")) {
+    for (const auto& item : *attachments) {
+      if (!item.is_object()) return invalid("attachments must hold AttachmentStateChange objects.");
+      std::string arn = json::string_or(item.as_object(), "attachmentArn", "");
+      std::string status = json::string_or(item.as_object(), "status", "");
+      if (arn.empty() || attachment_status_rank(status) < 1) {
+        return invalid(
+            "An attachment state change needs an attachmentArn and a status of ATTACHED or "
+            "DETACHED.");
+      }
+      report.attachments.emplace_back(std::move(arn), std::move(status));
+    }
+  }
   report.health_status = json::get_string(input, "healthStatus");
   if (auto status = check_health(report.health_status, "healthStatus"); !status) {
     return std::unexpected(status.error());
@@ -156,6 +169,13 @@ Result<TaskReport> read_task_report(const bj::object& input) {
     }
   }
   return report;
+}
+
+int attachment_status_rank(std::string_view status) {
+  if (status == "PRECREATED") return 0;
+  if (status == "ATTACHED") return 1;
+  if (status == "DETACHED") return 2;
+  return -1;
 }
 
 Result<TaskReport> read_container_report(const bj::object& input) {
@@ -181,6 +201,15 @@ Result<bool> apply_task_report(Task& task, const TaskReport& report, TimePoint n
   if (is_stopped(task)) return false;
 
   bool changed = false;
+  for (const auto& [arn, status] : report.attachments) {
+    if (!task.eni || !arn.ends_with("/" + task.eni->id)) {
+      return invalid("Task " + task.arn + " has no attachment " + arn + ".");
+    }
+    if (attachment_status_rank(status) > attachment_status_rank(task.eni->status)) {
+      task.eni->status = status;
+      changed = true;
+    }
+  }
   for (size_t report_idx = 0; report_idx < targets.size(); ++report_idx) {
     changed |= apply_container(*targets[report_idx], report.containers[report_idx]);
   }

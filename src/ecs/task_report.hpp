@@ -36,6 +36,8 @@ struct TaskReport {
   // Wharf's additions to the ECS shape (docs/agent-protocol.md).
   std::string stop_code;
   std::optional<std::string> health_status;
+  // AttachmentStateChange: the ENI's attachment ARN and ATTACHED or DETACHED.
+  std::vector<std::pair<std::string, std::string>> attachments;
 };
 
 // Reads and checks a SubmitTaskStateChange body: statuses, stop codes and health values must be
@@ -43,6 +45,9 @@ struct TaskReport {
 Result<TaskReport> read_task_report(const boost::json::object& input);
 // Reads a SubmitContainerStateChange body as a task report about one container.
 Result<TaskReport> read_container_report(const boost::json::object& input);
+
+// An awsvpc task's ENI status only moves forward: PRECREATED < ATTACHED < DETACHED; -1 otherwise.
+int attachment_status_rank(std::string_view status);
 
 // Applies a report to a task and says whether anything changed. Statuses only move forward (an
 // older report is ignored, not an error); the first stop code and reason stay; startedAt,

@@ -116,6 +116,7 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   if (task == nullptr) return reply(invalid("The referenced task was not found."));
   bool was_stopped = is_stopped(*task);
   std::string desired_before = task->desired_status;
+  std::string eni_before = task->eni ? task->eni->status : "";
   auto changed = apply_task_report(*task, report, clock_.now());
   if (!changed) return reply(std::unexpected(changed.error()));
   if (!*changed) return reply(acknowledgment());
@@ -123,6 +124,11 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   bool stopped_now = !was_stopped && is_stopped(*task);
   if (!is_stopped(*task)) hold_bound_ports(region, *task, changes);
   if (stopped_now) release_task(region, *task, changes);
+  // An agent reports STOPPED after its teardown: the namespace is gone, whatever it said.
+  if (stopped_now && task->eni) task->eni->status = "DETACHED";
+  if (task->eni && task->eni->status == "DETACHED" && eni_before != "DETACHED") {
+    note_membership_change(region, changes);  // its address left its groups
+  }
   // The agent's long poll only needs an answer when what it is told changes: a task leaving
   // its list or a new desired status. Answering every report would send the whole list back
   // after each one (quadratic in the number of tasks starting at once).
