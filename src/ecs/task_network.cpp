@@ -210,6 +210,12 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
       members[group].push_back(other.eni->private_ipv4 + "/32");
     }
   });
+  // In address order, so the same membership always reads the same to the agent.
+  for (auto& [group, addresses] : members) {
+    std::sort(addresses.begin(), addresses.end(), [](const std::string& a, const std::string& b) {
+      return parse_ipv4(a.substr(0, a.find('/'))) < parse_ipv4(b.substr(0, b.find('/')));
+    });
+  }
   bj::array ingress;
   for (const auto& group_id : eni.security_group_ids) {
     auto group = region.security_groups.find(group_id);
