@@ -162,6 +162,7 @@ bj::array capability_attributes(bool have_init_binary) {
   add("ecs.capability.container-health-check");
   add("ecs.capability.container-ordering");
   add("ecs.capability.task-cpu-mem-limit");
+  add("ecs.capability.task-eni");  // awsvpc: a namespace per task with the ENI's address
   return attributes;
 }
 
@@ -320,6 +321,11 @@ Status Agent::run() {
       spdlog::warn("removing the bridge network: {}", destroyed.error().message);
     }
   }
+  if (idle && awsvpc_) {
+    if (auto destroyed = awsvpc_->destroy(); !destroyed) {
+      spdlog::warn("removing the awsvpc network: {}", destroyed.error().message);
+    }
+  }
   std::lock_guard lock(mutex_);
   if (fatal_) return std::unexpected(*fatal_);
   return {};
@@ -375,10 +381,31 @@ Status Agent::start_engine() {
                  bridge_unavailable);
   }
 
+  AwsvpcOptions awsvpc_options;
+  awsvpc_options.nft_table = "wharfvpc_" + suffix;
+  awsvpc_options.netns_prefix = "wharfvpc-" + suffix + "-";
+  awsvpc_options.veth_prefix = "wv";
+  awsvpc_options.state_file = layout_.awsvpc_state_file();
+  std::string awsvpc_unavailable;
+  if (auto awsvpc = AwsvpcNetwork::open(awsvpc_options); awsvpc) {
+    awsvpc_ = std::move(*awsvpc);
+  } else {
+    awsvpc_unavailable = awsvpc.error().message;
+    spdlog::warn("no awsvpc network ({}); tasks with networkMode awsvpc will not start",
+                 awsvpc_unavailable);
+  }
+
   TaskEngineOptions engine_options;
   if (!bridge_unavailable.empty()) engine_options.bridge_unavailable = bridge_unavailable;
+  if (!awsvpc_unavailable.empty()) engine_options.awsvpc_unavailable = awsvpc_unavailable;
   if (config_.metadata_port >= 0) start_metadata_server();
-  if (metadata_) engine_options.metadata_port = metadata_->port();
+  if (metadata_) {
+    engine_options.metadata_port = metadata_->port();
+    engine_options.serve_metadata_in = [this](const std::string& key, UniqueFd listening) {
+      metadata_->listen_in(key, std::move(listening));
+    };
+    engine_options.release_metadata = [this](const std::string& key) { metadata_->release(key); };
+  }
   engine_options.cluster_arn = cluster_arn_of(container_instance_arn(), config_.cluster);
   engine_options.availability_zone = config_.availability_zone.empty()
                                          ? config_.credentials.region + "a"
@@ -388,7 +415,7 @@ Status Agent::start_engine() {
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
   engine_options.init_binary = config_.init_binary;
   engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, bridge_.get(),
-                                         clock_, std::move(engine_options), [this] {
+                                         awsvpc_.get(), clock_, std::move(engine_options), [this] {
                                            {
                                              std::lock_guard lock(mutex_);
                                              reports_due_ = true;

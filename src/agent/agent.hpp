@@ -144,6 +144,7 @@ class Agent {
   std::unique_ptr<Runtime> runtime_;
   std::unique_ptr<ImageStore> images_;
   std::unique_ptr<BridgeNetwork> bridge_;
+  std::unique_ptr<AwsvpcNetwork> awsvpc_;
   std::unique_ptr<MetadataServer> metadata_;
   std::unique_ptr<TaskEngine> engine_;
   bool reports_due_ = false;    // guarded by mutex_; wakes report_loop

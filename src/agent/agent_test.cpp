@@ -62,7 +62,7 @@ TEST(Agent, CapabilityAttributesFollowWhatTheHostHas) {
     EXPECT_TRUE(has(list, "ecs.capability.container-ordering"));
     EXPECT_TRUE(has(list, "ecs.capability.container-health-check"));
     EXPECT_TRUE(has(list, "com.amazonaws.ecs.capability.ecr-auth"));
-    EXPECT_FALSE(has(list, "ecs.capability.task-eni"));  // awsvpc is not there yet
+    EXPECT_TRUE(has(list, "ecs.capability.task-eni"));
   }
 }
 

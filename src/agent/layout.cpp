@@ -75,6 +75,10 @@ fs::path Layout::network_state_file() const {
   return state_dir() / "network.json";
 }
 
+fs::path Layout::awsvpc_state_file() const {
+  return state_dir() / "awsvpc.json";
+}
+
 fs::path Layout::layers_dir() const {
   return data_dir_ / "layers";
 }

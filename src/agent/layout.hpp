@@ -58,6 +58,8 @@ class Layout {
   std::filesystem::path state_dir() const;
   std::filesystem::path agent_state_file() const;
   std::filesystem::path network_state_file() const;
+  // The awsvpc network's endpoints (task namespaces).
+  std::filesystem::path awsvpc_state_file() const;
 
   std::filesystem::path layers_dir() const;
   std::filesystem::path layer_dir(const oci::Digest& diff_id) const;

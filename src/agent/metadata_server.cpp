@@ -54,6 +54,14 @@ std::uint16_t MetadataServer::port() const {
   return server_->port();
 }
 
+void MetadataServer::listen_in(const std::string& key, UniqueFd listening) {
+  server_->adopt_listener(key, std::move(listening));
+}
+
+void MetadataServer::release(const std::string& key) {
+  server_->close_listener(key);
+}
+
 void MetadataServer::handle(http::Request&& request, http::Responder respond) {
   auto not_found = [&](std::string message) {
     respond(http::make_response(request, http::beast_http::status::not_found,

@@ -1,9 +1,10 @@
 // The task metadata endpoint (ECS's v4, also answered under v3), served by the agent.
 //
 // Each container gets ECS_CONTAINER_METADATA_URI_V4 = http://HOST:PORT/v4/<token>, where the
-// token is a 128-bit secret of that container and HOST is how the container reaches the agent:
-// the bridge's gateway address in networkMode bridge, 127.0.0.1 with host (none has no network,
-// so no endpoint). A token answers for its own task only:
+// token is a 128-bit secret of that container and HOST:PORT is how the container reaches the
+// agent: the bridge's gateway address and the agent's port in networkMode bridge, 127.0.0.1 and
+// that port with host, and 169.254.170.2:80 (ECS's address) in awsvpc and none, where the agent
+// listens inside the task's own namespace (listen_in()). A token answers for its own task only:
 //   GET /v4/<token>             the container's metadata
 //   GET /v4/<token>/task        the task's metadata, with all its containers
 //   GET /v4/<token>/stats       the container's Docker-style stats (cgroup cpu, memory, blkio;
@@ -31,6 +32,9 @@ class MetadataServer final : public http::Handler {
   ~MetadataServer() override;
 
   std::uint16_t port() const;
+  // Also serves on `listening` (a socket bound inside a task's namespace) until release(key).
+  void listen_in(const std::string& key, UniqueFd listening);
+  void release(const std::string& key);
   void handle(http::Request&& request, http::Responder respond) override;
 
  private:

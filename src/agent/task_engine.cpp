@@ -261,6 +261,66 @@ std::vector<PortBinding> bindings_from_json(const bj::array* list) {
   return bindings;
 }
 
+std::vector<IngressRule> ingress_from_json(const bj::array* list) {
+  std::vector<IngressRule> rules;
+  if (list == nullptr) return rules;
+  for (const auto& item : *list) {
+    if (!item.is_object()) continue;
+    const auto& entry = item.as_object();
+    IngressRule rule;
+    rule.protocol = json::string_or(entry, "protocol", "all");
+    rule.from_port = static_cast<std::uint16_t>(json::get_int(entry, "fromPort").value_or(0));
+    rule.to_port = static_cast<std::uint16_t>(json::get_int(entry, "toPort").value_or(65535));
+    if (const auto* sources = json::get_array(entry, "sources")) {
+      for (const auto& source : *sources) {
+        if (source.is_string()) rule.sources.emplace_back(source.as_string());
+      }
+    }
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+bj::array ingress_to_json(const std::vector<IngressRule>& rules) {
+  bj::array out;
+  for (const auto& rule : rules) {
+    bj::array sources;
+    for (const auto& source : rule.sources) sources.emplace_back(source);
+    out.push_back(bj::object{{"protocol", rule.protocol},
+                             {"fromPort", rule.from_port},
+                             {"toPort", rule.to_port},
+                             {"sources", std::move(sources)}});
+  }
+  return out;
+}
+
+std::optional<DesiredEni> eni_from_json(const bj::object* entry) {
+  if (entry == nullptr) return std::nullopt;
+  DesiredEni eni;
+  eni.attachment_arn = json::string_or(*entry, "attachmentArn", "");
+  eni.ip = json::string_or(*entry, "privateIpv4Address", "");
+  eni.mac = json::string_or(*entry, "macAddress", "");
+  eni.subnet_cidr = json::string_or(*entry, "subnetCidrBlock", "");
+  eni.subnet_gateway = json::string_or(*entry, "subnetGatewayIpv4Address", "");
+  eni.private_dns_name = json::string_or(*entry, "privateDnsName", "");
+  eni.ingress = ingress_from_json(json::get_array(*entry, "ingress"));
+  return eni;
+}
+
+bj::object eni_to_json(const DesiredEni& eni) {
+  return bj::object{{"attachmentArn", eni.attachment_arn},
+                    {"privateIpv4Address", eni.ip},
+                    {"macAddress", eni.mac},
+                    {"subnetCidrBlock", eni.subnet_cidr},
+                    {"subnetGatewayIpv4Address", eni.subnet_gateway},
+                    {"privateDnsName", eni.private_dns_name},
+                    {"ingress", ingress_to_json(eni.ingress)}};
+}
+
+// ECS's address for the task metadata endpoint, which the agent serves inside the namespaces
+// of awsvpc tasks and none-mode containers.
+constexpr std::string_view kMetadataAddress = "169.254.170.2";
+
 }  // namespace
 
 Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
@@ -285,6 +345,10 @@ Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
   }
   task.stop_code = json::string_or(entry, "stopCode", "");
   task.stopped_reason = json::string_or(entry, "stoppedReason", "");
+  task.eni = eni_from_json(json::get_object(entry, "eni"));
+  if (task.eni && task.eni->ip.empty()) {
+    return invalid("task " + task.arn + ": its eni has no privateIpv4Address");
+  }
   return task;
 }
 
@@ -303,6 +367,7 @@ class TaskEngine::Runner {
     std::string reason;
     bool created = false;
     bool attached = false;  // has a bridge endpoint (named runtime_id)
+    bool isolated = false;  // networkMode none: has a namespace of its own (named runtime_id)
     std::vector<PortBinding> bindings;
     std::string ip;              // in its own network namespace (bridge)
     std::string metadata_token;  // the secret part of its ECS_CONTAINER_METADATA_URI_V4
@@ -332,6 +397,7 @@ class TaskEngine::Runner {
     desired_ = desired.desired_status;
     server_stop_code_ = desired.stop_code;
     server_stop_reason_ = desired.stopped_reason;
+    eni_ = desired.eni;
     if (const auto* list = json::get_array(definition_, "containerDefinitions")) {
       for (const auto& item : *list) {
         if (!item.is_object()) continue;
@@ -362,6 +428,9 @@ class TaskEngine::Runner {
     pull_stopped_ = time_or_none(saved, "pullStoppedAt");
     execution_stopped_ = time_or_none(saved, "executionStoppedAt");
     cgroup_created_ = json::get_bool(saved, "cgroupCreated").value_or(false);
+    eni_ = eni_from_json(json::get_object(saved, "eni"));
+    eni_status_ = json::string_or(saved, "eniStatus", "");
+    task_netns_ = json::string_or(saved, "taskNetns", "");
     const auto* list = json::get_array(saved, "containers");
     if (list == nullptr) return invalid("no containers");
     for (const auto& item : *list) {
@@ -385,6 +454,7 @@ class TaskEngine::Runner {
       container.reason = json::string_or(object, "reason", "");
       container.created = json::get_bool(object, "created").value_or(false);
       container.attached = json::get_bool(object, "attached").value_or(false);
+      container.isolated = json::get_bool(object, "isolated").value_or(false);
       container.ip = json::string_or(object, "ip", "");
       container.metadata_token = json::string_or(object, "metadataToken", "");
       container.pid = static_cast<pid_t>(json::get_int(object, "pid").value_or(0));
@@ -407,6 +477,7 @@ class TaskEngine::Runner {
   }
 
   void set_desired(const DesiredTask& desired) {
+    update_ingress(desired.eni);
     {
       std::lock_guard lock(mutex_);
       if (desired_ == desired.desired_status) return;
@@ -415,6 +486,24 @@ class TaskEngine::Runner {
       server_stop_reason_ = desired.stopped_reason;
     }
     wake();
+  }
+
+  // The task's security groups changed (a rule, or who belongs to a source group): the new
+  // rules apply at once to an attached task, and to one still starting when it attaches.
+  void update_ingress(const std::optional<DesiredEni>& desired) {
+    bool attached = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (!eni_ || !desired || eni_->ingress == desired->ingress) return;
+      eni_->ingress = desired->ingress;
+      attached = eni_status_ == "ATTACHED";
+    }
+    save();
+    if (!attached || engine_.awsvpc_ == nullptr) return;
+    // Runs on the poll thread while the runner may be tearing down: a detached id is a no-op.
+    if (auto updated = engine_.awsvpc_->update_ingress(id_, desired->ingress); !updated) {
+      spdlog::warn("task {}: updating its security group rules: {}", id_, updated.error().message);
+    }
   }
 
   // The server no longer lists the task.
@@ -541,7 +630,73 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       cgroup_created_ = true;
     }
+    if (json::string_or(definition_, "networkMode", "bridge") == "awsvpc") {
+      if (auto attached = attach_task_network(); !attached) {
+        fail_task("ResourceInitializationError: unable to set up the task's network interface: " +
+                  attached.error().message);
+        return;
+      }
+    }
     changed();
+  }
+
+  // The task's own namespace with its ENI's address and its security groups' rules, and the
+  // metadata endpoint inside it. ACTIVATING in ECS terms; reported as the attachment ATTACHED.
+  Status attach_task_network() {
+    if (engine_.awsvpc_ == nullptr) {
+      return fail(ErrorCode::kUnsupportedFeature,
+                  "networkMode awsvpc is not available on this instance: " +
+                      engine_.options_.awsvpc_unavailable);
+    }
+    AwsvpcSpec spec;
+    {
+      std::lock_guard lock(mutex_);
+      if (!eni_) return invalid("the control plane assigned no network interface");
+      spec = {id_, eni_->ip, eni_->mac, eni_->ingress};
+    }
+    auto endpoint = engine_.awsvpc_->attach(spec);
+    if (!endpoint) return std::unexpected(endpoint.error());
+    {
+      std::lock_guard lock(mutex_);
+      task_netns_ = endpoint->netns_path;
+      eni_status_ = "ATTACHED";
+      // Rules that changed while attaching are applied by the next update.
+      if (eni_->ingress != spec.ingress) {
+        (void)engine_.awsvpc_->update_ingress(id_, eni_->ingress);
+      }
+    }
+    save();
+    serve_metadata_in(id_, endpoint->netns_path);
+    spdlog::debug("task {}: network interface attached after {} ms", id_, elapsed_ms());
+    return {};
+  }
+
+  // A none-mode container's namespace of its own: loopback only, and the metadata endpoint.
+  Result<std::string> isolate(Container& container, const std::string& runtime_id) {
+    auto endpoint = engine_.awsvpc_->attach(AwsvpcSpec{runtime_id, "", "", {}});
+    if (!endpoint) return std::unexpected(endpoint.error());
+    {
+      std::lock_guard lock(mutex_);
+      container.isolated = true;
+    }
+    save();
+    serve_metadata_in(runtime_id, endpoint->netns_path);
+    return endpoint->netns_path;
+  }
+
+  void serve_metadata_in(const std::string& key, const std::string& netns_path) const {
+    if (!engine_.options_.serve_metadata_in) return;
+    auto listening = listen_in_namespace(netns_path, std::string(kMetadataAddress), 80);
+    if (!listening) {
+      spdlog::warn("task {}: no metadata endpoint in its namespace: {}", id_,
+                   listening.error().message);
+      return;
+    }
+    engine_.options_.serve_metadata_in(key, std::move(*listening));
+  }
+
+  void release_metadata(const std::string& key) const {
+    if (engine_.options_.release_metadata) engine_.options_.release_metadata(key);
   }
 
   Result<Image*> pull(Container& container) {
@@ -662,17 +817,32 @@ class TaskEngine::Runner {
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;
-      add_metadata_uri(input, container, "127.0.0.1");
+      add_metadata_uri(input, container, "127.0.0.1", engine_.options_.metadata_port);
     } else if (mode == "bridge") {
       auto endpoint = attach_bridge(container, runtime_id);
       if (!endpoint) return std::unexpected(endpoint.error());
       input.network_namespace = endpoint->netns_path;
       input.ip_address = endpoint->ip;
-      add_metadata_uri(input, container, endpoint->gateway);
-    } else if (mode != "none") {
-      return fail(
-          ErrorCode::kUnsupportedFeature,
-          "networkMode " + mode + " is not supported by this agent yet; use bridge, none or host");
+      add_metadata_uri(input, container, endpoint->gateway, engine_.options_.metadata_port);
+    } else if (mode == "awsvpc") {
+      // Attached while preparing, unless an agent restart came in between.
+      if (task_netns_.empty()) {
+        if (auto attached = attach_task_network(); !attached) return attached;
+      }
+      std::lock_guard lock(mutex_);
+      input.network_namespace = task_netns_;
+      input.ip_address = eni_->ip;
+      add_metadata_uri(input, container, std::string(kMetadataAddress), 0);
+    } else if (mode == "none") {
+      if (engine_.awsvpc_ != nullptr) {
+        auto netns = isolate(container, runtime_id);
+        if (!netns) return std::unexpected(netns.error());
+        input.network_namespace = *netns;
+        add_metadata_uri(input, container, std::string(kMetadataAddress), 0);
+      }
+    } else {
+      return fail(ErrorCode::kUnsupportedFeature,
+                  "networkMode " + mode + " is not supported by this agent");
     }
     input.cgroup_parent = task_cgroup_path(id_);
     input.rlimit_ceilings = current_rlimit_ceilings();
@@ -746,11 +916,14 @@ class TaskEngine::Runner {
   }
 
   // ECS_CONTAINER_METADATA_URI_V4 (and the v3 name, which serves the same) for the container,
-  // on `host` as the container reaches this agent.
-  void add_metadata_uri(BundleInput& input, const Container& container,
-                        const std::string& host) const {
-    if (engine_.options_.metadata_port == 0 || container.metadata_token.empty()) return;
-    std::string base = "http://" + host + ":" + std::to_string(engine_.options_.metadata_port);
+  // on `host`:`port` as the container reaches this agent (port 0: 80, left out of the URI).
+  void add_metadata_uri(BundleInput& input, const Container& container, const std::string& host,
+                        std::uint16_t port) const {
+    if (container.metadata_token.empty()) return;
+    if (port == 0 ? !engine_.options_.serve_metadata_in : engine_.options_.metadata_port == 0) {
+      return;
+    }
+    std::string base = "http://" + host + (port == 0 ? "" : ":" + std::to_string(port));
     input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI_V4",
                                          base + "/v4/" + container.metadata_token);
     input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI",
@@ -784,6 +957,13 @@ class TaskEngine::Runner {
 
   // After an agent restart: learn what became of the containers while nobody watched.
   void reattach() {
+    if (!task_netns_.empty() && eni_status_ == "ATTACHED") serve_metadata_in(id_, task_netns_);
+    for (const Container& container : containers_) {
+      if (!container.isolated || container.facts.status == ContainerRunStatus::kStopped) continue;
+      if (std::string netns = engine_.awsvpc_namespace(container.runtime_id); !netns.empty()) {
+        serve_metadata_in(container.runtime_id, netns);
+      }
+    }
     for (Container& container : containers_) {
       if (!container.created || container.facts.status == ContainerRunStatus::kStopped) continue;
       auto state = engine_.runtime_.state(container.runtime_id);
@@ -1005,8 +1185,17 @@ class TaskEngine::Runner {
         std::lock_guard lock(mutex_);
         container.attached = false;
       }
+      if (container.isolated && engine_.awsvpc_ != nullptr) {
+        release_metadata(container.runtime_id);
+        if (auto detached = engine_.awsvpc_->detach(container.runtime_id); !detached) {
+          spdlog::warn("task {}: {}", id_, detached.error().message);
+        }
+        std::lock_guard lock(mutex_);
+        container.isolated = false;
+      }
       release_image(container);
     }
+    detach_task_network();
     if (auto removed = engine_.cgroups_.remove(task_cgroup_path(id_)); !removed) {
       spdlog::warn("task {}: {}", id_, removed.error().message);
     }
@@ -1017,6 +1206,26 @@ class TaskEngine::Runner {
     }
     spdlog::info("task {}: stopped", id_);
     changed();
+  }
+
+  // The ENI's namespace and rules go; DETACHED tells the server its address is free again.
+  void detach_task_network() {
+    std::string netns;
+    {
+      std::lock_guard lock(mutex_);
+      if (!eni_ || eni_status_ == "DETACHED") return;
+      netns = task_netns_;
+    }
+    if (!netns.empty() && engine_.awsvpc_ != nullptr) {
+      release_metadata(id_);
+      if (auto detached = engine_.awsvpc_->detach(id_); !detached) {
+        spdlog::warn("task {}: {}", id_, detached.error().message);
+        return;  // stays ATTACHED: the address is not free while the namespace may live
+      }
+    }
+    std::lock_guard lock(mutex_);
+    task_netns_.clear();
+    eni_status_ = "DETACHED";
   }
 
   // Milliseconds since this runner was made, for the debug log's timings.
@@ -1168,6 +1377,7 @@ class TaskEngine::Runner {
                        {"reason", container.reason},
                        {"created", container.created},
                        {"attached", container.attached},
+                       {"isolated", container.isolated},
                        {"ip", container.ip},
                        {"metadataToken", container.metadata_token},
                        {"pid", container.pid},
@@ -1184,6 +1394,11 @@ class TaskEngine::Runner {
                      {"stoppedReason", stopped_reason_},
                      {"cgroupCreated", cgroup_created_},
                      {"containers", std::move(containers)}};
+    if (eni_) {
+      saved["eni"] = eni_to_json(*eni_);
+      saved["eniStatus"] = eni_status_;
+      saved["taskNetns"] = task_netns_;
+    }
     put_time(saved, "pullStartedAt", pull_started_);
     put_time(saved, "pullStoppedAt", pull_stopped_);
     put_time(saved, "executionStoppedAt", execution_stopped_);
@@ -1200,6 +1415,14 @@ class TaskEngine::Runner {
     if (auto memory = json::get_int(container.definition, "memory")) limits["Memory"] = *memory;
     bj::object network{{"NetworkMode", mode}};
     if (!container.ip.empty()) network["IPv4Addresses"] = bj::array{bj::string(container.ip)};
+    if (mode == "awsvpc" && eni_) {
+      network["IPv4Addresses"] = bj::array{bj::string(eni_->ip)};
+      network["AttachmentIndex"] = 0;
+      network["MACAddress"] = eni_->mac;
+      network["IPv4SubnetCIDRBlock"] = eni_->subnet_cidr;
+      network["PrivateDNSName"] = eni_->private_dns_name;
+      network["SubnetGatewayIpv4Address"] = eni_->subnet_gateway;
+    }
     bj::object out{
         {"DockerId", container.runtime_id},
         {"Name", container.facts.name},
@@ -1306,6 +1529,10 @@ class TaskEngine::Runner {
                       {"containerHealth", std::move(health)}};
     if (!stopped_reason_.empty()) change["reason"] = stopped_reason_.substr(0, 1024);
     if (!stop_code_.empty()) change["stopCode"] = stop_code_;
+    if (eni_ && !eni_status_.empty()) {
+      change["attachments"] =
+          bj::array{bj::object{{"attachmentArn", eni_->attachment_arn}, {"status", eni_status_}}};
+    }
     put_time(change, "pullStartedAt", pull_started_);
     put_time(change, "pullStoppedAt", pull_stopped_);
     put_time(change, "executionStoppedAt", execution_stopped_);
@@ -1335,6 +1562,9 @@ class TaskEngine::Runner {
   std::optional<TimePoint> pull_stopped_;
   std::optional<TimePoint> execution_stopped_;
   bool cgroup_created_ = false;
+  std::optional<DesiredEni> eni_;  // networkMode awsvpc
+  std::string eni_status_;         // "", ATTACHED or DETACHED, as reported
+  std::string task_netns_;         // the ENI's namespace while attached
   std::vector<Container> containers_;
   std::uint64_t version_ = 0;
   std::uint64_t acknowledged_ = 0;
@@ -1343,13 +1573,15 @@ class TaskEngine::Runner {
 // ---------------------------------------------------------------------------------------------
 
 TaskEngine::TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups,
-                       ImageStore& images, BridgeNetwork* bridge, const Clock& clock,
-                       TaskEngineOptions options, std::function<void()> on_change)
+                       ImageStore& images, BridgeNetwork* bridge, AwsvpcNetwork* awsvpc,
+                       const Clock& clock, TaskEngineOptions options,
+                       std::function<void()> on_change)
     : layout_(layout),
       runtime_(runtime),
       cgroups_(cgroups),
       images_(images),
       bridge_(bridge),
+      awsvpc_(awsvpc),
       clock_(clock),
       options_(std::move(options)),
       on_change_(std::move(on_change)),
@@ -1368,7 +1600,8 @@ Status TaskEngine::recover() {
   std::error_code error;
   if (!fs::exists(layout_.containers_dir(), error)) return {};
   std::vector<ContainerRef> live;
-  std::set<std::string> live_endpoints;  // bridge endpoints of tasks that still run
+  std::set<std::string> live_endpoints;   // bridge endpoints of tasks that still run
+  std::set<std::string> live_namespaces;  // awsvpc tasks' and none-mode containers' namespaces
   std::vector<std::unique_ptr<Runner>> restored;
   for (const auto& entry : fs::directory_iterator(layout_.containers_dir(), error)) {
     std::string id = entry.path().filename().string();
@@ -1398,7 +1631,13 @@ Status TaskEngine::recover() {
         if (!stopped && json::get_bool(container.as_object(), "attached").value_or(false)) {
           live_endpoints.insert(json::string_or(container.as_object(), "runtimeId", ""));
         }
+        if (!stopped && json::get_bool(container.as_object(), "isolated").value_or(false)) {
+          live_namespaces.insert(json::string_or(container.as_object(), "runtimeId", ""));
+        }
       }
+    }
+    if (!stopped && json::string_or(saved.as_object(), "eniStatus", "") == "ATTACHED") {
+      live_namespaces.insert(id);
     }
     restored.push_back(std::move(runner));
   }
@@ -1408,6 +1647,11 @@ Status TaskEngine::recover() {
   if (bridge_ != nullptr) {
     if (auto reconciled = bridge_->reconcile(live_endpoints); !reconciled) {
       spdlog::warn("cleaning up bridge endpoints: {}", reconciled.error().message);
+    }
+  }
+  if (awsvpc_ != nullptr) {
+    if (auto reconciled = awsvpc_->reconcile(live_namespaces); !reconciled) {
+      spdlog::warn("cleaning up task namespaces: {}", reconciled.error().message);
     }
   }
   std::lock_guard lock(mutex_);
@@ -1486,6 +1730,14 @@ std::optional<MetadataView> TaskEngine::metadata(std::string_view token, bool wi
     if (runner->owns_token(token)) return runner->metadata(token, with_stats);
   }
   return std::nullopt;
+}
+
+std::string TaskEngine::awsvpc_namespace(const std::string& id) const {
+  if (awsvpc_ == nullptr) return {};
+  for (const auto& endpoint : awsvpc_->endpoints()) {
+    if (endpoint.id == id) return endpoint.netns_path;
+  }
+  return {};
 }
 
 std::size_t TaskEngine::task_count() const {

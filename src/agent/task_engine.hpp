@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/awsvpc_network.hpp"
 #include "agent/cgroup.hpp"
 #include "agent/image_store.hpp"
 #include "agent/layout.hpp"
@@ -47,6 +48,20 @@
 
 namespace wharf::agent {
 
+// An awsvpc task's network interface as the control plane assigned it: its address and the
+// ingress its security groups allow, source groups already expanded to member addresses.
+struct DesiredEni {
+  std::string attachment_arn;
+  std::string ip;
+  std::string mac;
+  std::string subnet_cidr;
+  std::string subnet_gateway;
+  std::string private_dns_name;
+  std::vector<IngressRule> ingress;
+
+  bool operator==(const DesiredEni&) const = default;
+};
+
 // One entry of WharfPollTasks' answer (docs/agent-protocol.md).
 struct DesiredTask {
   std::string arn;
@@ -56,6 +71,7 @@ struct DesiredTask {
   std::map<std::string, std::string> container_arns;  // container name → containerArn
   std::string stop_code;                              // set by StopTask
   std::string stopped_reason;
+  std::optional<DesiredEni> eni;  // networkMode awsvpc
 };
 
 // kInvalidParameter when the entry lacks an ARN or a task definition.
@@ -78,6 +94,11 @@ struct TaskEngineOptions {
   // The task metadata endpoint's port on this host (see metadata_server.hpp); 0: none, and no
   // ECS_CONTAINER_METADATA_URI_V4 in containers.
   std::uint16_t metadata_port = 0;
+  // Serve the metadata endpoint on a socket bound inside a task's own namespace (awsvpc, none)
+  // under `key`, and stop again; unset: such containers get no endpoint.
+  std::function<void(const std::string& key, UniqueFd listening)> serve_metadata_in;
+  std::function<void(const std::string& key)> release_metadata;
+  std::string awsvpc_unavailable = "the agent has no awsvpc network";
   std::string cluster_arn;  // for the metadata's "Cluster"
   std::string availability_zone;
 };
@@ -97,10 +118,11 @@ class TaskEngine {
   // Everything passed in must outlive the engine. `on_change` is called (from any thread, with
   // no lock held) whenever pending_reports() has something new.
   // `bridge` runs networkMode bridge; null when the host could not set it up (such tasks then
-  // stop with `options.bridge_unavailable` as the reason).
+  // stop with `options.bridge_unavailable` as the reason). `awsvpc` likewise runs awsvpc tasks
+  // and gives none-mode containers a namespace of their own with the metadata endpoint.
   TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cgroups, ImageStore& images,
-             BridgeNetwork* bridge, const Clock& clock, TaskEngineOptions options,
-             std::function<void()> on_change);
+             BridgeNetwork* bridge, AwsvpcNetwork* awsvpc, const Clock& clock,
+             TaskEngineOptions options, std::function<void()> on_change);
   // Ends the runner threads. Containers keep running: the next agent re-attaches to them.
   ~TaskEngine();
   TaskEngine(const TaskEngine&) = delete;
@@ -141,12 +163,15 @@ class TaskEngine {
   class Runner;
 
   void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
+  // The namespace of the awsvpc endpoint `id`, or "" when there is none.
+  std::string awsvpc_namespace(const std::string& id) const;
 
   const Layout& layout_;
   Runtime& runtime_;
   const Cgroups& cgroups_;
   ImageStore& images_;
   BridgeNetwork* bridge_;
+  AwsvpcNetwork* awsvpc_;
   const Clock& clock_;
   TaskEngineOptions options_;
   std::function<void()> on_change_;
