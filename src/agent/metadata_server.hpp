@@ -3,8 +3,9 @@
 // Each container gets ECS_CONTAINER_METADATA_URI_V4 = http://HOST:PORT/v4/<token>, where the
 // token is a 128-bit secret of that container and HOST:PORT is how the container reaches the
 // agent: the bridge's gateway address and the agent's port in networkMode bridge, 127.0.0.1 and
-// that port with host, and 169.254.170.2:80 (ECS's address) in awsvpc and none, where the agent
-// listens inside the task's own namespace (listen_in()). A token answers for its own task only:
+// that port with host, and ECS's address 169.254.170.2 with that port in awsvpc and none, where
+// the agent listens inside the task's own namespace (listen_in()); not on port 80 as ECS does, so
+// that a task's own server on 0.0.0.0:80 is not refused. A token answers for its own task only:
 //   GET /v4/<token>             the container's metadata
 //   GET /v4/<token>/task        the task's metadata, with all its containers
 //   GET /v4/<token>/stats       the container's Docker-style stats (cgroup cpu, memory, blkio;

@@ -686,7 +686,10 @@ class TaskEngine::Runner {
 
   void serve_metadata_in(const std::string& key, const std::string& netns_path) const {
     if (!engine_.options_.serve_metadata_in) return;
-    auto listening = listen_in_namespace(netns_path, std::string(kMetadataAddress), 80);
+    // The agent's port rather than ECS's 80: a task's own server on 0.0.0.0:80 must not
+    // collide with the endpoint inside its namespace.
+    auto listening = listen_in_namespace(netns_path, std::string(kMetadataAddress),
+                                         engine_.options_.metadata_port);
     if (!listening) {
       spdlog::warn("task {}: no metadata endpoint in its namespace: {}", id_,
                    listening.error().message);
@@ -817,13 +820,13 @@ class TaskEngine::Runner {
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;
-      add_metadata_uri(input, container, "127.0.0.1", engine_.options_.metadata_port);
+      add_metadata_uri(input, container, "127.0.0.1", false);
     } else if (mode == "bridge") {
       auto endpoint = attach_bridge(container, runtime_id);
       if (!endpoint) return std::unexpected(endpoint.error());
       input.network_namespace = endpoint->netns_path;
       input.ip_address = endpoint->ip;
-      add_metadata_uri(input, container, endpoint->gateway, engine_.options_.metadata_port);
+      add_metadata_uri(input, container, endpoint->gateway, false);
     } else if (mode == "awsvpc") {
       // Attached while preparing, unless an agent restart came in between.
       if (task_netns_.empty()) {
@@ -832,13 +835,13 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       input.network_namespace = task_netns_;
       input.ip_address = eni_->ip;
-      add_metadata_uri(input, container, std::string(kMetadataAddress), 0);
+      add_metadata_uri(input, container, std::string(kMetadataAddress), true);
     } else if (mode == "none") {
       if (engine_.awsvpc_ != nullptr) {
         auto netns = isolate(container, runtime_id);
         if (!netns) return std::unexpected(netns.error());
         input.network_namespace = *netns;
-        add_metadata_uri(input, container, std::string(kMetadataAddress), 0);
+        add_metadata_uri(input, container, std::string(kMetadataAddress), true);
       }
     } else {
       return fail(ErrorCode::kUnsupportedFeature,
@@ -916,14 +919,13 @@ class TaskEngine::Runner {
   }
 
   // ECS_CONTAINER_METADATA_URI_V4 (and the v3 name, which serves the same) for the container,
-  // on `host`:`port` as the container reaches this agent (port 0: 80, left out of the URI).
+  // on `host` at the agent's metadata port as the container reaches it; `in_namespace` when the
+  // agent listens inside the container's own namespace (serve_metadata_in).
   void add_metadata_uri(BundleInput& input, const Container& container, const std::string& host,
-                        std::uint16_t port) const {
-    if (container.metadata_token.empty()) return;
-    if (port == 0 ? !engine_.options_.serve_metadata_in : engine_.options_.metadata_port == 0) {
-      return;
-    }
-    std::string base = "http://" + host + (port == 0 ? "" : ":" + std::to_string(port));
+                        bool in_namespace) const {
+    if (container.metadata_token.empty() || engine_.options_.metadata_port == 0) return;
+    if (in_namespace && !engine_.options_.serve_metadata_in) return;
+    std::string base = "http://" + host + ":" + std::to_string(engine_.options_.metadata_port);
     input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI_V4",
                                          base + "/v4/" + container.metadata_token);
     input.extra_environment.emplace_back("ECS_CONTAINER_METADATA_URI",

@@ -428,14 +428,14 @@ class TaskTest(AgentTestCase):
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         self.assertNotIn(f"wharf{suffix}", links)
 
-    def metadata_seen_from_inside(self, network_mode):
+    def metadata_seen_from_inside(self, network_mode, **run_args):
         """Runs a task whose container reads its metadata endpoint and prints what it got."""
         script = ('sleep 1; for path in "" /task /stats /task/stats; do '
                   'wget -qO- "$ECS_CONTAINER_METADATA_URI_V4$path"; echo; done; '
                   'echo "$ECS_CONTAINER_METADATA_URI_V4"; sleep 60')
         family = self.register([{"name": "reader", "entryPoint": ["sh", "-c"],
                                  "command": [script]}], network_mode=network_mode)
-        [arn] = self.run_task(family)
+        [arn] = self.run_task(family, **run_args)
         task = self.wait_status("prod", arn, "RUNNING")
         stdout = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1],
                               "reader", "logs", "stdout")
@@ -484,6 +484,13 @@ class TaskTest(AgentTestCase):
         task, seen = self.metadata_seen_from_inside("host")
         container, _ = self.check_metadata(task, seen)
         self.assertEqual(container["Networks"][0]["NetworkMode"], "host")
+
+    def test_the_metadata_endpoint_in_none_mode(self):
+        # No network but loopback: the agent serves ECS's address inside the namespace.
+        task, seen = self.metadata_seen_from_inside("none")
+        container, _ = self.check_metadata(task, seen)
+        self.assertEqual(container["Networks"][0]["NetworkMode"], "none")
+        self.assertTrue(seen[4].startswith("http://169.254.170.2:"), seen[4])
 
 
 def netns_names():
