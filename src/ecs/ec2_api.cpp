@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "aws/service_model.hpp"
 #include "common/json.hpp"
 #include "ecs/vpc.hpp"
 
@@ -516,6 +517,31 @@ Result<std::vector<std::string>> read_ids(const bj::object& input, std::string_v
 }  // namespace
 
 Ec2Api::Ec2Api(EcsState& state, const Clock& clock) : state_(state), clock_(clock) {}
+
+void Ec2Api::register_operations(aws::QueryService& service) {
+  using Method = void (Ec2Api::*)(const Context&, const Input&, Reply);
+  auto bind = [&](const char* name, Method method) {
+    service.add(name, [this, method](const Context& context, const Input& input, Reply reply) {
+      (this->*method)(context, input, std::move(reply));
+    });
+  };
+  bind("CreateSecurityGroup", &Ec2Api::create_security_group);
+  bind("AuthorizeSecurityGroupIngress", &Ec2Api::authorize_security_group_ingress);
+  bind("RevokeSecurityGroupIngress", &Ec2Api::revoke_security_group_ingress);
+  // Wharf's EC2 model may leave the egress operations out (tools/strip_model.py --operations).
+  if (service.model().has_operation("AuthorizeSecurityGroupEgress")) {
+    bind("AuthorizeSecurityGroupEgress", &Ec2Api::authorize_security_group_egress);
+    bind("RevokeSecurityGroupEgress", &Ec2Api::revoke_security_group_egress);
+  }
+  bind("DescribeSecurityGroups", &Ec2Api::describe_security_groups);
+  bind("DeleteSecurityGroup", &Ec2Api::delete_security_group);
+  bind("CreateSubnet", &Ec2Api::create_subnet);
+  bind("DescribeSubnets", &Ec2Api::describe_subnets);
+  bind("DeleteSubnet", &Ec2Api::delete_subnet);
+  bind("DescribeVpcs", &Ec2Api::describe_vpcs);
+  bind("CreateTags", &Ec2Api::create_tags);
+  bind("DeleteTags", &Ec2Api::delete_tags);
+}
 
 void Ec2Api::on_security_groups_changed(std::function<void(const std::string& region)> callback) {
   security_groups_changed_ = std::move(callback);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aws/json_api.hpp"
+#include "aws/query_api.hpp"
 #include "common/clock.hpp"
 #include "ecs/state.hpp"
 
@@ -23,12 +24,16 @@ class Ec2Api {
 
   Ec2Api(EcsState& state, const Clock& clock);
 
+  // The operations below; the egress ones only when the service's model has them.
+  void register_operations(aws::QueryService& service);
+
   // Runs with the region's name after a change to a security group's rules (Authorize*, Revoke*,
   // DeleteSecurityGroup) is durable and before the caller hears back; on a store thread, so keep
   // it short and never take the state's mutex exclusively there. Set before serving.
   void on_security_groups_changed(std::function<void(const std::string& region)> callback);
 
-  // The operations; each first makes sure the caller's region has its default network.
+  // The operations (called directly by tests); each first makes sure the caller's region has its
+  // default network.
   void create_security_group(const Context& context, const Input& input, Reply reply);
   void authorize_security_group_ingress(const Context& context, const Input& input, Reply reply);
   void revoke_security_group_ingress(const Context& context, const Input& input, Reply reply);

@@ -15,12 +15,14 @@
 
 #include "aws/json_api.hpp"
 #include "aws/paging.hpp"
+#include "aws/query_api.hpp"
 #include "aws/service_model.hpp"
 #include "common/crypto.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "ecs/agent_monitor.hpp"
+#include "ecs/ec2_api.hpp"
 #include "ecs/ecs_api.hpp"
 #include "ecs/state.hpp"
 #include "http/server.hpp"
@@ -125,6 +127,9 @@ Result<std::string> paging_secret(const ServerConfig& config) {
   return secret;
 }
 
+constexpr std::string_view kEc2ApiVersion = "2016-11-15";
+constexpr std::string_view kEc2XmlNamespace = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
 class RunningControlPlane final : public ControlPlane {
  public:
   uint16_t port() const override { return listener_->port(); }
@@ -188,6 +193,17 @@ class RunningControlPlane final : public ControlPlane {
     ecs_api_->register_operations(*ecs_service_);
     router_ = std::make_unique<aws::ApiRouter>(credentials_, clock_);
     router_->add_service(*ecs_service_);
+    // The EC2 networking awsvpc tasks draw from (default VPC, subnets, security groups), over
+    // EC2's Query protocol.
+    ec2_api_ = std::make_unique<ecs::Ec2Api>(*ecs_state_, clock_);
+    ec2_service_ = std::make_unique<aws::QueryService>(aws::ServiceModel::ec2(), "ec2",
+                                                       std::string(kEc2ApiVersion),
+                                                       std::string(kEc2XmlNamespace));
+    ec2_api_->register_operations(*ec2_service_);
+    // Agents enforce their awsvpc tasks' groups: a rule change reaches them at once.
+    ec2_api_->on_security_groups_changed(
+        [this](const std::string& region) { ecs_api_->security_groups_changed(region); });
+    router_->add_query_service(*ec2_service_);
 
     auto registry = registry::Registry::open({config.data_dir, config.account_id}, *store_, clock_);
     if (!registry) return std::unexpected(registry.error());
@@ -237,6 +253,8 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<ecs::EcsState> ecs_state_;
   std::unique_ptr<ecs::EcsApi> ecs_api_;
   std::unique_ptr<aws::JsonService> ecs_service_;
+  std::unique_ptr<ecs::Ec2Api> ec2_api_;
+  std::unique_ptr<aws::QueryService> ec2_service_;
   std::unique_ptr<ecs::AgentMonitor> agent_monitor_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<registry::ImageScanner> scanner_;
