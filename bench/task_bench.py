@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import signal
 import statistics
 import subprocess
@@ -38,9 +39,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import purge_agent_data  # noqa: E402  (containers, mounts, cgroups of an agent)
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "sleep", "echo", "cat", "true")
+APPLETS = ("sh", "sleep", "echo", "cat", "true", "httpd")
 TARGETS = {"p50_ms": 25.0, "p99_ms": 60.0, "burst_s": 3.0, "agent_rss_mib": 30.0,
-           "shim_rss_mib": 1.0, "bridge_p50_ms": 40.0, "bridge_p99_ms": 100.0}
+           "shim_rss_mib": 1.0, "bridge_p50_ms": 40.0, "bridge_p99_ms": 100.0,
+           "vpc_teardown_s": 2.0}
 
 
 def make_rootfs(root):
@@ -107,12 +109,12 @@ class Bench:
             service, endpoint_url=self.server.endpoint, region_name=REGION,
             aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
             config=config)
-        return make("ecs"), make("ecr")
+        return make("ecs"), make("ecr"), make("ec2")
 
     def start(self):
         self.server = Server(self.args.binary, os.path.join(self.work, "server"), 2,
                              os.path.join(self.work, "server.log")).start()
-        self.ecs, ecr = self.clients()
+        self.ecs, ecr, self.ec2 = self.clients()
         ecr.create_repository(repositoryName="busybox")
         self.image = self.server.endpoint.replace("http://", "") + "/busybox:latest"
         env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
@@ -145,8 +147,36 @@ class Bench:
                                    "entryPoint": ["sleep"], "command": ["3600"],
                                    "portMappings": [{"containerPort": 80, "hostPort": 0}]}])
 
+        # Issue 5: awsvpc, in the default subnet; and a web server per task for the 100-task run,
+        # in a group that admits port 80 from anywhere (the host included).
+        self.subnet = self.ec2.describe_subnets(
+            Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
+        self.web_group = self.ec2.create_security_group(
+            GroupName="bench-web", Description="port 80 from anywhere")["GroupId"]
+        self.ec2.authorize_security_group_ingress(
+            GroupId=self.web_group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80,
+                                                    "ToPort": 80,
+                                                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        self.ecs.register_task_definition(
+            family="bench-vpc", networkMode="awsvpc",
+            containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
+                                   "entryPoint": ["sleep"], "command": ["3600"]}])
+        self.ecs.register_task_definition(
+            family="bench-vpc-web", networkMode="awsvpc",
+            containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
+                                   "entryPoint": ["httpd"], "command": ["-f", "-p", "80"],
+                                   "linuxParameters": {"initProcessEnabled": True}}])
+
+    def network(self, family):
+        if not family.startswith("bench-vpc"):
+            return {}
+        groups = [self.web_group] if family == "bench-vpc-web" else []
+        return {"networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": [self.subnet], "securityGroups": groups}}}
+
     def run(self, count=1, family="bench"):
-        answer = self.ecs.run_task(cluster="bench", taskDefinition=family, count=count)
+        answer = self.ecs.run_task(cluster="bench", taskDefinition=family, count=count,
+                                   **self.network(family))
         if answer["failures"]:
             raise RuntimeError("RunTask failed: %s" % answer["failures"])
         return [task["taskArn"] for task in answer["tasks"]]
@@ -200,6 +230,33 @@ class Bench:
         begin = time.monotonic()
         self.stop_all(arns)
         return times, time.monotonic() - begin
+
+    def awsvpc_hundred(self, count=100):
+        """`count` awsvpc web servers on the host, each reached on its own address; then the
+        time from StopTask to all STOPPED (namespaces, routes and rules gone)."""
+        begin = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            arns = [arn for batch in pool.map(lambda n: self.run(n, "bench-vpc-web"),
+                                              [10] * (count // 10)) for arn in batch]
+        self.wait_all(arns, "RUNNING")
+        started_s = time.monotonic() - begin
+        addresses = []
+        for task in self.statuses(arns).values():
+            details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+            addresses.append(details["privateIPv4Address"])
+        reachable = 0
+        for address in addresses:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    with socket.create_connection((address, 80), timeout=1):
+                        reachable += 1
+                        break
+                except OSError:
+                    time.sleep(0.05)
+        begin = time.monotonic()
+        self.stop_all(arns)
+        return started_s, reachable, len(arns), time.monotonic() - begin
 
     def burst(self):
         calls = [10] * (self.args.burst // 10)
@@ -354,6 +411,12 @@ def main():
         bridge_times, _ = bench.latency("bench-bridge")
         log("[tasks] %d tasks at once" % args.burst)
         burst_s, agent_rss, shim_rss, shims, burst_stop_s = bench.burst()
+        # After the burst: the kernel destroys the namespaces of stopped awsvpc tasks in the
+        # background for a while, which would be CPU taken from the burst.
+        log("[tasks] the same in awsvpc (issue 5)")
+        vpc_times, _ = bench.latency("bench-vpc")
+        log("[tasks] 100 awsvpc tasks, each reached by its address, then torn down")
+        vpc_started_s, vpc_reachable, vpc_count, vpc_teardown_s = bench.awsvpc_hundred()
         bench.stop()
         log("[tasks] references: runc run, podman run")
         runc = runc_reference(work, bench.rootfs, args.reference_runs)
@@ -389,6 +452,15 @@ def main():
         print("  podman run -d -p 80 p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
               % (statistics.median(podman_port), percentile(podman_port, 0.99),
                  len(podman_port)))
+    p50, p99 = statistics.median(vpc_times), percentile(vpc_times, 0.99)
+    print("[tasks] the same in awsvpc, default subnet and group (issue 5):")
+    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
+          % (p50, p99, max(vpc_times), TARGETS["bridge_p50_ms"], TARGETS["bridge_p99_ms"],
+             verdict(p50, TARGETS["bridge_p50_ms"]), verdict(p99, TARGETS["bridge_p99_ms"])))
+    print("[tasks] %d awsvpc web servers: RUNNING in %.2f s, %d reachable from the host by their "
+          "addresses; all STOPPED %.2f s after StopTask (target %.0f s: %s)"
+          % (vpc_count, vpc_started_s, vpc_reachable, vpc_teardown_s, TARGETS["vpc_teardown_s"],
+             verdict(vpc_teardown_s, TARGETS["vpc_teardown_s"])))
     print("[tasks] %d tasks at once: all RUNNING in %.2f s (target %.0f s: %s); stopped in %.2f s"
           % (args.burst, burst_s, TARGETS["burst_s"], verdict(burst_s, TARGETS["burst_s"]),
              burst_stop_s))

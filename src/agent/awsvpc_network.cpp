@@ -135,7 +135,8 @@ AwsvpcEndpoint endpoint_for(const AwsvpcOptions& options, const AwsvpcSpec& spec
 
 // ---- nft -----------------------------------------------------------------------------------
 
-// The `ip saddr …` matches of a rule, one per source, none inside another ("" for 0.0.0.0/0).
+// The `ip saddr …` match of a rule: its sources, none inside another, as one anonymous set, so a
+// group of a hundred members is one rule, not a hundred ("" for 0.0.0.0/0; none without sources).
 std::vector<std::string> source_matches(const std::vector<std::string>& sources) {
   std::vector<Ipv4Prefix> prefixes;
   for (const std::string& source : sources) {
@@ -151,17 +152,15 @@ std::vector<std::string> source_matches(const std::vector<std::string>& sources)
     });
     if (!covered) kept.push_back(prefix);
   }
-  std::vector<std::string> matches;
-  for (const Ipv4Prefix& prefix : kept) {
-    if (prefix.length == 0) {
-      matches.emplace_back();
-    } else {
-      matches.push_back("ip saddr " +
-                        (prefix.length == 32 ? format_ipv4(prefix.address) : prefix.to_string()) +
-                        " ");
-    }
-  }
-  return matches;
+  if (kept.empty()) return {};
+  if (kept.front().length == 0) return {""};
+  auto text = [](const Ipv4Prefix& prefix) {
+    return prefix.length == 32 ? format_ipv4(prefix.address) : prefix.to_string();
+  };
+  if (kept.size() == 1) return {"ip saddr " + text(kept.front()) + " "};
+  std::string set;
+  for (const Ipv4Prefix& prefix : kept) set += (set.empty() ? "" : ", ") + text(prefix);
+  return {"ip saddr { " + set + " } "};
 }
 
 std::string protocol_match(const IngressRule& rule) {

@@ -93,8 +93,7 @@ TEST(AwsvpcScriptTest, AnEndpointsChainAcceptsRepliesThenItsRulesThenDrops) {
       "add chain inet wharfvpc_t1 wv0123456789abc",
       "flush chain inet wharfvpc_t1 wv0123456789abc",
       rule + "ct state established,related accept",
-      rule + "ip saddr 10.0.0.0/8 tcp dport 80 accept",
-      rule + "ip saddr 192.0.2.9 tcp dport 80 accept",
+      rule + "ip saddr { 10.0.0.0/8, 192.0.2.9 } tcp dport 80 accept",  // one rule per rule
       rule + "meta l4proto udp accept",
       rule + "ip saddr 172.31.0.9 tcp dport 8000-8100 accept",
       rule + "ip saddr 172.31.0.0/20 meta l4proto icmp accept",

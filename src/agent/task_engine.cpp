@@ -488,22 +488,18 @@ class TaskEngine::Runner {
     wake();
   }
 
-  // The task's security groups changed (a rule, or who belongs to a source group): the new
-  // rules apply at once to an attached task, and to one still starting when it attaches.
+  // The task's security groups changed (a rule, or who belongs to a source group): the runner
+  // applies the new rules at once to an attached task; one still attaching gets them after.
+  // Every runner applies its own, so a change to a group many tasks share becomes a few nft
+  // transactions (AwsvpcNetwork batches concurrent ones), not one per task in a row.
   void update_ingress(const std::optional<DesiredEni>& desired) {
-    bool attached = false;
     {
       std::lock_guard lock(mutex_);
       if (!eni_ || !desired || eni_->ingress == desired->ingress) return;
       eni_->ingress = desired->ingress;
-      attached = eni_status_ == "ATTACHED";
+      ingress_stale_ = eni_status_ == "ATTACHED";
     }
-    save();
-    if (!attached || engine_.awsvpc_ == nullptr) return;
-    // Runs on the poll thread while the runner may be tearing down: a detached id is a no-op.
-    if (auto updated = engine_.awsvpc_->update_ingress(id_, desired->ingress); !updated) {
-      spdlog::warn("task {}: updating its security group rules: {}", id_, updated.error().message);
-    }
+    wake();
   }
 
   // The server no longer lists the task.
@@ -660,10 +656,7 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       task_netns_ = endpoint->netns_path;
       eni_status_ = "ATTACHED";
-      // Rules that changed while attaching are applied by the next update.
-      if (eni_->ingress != spec.ingress) {
-        (void)engine_.awsvpc_->update_ingress(id_, eni_->ingress);
-      }
+      ingress_stale_ = eni_->ingress != spec.ingress;  // changed while attaching: apply them next
     }
     save();
     serve_metadata_in(id_, endpoint->netns_path);
@@ -725,12 +718,28 @@ class TaskEngine::Runner {
 
   // One pass over the task: react to the desired status, exits, dependencies and health.
   void step() {
+    apply_ingress();
     collect_exits();
     follow_desired();
     if (!stopping()) start_ready_containers();
     if (!stopping()) check_running();
     if (!stopping()) run_health_checks();
     if (stopping()) continue_stop();
+  }
+
+  void apply_ingress() {
+    std::vector<IngressRule> rules;
+    {
+      std::lock_guard lock(mutex_);
+      if (!ingress_stale_) return;
+      ingress_stale_ = false;
+      rules = eni_->ingress;
+    }
+    save();
+    if (engine_.awsvpc_ == nullptr) return;
+    if (auto updated = engine_.awsvpc_->update_ingress(id_, rules); !updated) {
+      spdlog::warn("task {}: updating its security group rules: {}", id_, updated.error().message);
+    }
   }
 
   // Starts stopping when the control plane wants the task stopped.
@@ -1138,9 +1147,9 @@ class TaskEngine::Runner {
         if (!may_stop(facts, index)) continue;
         container.signalled = true;
         container.kill_at = now + stop_timeout(container);
-        (void)engine_.runtime_.kill(container.runtime_id, SIGTERM);
+        signal_container(container, SIGTERM);
       } else if (now >= container.kill_at) {
-        (void)engine_.runtime_.kill(container.runtime_id, SIGKILL);
+        signal_container(container, SIGKILL);
         container.kill_at = now + 1s;  // again if it survives (it was still starting)
       }
     }
@@ -1148,6 +1157,16 @@ class TaskEngine::Runner {
       return container.facts.status == ContainerRunStatus::kStopped;
     });
     if (all_stopped) on_scratch_thread([this] { tear_down(); });
+  }
+
+  // Signals the container's init through its pidfd (no runtime process to spawn, and never a
+  // recycled pid); through the runtime when there is none.
+  void signal_container(Container& container, int signal) {
+    if (container.pidfd &&
+        ::syscall(SYS_pidfd_send_signal, container.pidfd.get(), signal, nullptr, 0) == 0) {
+      return;
+    }
+    (void)engine_.runtime_.kill(container.runtime_id, signal);
   }
 
   // started_at is read by the metadata endpoint's threads.
@@ -1567,6 +1586,7 @@ class TaskEngine::Runner {
   std::optional<DesiredEni> eni_;  // networkMode awsvpc
   std::string eni_status_;         // "", ATTACHED or DETACHED, as reported
   std::string task_netns_;         // the ENI's namespace while attached
+  bool ingress_stale_ = false;     // eni_->ingress is newer than the rules in force
   std::vector<Container> containers_;
   std::uint64_t version_ = 0;
   std::uint64_t acknowledged_ = 0;
