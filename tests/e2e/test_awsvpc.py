@@ -166,6 +166,7 @@ class AwsvpcTest(AgentTestCase):
         task = self.wait_status("vpc-crash", arn, "RUNNING")
         address = self.address(task)
         self.assertTrue([name for name in netns_names() if name.startswith(f"wharfvpc-{suffix}")])
+        self.assertIn(f"wharfvpc-{suffix}", links())
         agent.kill9()
         self.ecs.stop_task(cluster="vpc-crash", task=arn)  # while no agent listens
         agent.start()
@@ -174,6 +175,7 @@ class AwsvpcTest(AgentTestCase):
         agent.stop()
         self.assertFalse([name for name in netns_names() if name.startswith(f"wharfvpc-{suffix}")])
         self.assertNotIn(f"wharfvpc_{suffix}", nft_ruleset())
+        self.assertNotIn(f"wharfvpc-{suffix}", links())  # host veths carry their netns as alias
         self.assertNotIn(address, subprocess.run(["ip", "route"], capture_output=True,
                                                  text=True).stdout)
 
