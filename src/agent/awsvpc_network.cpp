@@ -163,6 +163,19 @@ std::vector<std::string> source_matches(const std::vector<std::string>& sources)
   return {"ip saddr { " + set + " } "};
 }
 
+bool is_group_id(std::string_view id) {
+  return id.size() > 3 && id.size() <= 40 && id.starts_with("sg-") &&
+         std::all_of(id.begin() + 3, id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'); });
+}
+
+// The named set holding a security group's members: "g_sg_0123…".
+std::string group_set(std::string_view group_id) {
+  std::string name = "g_" + std::string(group_id);
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
 std::string protocol_match(const IngressRule& rule) {
   if (rule.protocol == "all") return "";
   if (rule.protocol == "icmp") return "meta l4proto icmp ";
@@ -358,10 +371,13 @@ bj::array rules_json(const std::vector<IngressRule>& ingress) {
   for (const IngressRule& rule : ingress) {
     bj::array sources;
     for (const std::string& source : rule.sources) sources.push_back(bj::string(source));
+    bj::array groups;
+    for (const std::string& group : rule.source_groups) groups.push_back(bj::string(group));
     rules.push_back(bj::object{{"protocol", rule.protocol},
                                {"from_port", rule.from_port},
                                {"to_port", rule.to_port},
-                               {"sources", std::move(sources)}});
+                               {"sources", std::move(sources)},
+                               {"source_groups", std::move(groups)}});
   }
   return rules;
 }
@@ -380,6 +396,11 @@ std::vector<IngressRule> parse_rules(const bj::object& endpoint) {
     if (const bj::array* sources = json::get_array(object, "sources")) {
       for (const bj::value& source : *sources) {
         if (source.is_string()) rule.sources.emplace_back(source.as_string());
+      }
+    }
+    if (const bj::array* groups = json::get_array(object, "source_groups")) {
+      for (const bj::value& group : *groups) {
+        if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
       }
     }
     rules.push_back(std::move(rule));
@@ -415,6 +436,9 @@ Status validate_ingress(const std::vector<IngressRule>& ingress) {
       if (auto prefix = parse_ipv4_prefix(source); !prefix) {
         return std::unexpected(std::move(prefix.error()).context("ingress source"));
       }
+    }
+    for (const std::string& group : rule.source_groups) {
+      if (!is_group_id(group)) return invalid("'" + group + "' is not a security group id");
     }
   }
   return {};
@@ -453,12 +477,19 @@ std::string awsvpc_endpoint_script(const AwsvpcOptions& options, const AwsvpcEnd
   std::string add_rule = "add rule " + table + " " + chain + " ";
   std::string script = "add chain " + table + " " + chain + "\nflush chain " + table + " " + chain +
                        "\n" + add_rule + "ct state established,related accept\n";
+  std::string sets;
   for (const IngressRule& rule : endpoint.ingress) {
     std::string protocol = protocol_match(rule);
     for (const std::string& source : source_matches(rule.sources)) {
       script += add_rule + source + protocol + "accept\n";
     }
+    for (const std::string& group : rule.source_groups) {
+      // Created empty if new; set_group_members() fills it.
+      sets += "add set " + table + " " + group_set(group) + " { type ipv4_addr; }\n";
+      script += add_rule + "ip saddr @" + group_set(group) + " " + protocol + "accept\n";
+    }
   }
+  script.insert(0, sets);
   script += add_rule + "drop\n";
   script += "add element " + table + " task_ips { " + endpoint.ip + " . \"" + chain + "\" }\n";
   script += "add element " + table + " endpoints { \"" + chain + "\" : jump " + chain + " }\n";
@@ -821,6 +852,29 @@ Status AwsvpcNetwork::update_claimed(const AwsvpcEndpoint& endpoint) {
   std::lock_guard lock(mutex_);
   endpoints_[endpoint.id] = endpoint;
   return save_locked();
+}
+
+Status AwsvpcNetwork::set_group_members(
+    const std::map<std::string, std::vector<std::string>>& groups) {
+  std::string table = "inet " + options_.nft_table;
+  std::string script;
+  for (const auto& [group, members] : groups) {
+    if (!is_group_id(group)) return invalid("'" + group + "' is not a security group id");
+    std::string set = table + " " + group_set(group);
+    script += "add set " + set + " { type ipv4_addr; }\nflush set " + set + "\n";
+    std::string elements;
+    for (const std::string& member : members) {
+      auto address = parse_ipv4(member.substr(0, member.find('/')));
+      if (!address) return std::unexpected(address.error());
+      elements += (elements.empty() ? "" : ", ") + format_ipv4(*address);
+    }
+    if (!elements.empty()) script += "add element " + set + " { " + elements + " }\n";
+  }
+  if (script.empty()) return {};
+  if (auto applied = apply_nft(script); !applied) {
+    return std::unexpected(std::move(applied.error()).context("updating security group members"));
+  }
+  return {};
 }
 
 Status AwsvpcNetwork::update_ingress(const std::string& id,

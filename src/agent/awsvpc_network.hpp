@@ -49,12 +49,24 @@ namespace wharf::agent {
 inline constexpr std::uint32_t kAwsvpcLinkGroup = 0x77766163;  // "wvac"
 
 struct IngressRule {
+  IngressRule() = default;
+  IngressRule(std::string protocol, std::uint16_t from_port, std::uint16_t to_port,
+              std::vector<std::string> sources, std::vector<std::string> source_groups = {})
+      : protocol(std::move(protocol)),
+        from_port(from_port),
+        to_port(to_port),
+        sources(std::move(sources)),
+        source_groups(std::move(source_groups)) {}
+
   std::string protocol;         // "tcp", "udp", "icmp" or "all"
   std::uint16_t from_port = 0;  // inclusive; tcp/udp only
   std::uint16_t to_port = 65535;
-  // IPv4 CIDRs ("10.0.0.0/8", "172.31.0.7/32", or a bare address); source-group members arrive
-  // as /32s; empty: the rule admits nothing
+  // IPv4 CIDRs ("10.0.0.0/8", "172.31.0.7/32", or a bare address)
   std::vector<std::string> sources;
+  // Security group ids ("sg-…") whose members' addresses are admitted too: each is a named nft
+  // set that set_group_members() fills, so a membership change touches no task's rules. A rule
+  // with neither sources nor groups admits nothing.
+  std::vector<std::string> source_groups;
 
   bool operator==(const IngressRule&) const = default;
 };
@@ -110,6 +122,9 @@ class AwsvpcNetwork {
 
   // Replaces that endpoint's rules atomically. kNotFound for an unknown id.
   Status update_ingress(const std::string& id, const std::vector<IngressRule>& ingress);
+  // The members (IPv4 addresses) of security groups that rules name as sources, replacing what
+  // the groups had; one nft transaction for all of them.
+  Status set_group_members(const std::map<std::string, std::vector<std::string>>& groups);
 
   // Removes the endpoint's route and namespace, and (soon after, in the background) its rules.
   // Detaching an unknown id succeeds.

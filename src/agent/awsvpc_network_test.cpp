@@ -506,6 +506,23 @@ TEST_F(AwsvpcNetworkTest, IngressRulesAdmitOnlyTheirPortsAndSources) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidParameter);
 }
 
+TEST_F(AwsvpcNetworkTest, GroupMembersAreAdmittedThroughTheGroupsSet) {
+  AwsvpcEndpoint web =
+      attach({"web", task_ip(0), "", {{"tcp", 7001, 7001, {}, {"sg-0123456789abcdef0"}}}});
+  AwsvpcEndpoint client = attach({"client", task_ip(1), "", {}});
+  ASSERT_FALSE(HasFailure());
+  NamespaceServer server(web.netns_path, "0.0.0.0", 7001, "7001\n");
+  EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "");  // the set starts empty
+  // Membership alone changes who gets in; the web task's rules stay as they are.
+  ASSERT_TRUE(network_->set_group_members({{"sg-0123456789abcdef0", {client.ip}}}));
+  EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "7001\n");
+  EXPECT_EQ(greeting("", web.ip, 7001), "");  // the host is no member
+  ASSERT_TRUE(network_->set_group_members({{"sg-0123456789abcdef0", {}}}));
+  EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "");
+  EXPECT_FALSE(network_->set_group_members({{"not-a-group", {}}}));
+  EXPECT_FALSE(network_->set_group_members({{"sg-0123456789abcdef0", {"nonsense"}}}));
+}
+
 TEST_F(AwsvpcNetworkTest, TheMetadataAddressAnswersInsideEveryEndpoint) {
   if (!have_command("curl", "-V")) GTEST_SKIP() << "needs curl";
   AwsvpcEndpoint task = attach({"task", task_ip(0), "", {}});

@@ -276,6 +276,11 @@ std::vector<IngressRule> ingress_from_json(const bj::array* list) {
         if (source.is_string()) rule.sources.emplace_back(source.as_string());
       }
     }
+    if (const auto* groups = json::get_array(entry, "sourceGroups")) {
+      for (const auto& group : *groups) {
+        if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
+      }
+    }
     rules.push_back(std::move(rule));
   }
   return rules;
@@ -286,10 +291,13 @@ bj::array ingress_to_json(const std::vector<IngressRule>& rules) {
   for (const auto& rule : rules) {
     bj::array sources;
     for (const auto& source : rule.sources) sources.emplace_back(source);
+    bj::array groups;
+    for (const auto& group : rule.source_groups) groups.emplace_back(group);
     out.push_back(bj::object{{"protocol", rule.protocol},
                              {"fromPort", rule.from_port},
                              {"toPort", rule.to_port},
-                             {"sources", std::move(sources)}});
+                             {"sources", std::move(sources)},
+                             {"sourceGroups", std::move(groups)}});
   }
   return out;
 }
@@ -304,6 +312,15 @@ std::optional<DesiredEni> eni_from_json(const bj::object* entry) {
   eni.subnet_gateway = json::string_or(*entry, "subnetGatewayIpv4Address", "");
   eni.private_dns_name = json::string_or(*entry, "privateDnsName", "");
   eni.ingress = ingress_from_json(json::get_array(*entry, "ingress"));
+  if (const auto* groups = json::get_object(*entry, "groupMembers")) {
+    for (const auto& [group, members] : *groups) {
+      auto& addresses = eni.group_members[std::string(group)];
+      if (!members.is_array()) continue;
+      for (const auto& member : members.as_array()) {
+        if (member.is_string()) addresses.emplace_back(member.as_string());
+      }
+    }
+  }
   return eni;
 }
 
@@ -1687,6 +1704,26 @@ Status TaskEngine::recover() {
 }
 
 void TaskEngine::apply(const std::vector<DesiredTask>& desired) {
+  // Group members first: a task that starts now finds its sources' sets filled. One nft
+  // transaction for every group that changed, however many tasks name it.
+  if (awsvpc_ != nullptr) {
+    std::map<std::string, std::vector<std::string>> members;
+    for (const DesiredTask& task : desired) {
+      if (task.eni) members.insert(task.eni->group_members.begin(), task.eni->group_members.end());
+    }
+    std::map<std::string, std::vector<std::string>> changed;
+    for (const auto& [group, addresses] : members) {
+      auto known = group_members_.find(group);
+      if (known == group_members_.end() || known->second != addresses) changed[group] = addresses;
+    }
+    if (!changed.empty()) {
+      if (auto updated = awsvpc_->set_group_members(changed); !updated) {
+        spdlog::warn("updating security group members: {}", updated.error().message);
+      } else {
+        for (auto& [group, addresses] : changed) group_members_[group] = std::move(addresses);
+      }
+    }
+  }
   std::lock_guard lock(mutex_);
   std::set<std::string> listed;
   for (const DesiredTask& task : desired) {

@@ -58,6 +58,9 @@ struct DesiredEni {
   std::string subnet_gateway;
   std::string private_dns_name;
   std::vector<IngressRule> ingress;
+  // The members' addresses of the groups `ingress` names as sources (the same for every task
+  // of one answer; the engine keeps the union in the network's group sets).
+  std::map<std::string, std::vector<std::string>> group_members;
 
   bool operator==(const DesiredEni&) const = default;
 };
@@ -180,6 +183,8 @@ class TaskEngine {
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Runner>> runners_;  // by task ARN
+  // The security group members last given to the awsvpc network (apply() thread only).
+  std::map<std::string, std::vector<std::string>> group_members_;
   // Forgotten tasks' directories, with when they stopped.
   std::vector<std::pair<std::filesystem::path, TimePoint>> leftover_dirs_;
 };

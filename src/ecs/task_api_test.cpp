@@ -1033,7 +1033,10 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
     const auto& ingress = eni.at("ingress").as_array();
     ASSERT_EQ(ingress.size(), 1u);
     EXPECT_EQ(ingress[0].at("protocol"), "all");
-    EXPECT_EQ(ingress[0].at("sources"), (bj::array{"172.31.0.4/32", "172.31.0.5/32"}));
+    EXPECT_EQ(ingress[0].at("sources"), bj::array{});
+    std::string group = default_security_group_id("us-east-1");
+    EXPECT_EQ(ingress[0].at("sourceGroups"), bj::array{bj::string(group)});
+    EXPECT_EQ(eni.at("groupMembers").at(group), (bj::array{"172.31.0.4", "172.31.0.5"}));
   }
 
   std::string attachment_arn(polled[0].at("eni").at("attachmentArn").as_string());
@@ -1053,7 +1056,8 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
   EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "DETACHED");
   polled = poll_tasks(instance_arn);
   ASSERT_EQ(polled.size(), 1u);
-  EXPECT_EQ(polled[0].at("eni").at("ingress").at(0).at("sources"), (bj::array{"172.31.0.5/32"}));
+  EXPECT_EQ(polled[0].at("eni").at("groupMembers").at(default_security_group_id("us-east-1")),
+            (bj::array{"172.31.0.5"}));
   auto third = run_vpc(awsvpc({subnet_}));
   ASSERT_TRUE(third) << third.error().message;
   EXPECT_EQ(details(third->at("tasks").as_array()[0].as_object())["privateIPv4Address"],

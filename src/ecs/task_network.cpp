@@ -203,40 +203,51 @@ Result<EniAttachment> EcsApi::new_eni(const Context& context, const RegionState&
 
 bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) const {
   const EniAttachment& eni = *task.eni;
-  // Who belongs to each group: the addresses of the ENIs in use that name it.
-  std::map<std::string, std::vector<std::string>, std::less<>> members;
-  for_each_active_eni(region, [&](const Task& other) {
-    for (const auto& group : other.eni->security_group_ids) {
-      members[group].push_back(other.eni->private_ipv4 + "/32");
-    }
-  });
-  // In address order, so the same membership always reads the same to the agent.
-  for (auto& [group, addresses] : members) {
-    std::sort(addresses.begin(), addresses.end(), [](const std::string& a, const std::string& b) {
-      return parse_ipv4(a.substr(0, a.find('/'))) < parse_ipv4(b.substr(0, b.find('/')));
-    });
-  }
+  // Rules name source groups; the agent keeps each group's members in a set of its own, so a
+  // task joining a group changes that set, not the rules of every task that admits the group.
   bj::array ingress;
+  std::set<std::string> source_groups;
   for (const auto& group_id : eni.security_group_ids) {
     auto group = region.security_groups.find(group_id);
     if (group == region.security_groups.end()) continue;
     for (const auto& permission : group->second.ingress) {
       bj::array sources;
       for (const auto& cidr : permission.cidr_ipv4) sources.emplace_back(cidr);
+      bj::array groups;
       for (const auto& source : permission.source_group_ids) {
-        auto found = members.find(source);
-        if (found == members.end()) continue;
-        for (const auto& address : found->second) sources.emplace_back(address);
+        if (!region.security_groups.contains(source)) continue;
+        groups.emplace_back(source);
+        source_groups.insert(source);
       }
-      if (sources.empty()) continue;
+      if (sources.empty() && groups.empty()) continue;
       bj::object rule{{"protocol", permission.ip_protocol == "-1" ? "all" : permission.ip_protocol},
-                      {"sources", std::move(sources)}};
+                      {"sources", std::move(sources)},
+                      {"sourceGroups", std::move(groups)}};
       if (permission.ip_protocol == "tcp" || permission.ip_protocol == "udp") {
         rule["fromPort"] = permission.from_port;
         rule["toPort"] = permission.to_port;
       }
       ingress.push_back(std::move(rule));
     }
+  }
+  // Who belongs to those groups: the addresses of the ENIs in use that name them.
+  std::map<std::string, std::vector<uint32_t>> members;
+  for (const auto& group : source_groups) members[group];
+  for_each_active_eni(region, [&](const Task& other) {
+    auto address = parse_ipv4(other.eni->private_ipv4);
+    if (!address) return;
+    for (const auto& group : other.eni->security_group_ids) {
+      if (auto found = members.find(group); found != members.end()) {
+        found->second.push_back(*address);
+      }
+    }
+  });
+  bj::object group_members;
+  for (auto& [group, addresses] : members) {
+    std::sort(addresses.begin(), addresses.end());  // the same membership reads the same
+    bj::array list;
+    for (uint32_t address : addresses) list.emplace_back(ipv4_to_string(address));
+    group_members[group] = std::move(list);
   }
   std::string cidr_block;
   std::string gateway;
@@ -252,7 +263,8 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
                     {"subnetCidrBlock", cidr_block},
                     {"subnetGatewayIpv4Address", gateway},
                     {"privateDnsName", eni.private_dns_name},
-                    {"ingress", std::move(ingress)}};
+                    {"ingress", std::move(ingress)},
+                    {"groupMembers", std::move(group_members)}};
 }
 
 void EcsApi::note_membership_change(RegionState& region, TaskChanges& changes) const {
