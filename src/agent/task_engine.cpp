@@ -1704,27 +1704,14 @@ Status TaskEngine::recover() {
 }
 
 void TaskEngine::apply(const std::vector<DesiredTask>& desired) {
-  // Group members first: a task that starts now finds its sources' sets filled. One nft
-  // transaction for every group that changed, however many tasks name it.
-  if (awsvpc_ != nullptr) {
-    std::map<std::string, std::vector<std::string>> members;
-    for (const DesiredTask& task : desired) {
-      if (task.eni) members.insert(task.eni->group_members.begin(), task.eni->group_members.end());
-    }
-    std::map<std::string, std::vector<std::string>> changed;
-    for (const auto& [group, addresses] : members) {
-      auto known = group_members_.find(group);
-      if (known == group_members_.end() || known->second != addresses) changed[group] = addresses;
-    }
-    if (!changed.empty()) {
-      if (auto updated = awsvpc_->set_group_members(changed); !updated) {
-        spdlog::warn("updating security group members: {}", updated.error().message);
-      } else {
-        for (auto& [group, addresses] : changed) group_members_[group] = std::move(addresses);
-      }
-    }
+  {
+    std::lock_guard lock(mutex_);
+    apply_locked(desired);
   }
-  std::lock_guard lock(mutex_);
+  update_group_members(desired);
+}
+
+void TaskEngine::apply_locked(const std::vector<DesiredTask>& desired) {
   std::set<std::string> listed;
   for (const DesiredTask& task : desired) {
     listed.insert(task.arn);
@@ -1750,6 +1737,29 @@ void TaskEngine::apply(const std::vector<DesiredTask>& desired) {
     }
     runner = next;
   }
+}
+
+// Security group members, after the runners have their tasks: a new task pulls and prepares
+// meanwhile, so the set update is not on its way to RUNNING (it attaches with the sets in
+// place, empty at worst for the moment). One nft transaction for every group that changed,
+// however many tasks name it.
+void TaskEngine::update_group_members(const std::vector<DesiredTask>& desired) {
+  if (awsvpc_ == nullptr) return;
+  std::map<std::string, std::vector<std::string>> members;
+  for (const DesiredTask& task : desired) {
+    if (task.eni) members.insert(task.eni->group_members.begin(), task.eni->group_members.end());
+  }
+  std::map<std::string, std::vector<std::string>> changed;
+  for (const auto& [group, addresses] : members) {
+    auto known = group_members_.find(group);
+    if (known == group_members_.end() || known->second != addresses) changed[group] = addresses;
+  }
+  if (changed.empty()) return;
+  if (auto updated = awsvpc_->set_group_members(changed); !updated) {
+    spdlog::warn("updating security group members: {}", updated.error().message);
+    return;
+  }
+  for (auto& [group, addresses] : changed) group_members_[group] = std::move(addresses);
 }
 
 void TaskEngine::forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner) {
