@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -117,6 +118,10 @@ struct AgentFlags {
 };
 
 int run_agent(wharf::agent::AgentConfig config, const AgentFlags& flags) {
+  // A thread per task, mostly asleep, and short-lived scratch threads: glibc would give many of
+  // them an arena of their own (up to 8 per core), each keeping freed pages. The agent allocates
+  // little and rarely at once; two arenas keep its memory down (bench/RESULTS.md).
+  ::mallopt(M_ARENA_MAX, 2);
   auto credentials = wharf::oci::load_aws_credentials(wharf::oci::process_environment());
   if (credentials) config.credentials = *credentials;
   if (flags.access_key_id) config.credentials.access_key_id = *flags.access_key_id;
