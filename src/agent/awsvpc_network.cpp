@@ -40,7 +40,6 @@ const fs::path kSysNet = "/sys/class/net";
 // Held while a process makes /run/netns a shared mount point, so two agents never stack two.
 const fs::path kNetnsLockFile = "/run/wharf/netns.lock";
 constexpr std::string_view kGateway = "169.254.1.1";
-constexpr std::string_view kMetadataAddress = "169.254.170.2";
 // Every host end has this MAC (as Calico's do): each is a link of its own, and each task's
 // permanent neighbour entry for the gateway names it, so a task never has to ARP for it.
 constexpr MacAddress kHostVethMac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};

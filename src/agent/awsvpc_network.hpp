@@ -47,6 +47,9 @@ namespace wharf::agent {
 // The interface group of every awsvpc host veth, of every network on the host: traffic that
 // leaves through one is not masqueraded.
 inline constexpr std::uint32_t kAwsvpcLinkGroup = 0x77766163;  // "wvac"
+// ECS's address for the task metadata endpoint: every endpoint's lo has it, and the agent listens
+// on it inside awsvpc tasks' and none-mode containers' namespaces.
+inline constexpr std::string_view kMetadataAddress = "169.254.170.2";
 
 struct IngressRule {
   IngressRule() = default;

@@ -334,10 +334,6 @@ bj::object eni_to_json(const DesiredEni& eni) {
                     {"ingress", ingress_to_json(eni.ingress)}};
 }
 
-// ECS's address for the task metadata endpoint, which the agent serves inside the namespaces
-// of awsvpc tasks and none-mode containers.
-constexpr std::string_view kMetadataAddress = "169.254.170.2";
-
 }  // namespace
 
 Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
