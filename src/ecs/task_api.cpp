@@ -263,8 +263,13 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
   for (auto& container : task.containers) container.last_status = "STOPPED";
   if (!task.execution_stopped_at) task.execution_stopped_at = now;
   task.stopped_at = now;
-  // Nobody holds its namespace any more (a returning agent removes what it does not run).
-  if (task.eni && task.eni->status != "DETACHED") {
+  // An ENI never attached, or one on an instance that is gone, holds nothing any more. One a
+  // disconnected agent attached stays held: the agent removes the namespace when it returns,
+  // and the address comes free when the task is forgotten.
+  ContainerInstance* instance = instance_of(region, task);
+  bool instance_gone = instance == nullptr || instance->status == "INACTIVE";
+  if (task.eni && (task.eni->status == "PRECREATED" || instance_gone) &&
+      task.eni->status != "DETACHED") {
     task.eni->status = "DETACHED";
     note_membership_change(region, changes);
   }

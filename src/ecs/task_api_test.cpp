@@ -1039,28 +1039,44 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
     EXPECT_EQ(eni.at("groupMembers").at(group), (bj::array{"172.31.0.4", "172.31.0.5"}));
   }
 
-  std::string attachment_arn(polled[0].at("eni").at("attachmentArn").as_string());
-  std::string polled_arn(polled[0].at("taskArn").as_string());
-  ASSERT_TRUE(report(polled_arn, "RUNNING",
-                     {{"attachments", bj::array{bj::object{{"attachmentArn", attachment_arn},
-                                                           {"status", "ATTACHED"}}}}}));
-  EXPECT_EQ(describe_task(polled_arn).at("attachments").at(0).at("status"), "ATTACHED");
+  // The first task's agent attaches its ENI.
+  const bj::object* first_entry = nullptr;
+  for (const auto& entry : polled) {
+    if (entry.at("taskArn") == bj::value(first_arn)) first_entry = &entry.as_object();
+  }
+  ASSERT_NE(first_entry, nullptr);
+  std::string attachment_arn(first_entry->at("eni").at("attachmentArn").as_string());
+  auto attachment = [&](std::string status) {
+    return bj::object{{"attachments", bj::array{bj::object{{"attachmentArn", attachment_arn},
+                                                           {"status", std::move(status)}}}}};
+  };
+  ASSERT_TRUE(report(first_arn, "RUNNING", attachment("ATTACHED")));
+  EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "ATTACHED");
   auto wrong =
-      report(polled_arn, "RUNNING",
+      report(first_arn, "RUNNING",
              {{"attachments",
                bj::array{bj::object{{"attachmentArn", "arn:x/other"}, {"status", "ATTACHED"}}}}});
   EXPECT_FALSE(wrong);
 
-  // The first task stops: its address leaves the group and is handed out again.
+  // STOPPED without a word about the ENI: its address stays held (the namespace may still have
+  // it), so the next task gets another one.
   ASSERT_TRUE(report(first_arn, "STOPPED"));
-  EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "DETACHED");
-  polled = poll_tasks(instance_arn);
-  ASSERT_EQ(polled.size(), 1u);
-  EXPECT_EQ(polled[0].at("eni").at("groupMembers").at(default_security_group_id("us-east-1")),
-            (bj::array{"172.31.0.5"}));
+  EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "ATTACHED");
   auto third = run_vpc(awsvpc({subnet_}));
   ASSERT_TRUE(third) << third.error().message;
   EXPECT_EQ(details(third->at("tasks").as_array()[0].as_object())["privateIPv4Address"],
+            "172.31.0.6");
+
+  // DETACHED, even after STOPPED: the address leaves the group and is handed out again.
+  ASSERT_TRUE(report(first_arn, "STOPPED", attachment("DETACHED")));
+  EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "DETACHED");
+  polled = poll_tasks(instance_arn);
+  ASSERT_EQ(polled.size(), 2u);
+  EXPECT_EQ(polled[0].at("eni").at("groupMembers").at(default_security_group_id("us-east-1")),
+            (bj::array{"172.31.0.5", "172.31.0.6"}));
+  auto fourth = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(fourth) << fourth.error().message;
+  EXPECT_EQ(details(fourth->at("tasks").as_array()[0].as_object())["privateIPv4Address"],
             "172.31.0.4");
 }
 

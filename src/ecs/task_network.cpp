@@ -42,6 +42,15 @@ std::string joined(const std::vector<std::string>& items) {
   return out;
 }
 
+// A subnet or group named twice counts once (its free addresses too).
+std::vector<std::string> unique_in_order(std::vector<std::string> items) {
+  std::vector<std::string> out;
+  for (auto& item : items) {
+    if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(std::move(item));
+  }
+  return out;
+}
+
 bool eni_in_use(const Task& task) {
   return task.eni && task.eni->status != "DETACHED";
 }
@@ -94,14 +103,14 @@ Result<AwsvpcConfiguration> read_awsvpc_configuration(const bj::object& network)
   AwsvpcConfiguration out;
   auto subnets = string_list(*awsvpc, "subnets");
   if (!subnets) return std::unexpected(subnets.error());
-  out.subnets = std::move(*subnets);
+  out.subnets = unique_in_order(std::move(*subnets));
   if (out.subnets.empty()) return invalid("subnets can not be empty.");
   if (out.subnets.size() > kMaxSubnets) {
     return invalid("subnets can have at most " + std::to_string(kMaxSubnets) + " items.");
   }
   auto groups = string_list(*awsvpc, "securityGroups");
   if (!groups) return std::unexpected(groups.error());
-  out.security_groups = std::move(*groups);
+  out.security_groups = unique_in_order(std::move(*groups));
   if (out.security_groups.size() > kMaxSecurityGroups) {
     return invalid("securityGroups can have at most " + std::to_string(kMaxSecurityGroups) +
                    " items.");
@@ -280,14 +289,31 @@ void EcsApi::note_membership_change(RegionState& region, TaskChanges& changes) c
 }
 
 void EcsApi::security_groups_changed(const std::string& region_name) {
-  std::unique_lock lock(state_.mutex());
-  RegionState& region = state_.region(region_name);
-  TaskChanges changes;
-  note_membership_change(region, changes);
-  for (ContainerInstance* instance : changes.reassigned) {
-    int64_t version = assignments_.stage(instance->arn);
-    assignments_.publish(instance->arn, version, assigned_tasks(region, *instance));
+  struct Publication {
+    std::string instance_arn;
+    int64_t version;
+    bj::array tasks;
+  };
+  std::vector<Publication> publications;
+  {
+    std::unique_lock lock(state_.mutex());
+    RegionState& region = state_.region(region_name);
+    TaskChanges changes;
+    note_membership_change(region, changes);
+    for (ContainerInstance* instance : changes.reassigned) {
+      publications.push_back(
+          {instance->arn, assignments_.stage(instance->arn), assigned_tasks(region, *instance)});
+    }
   }
+  if (publications.empty()) return;
+  // An empty commit is durable after every commit queued before it: agents never see a change
+  // staged by another request before the store has it.
+  state_.persist({}, [this, publications = std::move(publications)](Status) mutable {
+    for (auto& publication : publications) {
+      assignments_.publish(publication.instance_arn, publication.version,
+                           std::move(publication.tasks));
+    }
+  });
 }
 
 }  // namespace wharf::ecs

@@ -198,9 +198,8 @@ Result<bool> apply_task_report(Task& task, const TaskReport& report, TimePoint n
     }
     targets.push_back(&*found);
   }
-  if (is_stopped(task)) return false;
-
   bool changed = false;
+  // Even for a STOPPED task: an ENI's DETACHED may come after the task stopped.
   for (const auto& [arn, status] : report.attachments) {
     if (!task.eni || !arn.ends_with("/" + task.eni->id)) {
       return invalid("Task " + task.arn + " has no attachment " + arn + ".");
@@ -210,6 +209,8 @@ Result<bool> apply_task_report(Task& task, const TaskReport& report, TimePoint n
       changed = true;
     }
   }
+  if (is_stopped(task)) return changed;
+
   for (size_t report_idx = 0; report_idx < targets.size(); ++report_idx) {
     changed |= apply_container(*targets[report_idx], report.containers[report_idx]);
   }

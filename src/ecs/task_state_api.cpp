@@ -124,8 +124,12 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   bool stopped_now = !was_stopped && is_stopped(*task);
   if (!is_stopped(*task)) hold_bound_ports(region, *task, changes);
   if (stopped_now) release_task(region, *task, changes);
-  // An agent reports STOPPED after its teardown: the namespace is gone, whatever it said.
-  if (stopped_now && task->eni) task->eni->status = "DETACHED";
+  // An ENI the agent never attached is free once the task stopped. One it attached stays held
+  // (address and group membership) until the agent says DETACHED: a namespace it failed to
+  // remove may still have the address, and handing it out again would make two tasks share it.
+  if (stopped_now && task->eni && task->eni->status == "PRECREATED") {
+    task->eni->status = "DETACHED";
+  }
   if (task->eni && task->eni->status == "DETACHED" && eni_before != "DETACHED") {
     note_membership_change(region, changes);  // its address left its groups
   }
