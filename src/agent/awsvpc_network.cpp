@@ -191,10 +191,12 @@ std::string endpoint_removal_script(const AwsvpcOptions& options, const AwsvpcEn
   const std::string& chain = endpoint.host_veth;
   std::string source = endpoint.ip + " . \"" + chain + "\"";
   std::string element = "\"" + chain + "\" : jump " + chain;
+  std::string veth = "\"" + chain + "\"";
   return "add chain " + table + " " + chain + "\nadd element " + table + " task_ips { " + source +
-         " }\nadd element " + table + " endpoints { " + element + " }\ndelete element " + table +
-         " endpoints { \"" + chain + "\" }\ndelete element " + table + " task_ips { " + source +
-         " }\ndelete chain " + table + " " + chain + "\n";
+         " }\nadd element " + table + " veths { " + veth + " }\nadd element " + table +
+         " endpoints { " + element + " }\ndelete element " + table + " endpoints { \"" + chain +
+         "\" }\ndelete element " + table + " veths { " + veth + " }\ndelete element " + table +
+         " task_ips { " + source + " }\ndelete chain " + table + " " + chain + "\n";
 }
 
 Status run_nft(const std::string& script) {
@@ -449,7 +451,14 @@ std::string awsvpc_table_script(const AwsvpcOptions& options) {
          " {\n"
          // A task's IP with its host veth: an element never stands for two endpoints.
          "  set task_ips { type ipv4_addr . ifname; }\n"
+         "  set veths { type ifname; }\n"
          "  map endpoints { type ifname : verdict; }\n"
+         // From a task: only its own address (no forged members of a source group), no IPv6.
+         "  chain prerouting {\n"
+         "    type filter hook prerouting priority raw; policy accept;\n"
+         "    iifname @veths ip saddr . iifname != @task_ips drop\n"
+         "    iifname @veths meta nfproto ipv6 drop\n"
+         "  }\n"
          // To a task: from other tasks and the world (forward) and from the host (output).
          "  chain forward {\n"
          "    type filter hook forward priority filter; policy accept;\n"
@@ -480,7 +489,8 @@ std::string awsvpc_endpoint_script(const AwsvpcOptions& options, const AwsvpcEnd
   for (const IngressRule& rule : endpoint.ingress) {
     std::string protocol = protocol_match(rule);
     for (const std::string& source : source_matches(rule.sources)) {
-      script += add_rule + source + protocol + "accept\n";
+      // Rules are IPv4's: 0.0.0.0/0 or "all" must not admit IPv6 in this inet table.
+      script += add_rule + "meta nfproto ipv4 " + source + protocol + "accept\n";
     }
     for (const std::string& group : rule.source_groups) {
       // Created empty if new; set_group_members() fills it.
@@ -491,6 +501,7 @@ std::string awsvpc_endpoint_script(const AwsvpcOptions& options, const AwsvpcEnd
   script.insert(0, sets);
   script += add_rule + "drop\n";
   script += "add element " + table + " task_ips { " + endpoint.ip + " . \"" + chain + "\" }\n";
+  script += "add element " + table + " veths { \"" + chain + "\" }\n";
   script += "add element " + table + " endpoints { \"" + chain + "\" : jump " + chain + " }\n";
   return script;
 }
@@ -691,13 +702,17 @@ Status AwsvpcNetwork::apply_nft(std::string script) {
   std::string all;
   for (const NftJob* each : batch) all += each->script;
   Status status = run_nft(all);
+  std::vector<Status> results;
   if (!status && batch.size() > 1) {
     // One transaction failed, so nothing was applied: each alone, so only the bad one fails.
-    for (NftJob* each : batch) each->result = run_nft(each->script);
+    for (NftJob* each : batch) results.push_back(run_nft(each->script));
   } else {
-    for (NftJob* each : batch) each->result = status;
+    results.assign(batch.size(), status);
   }
-  lock.lock();
+  lock.lock();  // waiters read their results under it
+  for (std::size_t job_idx = 0; job_idx < batch.size(); ++job_idx) {
+    batch[job_idx]->result = std::move(results[job_idx]);
+  }
   nft_running_ = false;
   nft_idle_.notify_all();
   return *job.result;

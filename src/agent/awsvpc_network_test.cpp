@@ -72,6 +72,11 @@ TEST(AwsvpcScriptTest, TheTableDispatchesByOutputInterfaceAndMasqueradesTasks) {
                         "    oifname vmap @endpoints"),
             std::string::npos)
       << script;
+  // A task sends only from its own address, and no IPv6.
+  EXPECT_NE(script.find("iifname @veths ip saddr . iifname != @task_ips drop\n"
+                        "    iifname @veths meta nfproto ipv6 drop"),
+            std::string::npos)
+      << script;
   EXPECT_NE(script.find("ip saddr . iifname @task_ips oifgroup != " +
                         std::to_string(kAwsvpcLinkGroup) + " masquerade"),
             std::string::npos)
@@ -93,13 +98,16 @@ TEST(AwsvpcScriptTest, AnEndpointsChainAcceptsRepliesThenItsRulesThenDrops) {
       "add chain inet wharfvpc_t1 wv0123456789abc",
       "flush chain inet wharfvpc_t1 wv0123456789abc",
       rule + "ct state established,related accept",
-      rule + "ip saddr { 10.0.0.0/8, 192.0.2.9 } tcp dport 80 accept",  // one rule per rule
-      rule + "meta l4proto udp accept",
-      rule + "ip saddr 172.31.0.9 tcp dport 8000-8100 accept",
-      rule + "ip saddr 172.31.0.0/20 meta l4proto icmp accept",
-      rule + "ip saddr 172.31.0.8 accept",
+      rule +
+          "meta nfproto ipv4 ip saddr { 10.0.0.0/8, 192.0.2.9 } tcp dport 80 accept",  // one rule
+                                                                                       // per rule
+      rule + "meta nfproto ipv4 meta l4proto udp accept",
+      rule + "meta nfproto ipv4 ip saddr 172.31.0.9 tcp dport 8000-8100 accept",
+      rule + "meta nfproto ipv4 ip saddr 172.31.0.0/20 meta l4proto icmp accept",
+      rule + "meta nfproto ipv4 ip saddr 172.31.0.8 accept",
       rule + "drop",
       "add element inet wharfvpc_t1 task_ips { 172.31.0.7 . \"wv0123456789abc\" }",
+      "add element inet wharfvpc_t1 veths { \"wv0123456789abc\" }",
       "add element inet wharfvpc_t1 endpoints { \"wv0123456789abc\" : jump wv0123456789abc }",
   };
   EXPECT_EQ(script_lines(script), expected) << script;

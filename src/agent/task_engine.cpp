@@ -751,7 +751,10 @@ class TaskEngine::Runner {
     save();
     if (engine_.awsvpc_ == nullptr) return;
     if (auto updated = engine_.awsvpc_->update_ingress(id_, rules); !updated) {
+      // A revoked rule must not stay in force: tried again at the runner's next step.
       spdlog::warn("task {}: updating its security group rules: {}", id_, updated.error().message);
+      std::lock_guard lock(mutex_);
+      ingress_stale_ = true;
     }
   }
 
@@ -981,11 +984,17 @@ class TaskEngine::Runner {
 
   // After an agent restart: learn what became of the containers while nobody watched.
   void reattach() {
-    if (!task_netns_.empty() && eni_status_ == "ATTACHED") serve_metadata_in(id_, task_netns_);
+    if (!task_netns_.empty() && eni_status_ == "ATTACHED") {
+      serve_metadata_in(id_, task_netns_);
+      // The agent may have died between saving new rules here and putting them in force.
+      std::lock_guard lock(mutex_);
+      ingress_stale_ = true;
+    }
     for (const Container& container : containers_) {
       if (!container.isolated || container.facts.status == ContainerRunStatus::kStopped) continue;
-      if (std::string netns = engine_.awsvpc_namespace(container.runtime_id); !netns.empty()) {
-        serve_metadata_in(container.runtime_id, netns);
+      std::string endpoint_id = id_ + "-" + container.facts.name;
+      if (std::string netns = engine_.awsvpc_namespace(endpoint_id); !netns.empty()) {
+        serve_metadata_in(endpoint_id, netns);
       }
     }
     for (Container& container : containers_) {
@@ -1212,16 +1221,18 @@ class TaskEngine::Runner {
           spdlog::warn("task {}: {}", id_, removed.error().message);
         }
       }
+      // Endpoints are named before the container exists (runtime_id is set once it does).
+      std::string endpoint_id = id_ + "-" + container.facts.name;
       if (container.attached && engine_.bridge_ != nullptr) {
-        if (auto detached = engine_.bridge_->detach(container.runtime_id); !detached) {
+        if (auto detached = engine_.bridge_->detach(endpoint_id); !detached) {
           spdlog::warn("task {}: {}", id_, detached.error().message);
         }
         std::lock_guard lock(mutex_);
         container.attached = false;
       }
       if (container.isolated && engine_.awsvpc_ != nullptr) {
-        release_metadata(container.runtime_id);
-        if (auto detached = engine_.awsvpc_->detach(container.runtime_id); !detached) {
+        release_metadata(endpoint_id);
+        if (auto detached = engine_.awsvpc_->detach(endpoint_id); !detached) {
           spdlog::warn("task {}: {}", id_, detached.error().message);
         }
         std::lock_guard lock(mutex_);
@@ -1663,11 +1674,13 @@ Status TaskEngine::recover() {
         if (!container.is_object()) continue;
         const auto* definition = json::get_object(container.as_object(), "definition");
         if (definition) live.push_back({id, json::string_or(*definition, "name", "")});
+        std::string endpoint_id =
+            definition ? id + "-" + json::string_or(*definition, "name", "") : std::string();
         if (!stopped && json::get_bool(container.as_object(), "attached").value_or(false)) {
-          live_endpoints.insert(json::string_or(container.as_object(), "runtimeId", ""));
+          live_endpoints.insert(endpoint_id);
         }
         if (!stopped && json::get_bool(container.as_object(), "isolated").value_or(false)) {
-          live_namespaces.insert(json::string_or(container.as_object(), "runtimeId", ""));
+          live_namespaces.insert(endpoint_id);
         }
       }
     }
