@@ -151,7 +151,7 @@ bj::array builtin_attributes(const AgentConfig& config, std::string_view machine
                    attribute("ecs.availability-zone", zone)};
 }
 
-bj::array capability_attributes(bool have_init_binary) {
+bj::array capability_attributes(bool have_init_binary, bool have_nftables) {
   bj::array attributes;
   auto add = [&](std::string name) { attributes.push_back(bj::object{{"name", std::move(name)}}); };
   int newest = have_init_binary ? 29 : 24;
@@ -162,8 +162,16 @@ bj::array capability_attributes(bool have_init_binary) {
   add("ecs.capability.container-health-check");
   add("ecs.capability.container-ordering");
   add("ecs.capability.task-cpu-mem-limit");
-  add("ecs.capability.task-eni");  // awsvpc: a namespace per task with the ENI's address
+  // awsvpc: a namespace per task with the ENI's address, its groups enforced with nftables.
+  if (have_nftables) add("ecs.capability.task-eni");
   return attributes;
+}
+
+bool have_nftables() {
+  for (const char* candidate : {"/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"}) {
+    if (::access(candidate, X_OK) == 0) return true;
+  }
+  return false;
 }
 
 fs::path find_init_binary() {
@@ -251,7 +259,7 @@ Status Agent::save() const {
 
 bj::array Agent::all_attributes() const {
   bj::array attributes = builtin_attributes(config_, machine_name());
-  for (auto& capability : capability_attributes(!config_.init_binary.empty())) {
+  for (auto& capability : capability_attributes(!config_.init_binary.empty(), have_nftables())) {
     attributes.push_back(std::move(capability));
   }
   return attributes;

@@ -86,8 +86,8 @@ boost::json::array builtin_attributes(const AgentConfig& config, std::string_vie
 // definitions match them): Docker Remote API levels 1.17–1.24 (ulimits, labels,
 // memoryReservation, tmpfs, shared memory, health checks), 1.25–1.29 only with a static init for
 // initProcessEnabled; container ordering, health checks, task cpu/memory limits, ECR
-// authentication. {name} objects without values.
-boost::json::array capability_attributes(bool have_init_binary);
+// authentication; task-eni (awsvpc) when nftables is there. {name} objects without values.
+boost::json::array capability_attributes(bool have_init_binary, bool have_nftables);
 
 // The first static init on this host (tini-static, docker-init, catatonit), or "".
 std::filesystem::path find_init_binary();

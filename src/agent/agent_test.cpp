@@ -48,8 +48,8 @@ std::vector<std::string> names(const boost::json::array& attributes) {
 }
 
 TEST(Agent, CapabilityAttributesFollowWhatTheHostHas) {
-  auto with_init = names(capability_attributes(true));
-  auto without = names(capability_attributes(false));
+  auto with_init = names(capability_attributes(true, true));
+  auto without = names(capability_attributes(false, true));
   auto has = [](const std::vector<std::string>& list, const std::string& name) {
     return std::ranges::find(list, name) != list.end();
   };
@@ -64,6 +64,8 @@ TEST(Agent, CapabilityAttributesFollowWhatTheHostHas) {
     EXPECT_TRUE(has(list, "com.amazonaws.ecs.capability.ecr-auth"));
     EXPECT_TRUE(has(list, "ecs.capability.task-eni"));
   }
+  // awsvpc needs nftables for the security groups: without it, no awsvpc task is placed here.
+  EXPECT_FALSE(has(names(capability_attributes(true, false)), "ecs.capability.task-eni"));
 }
 
 }  // namespace
