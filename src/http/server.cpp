@@ -318,10 +318,13 @@ class Worker {
   }
 
   void adopt(const std::string& key, UniqueFd listening) {
-    int fd = listening.release();
-    asio::post(io_, [this, key, fd] {
+    // Owned by the handler until assigned: a loop that already stopped destroys the handler
+    // unrun, and the socket is closed with it.
+    auto owned = std::make_shared<UniqueFd>(std::move(listening));
+    asio::post(io_, [this, key, owned] {
       auto acceptor = std::make_shared<tcp::acceptor>(io_);
       beast::error_code ec;
+      int fd = owned->release();
       acceptor->assign(tcp::v4(), fd, ec);
       if (ec) {
         ::close(fd);
