@@ -659,6 +659,20 @@ Status AwsvpcNetwork::load_and_sync() {
   auto endpoints = load_state(options_.state_file);
   if (!endpoints) return std::unexpected(endpoints.error());
   std::string script = awsvpc_table_script(options_);
+  if (auto text = read_text_file(groups_file())) {
+    boost::system::error_code error;
+    bj::value saved = bj::parse(*text, error);
+    if (!error && saved.is_object()) {
+      for (const auto& [group, members] : saved.as_object()) {
+        if (!members.is_array()) continue;
+        auto& list = group_members_[std::string(group)];
+        for (const auto& member : members.as_array()) {
+          if (member.is_string()) list.emplace_back(member.as_string());
+        }
+      }
+      if (auto groups = group_members_script(group_members_)) script += *groups;
+    }
+  }
   std::unique_lock lock(mutex_);  // nobody else has the network yet: held throughout
   for (AwsvpcEndpoint& endpoint : *endpoints) {
     // Gone with a reboot (or by hand): nothing to adopt; reconcile() removes what is left.
@@ -868,8 +882,8 @@ Status AwsvpcNetwork::update_claimed(const AwsvpcEndpoint& endpoint) {
   return save_locked();
 }
 
-Status AwsvpcNetwork::set_group_members(
-    const std::map<std::string, std::vector<std::string>>& groups) {
+Result<std::string> AwsvpcNetwork::group_members_script(
+    const std::map<std::string, std::vector<std::string>>& groups) const {
   std::string table = "inet " + options_.nft_table;
   std::string script;
   for (const auto& [group, members] : groups) {
@@ -884,9 +898,38 @@ Status AwsvpcNetwork::set_group_members(
     }
     if (!elements.empty()) script += "add element " + set + " { " + elements + " }\n";
   }
-  if (script.empty()) return {};
-  if (auto applied = apply_nft(script); !applied) {
+  return script;
+}
+
+fs::path AwsvpcNetwork::groups_file() const {
+  fs::path file = options_.state_file;
+  file += ".groups";
+  return file;
+}
+
+Status AwsvpcNetwork::set_group_members(
+    const std::map<std::string, std::vector<std::string>>& groups) {
+  auto script = group_members_script(groups);
+  if (!script) return std::unexpected(script.error());
+  if (script->empty()) return {};
+  if (auto applied = apply_nft(*script); !applied) {
     return std::unexpected(std::move(applied.error()).context("updating security group members"));
+  }
+  // Kept beside the state, so a restarted agent's table admits the members before its first
+  // word from the control plane.
+  std::lock_guard lock(groups_mutex_);
+  for (const auto& [group, members] : groups) group_members_[group] = members;
+  bj::object saved;
+  for (const auto& [group, members] : group_members_) {
+    bj::array list;
+    for (const auto& member : members) list.emplace_back(member);
+    saved[group] = std::move(list);
+  }
+  if (auto written =
+          write_file_atomically(groups_file(), bj::serialize(saved), Durability::kProcess);
+      !written) {
+    spdlog::warn("awsvpc network {}: saving group members: {}", options_.nft_table,
+                 written.error().message);
   }
   return {};
 }
@@ -1076,6 +1119,8 @@ Status AwsvpcNetwork::destroy() {
   std::error_code error;
   fs::remove(options_.state_file, error);
   if (error) errors.push_back("removing " + options_.state_file.string() + ": " + error.message());
+  fs::remove(groups_file(), error);
+  if (error) errors.push_back("removing " + groups_file().string() + ": " + error.message());
   if (auto failed = combined(errors); !failed) {
     return std::unexpected(std::move(failed.error()).context(doing));
   }

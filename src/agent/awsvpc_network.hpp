@@ -180,11 +180,17 @@ class AwsvpcNetwork {
   std::uint64_t veth_seed_ = 0;  // with veths_made_: a new veth name on every attach
 
   // The maps below and the state file; held across no command but open()'s nft.
+  Result<std::string> group_members_script(
+      const std::map<std::string, std::vector<std::string>>& groups) const;
+  std::filesystem::path groups_file() const;
+
   mutable std::mutex mutex_;
   std::condition_variable released_;
   std::set<std::string> claimed_;                 // ids with an attach/detach/update under way
   std::map<std::string, std::string> ip_owners_;  // IP → id, attached or being attached
   std::map<std::string, AwsvpcEndpoint> endpoints_;
+  std::mutex groups_mutex_;
+  std::map<std::string, std::vector<std::string>> group_members_;  // as last set, by group
   std::uint64_t veths_made_ = 0;
   bool destroyed_ = false;
 

@@ -525,6 +525,12 @@ TEST_F(AwsvpcNetworkTest, GroupMembersAreAdmittedThroughTheGroupsSet) {
   ASSERT_TRUE(network_->set_group_members({{"sg-0123456789abcdef0", {client.ip}}}));
   EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "7001\n");
   EXPECT_EQ(greeting("", web.ip, 7001), "");  // the host is no member
+  // A restarted agent's table admits the members at once, before any word from the server.
+  network_.reset();
+  auto reopened = AwsvpcNetwork::open(options_);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  network_ = std::move(*reopened);
+  EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "7001\n");
   ASSERT_TRUE(network_->set_group_members({{"sg-0123456789abcdef0", {}}}));
   EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "");
   EXPECT_FALSE(network_->set_group_members({{"not-a-group", {}}}));
