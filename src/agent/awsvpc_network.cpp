@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <iterator>
 #include <list>
 #include <optional>
 #include <random>
@@ -909,16 +910,61 @@ fs::path AwsvpcNetwork::groups_file() const {
 
 Status AwsvpcNetwork::set_group_members(
     const std::map<std::string, std::vector<std::string>>& groups) {
-  auto script = group_members_script(groups);
-  if (!script) return std::unexpected(script.error());
-  if (script->empty()) return {};
-  if (auto applied = apply_nft(*script); !applied) {
+  // Addresses as nft prints them, in order, so that what changed is a set difference.
+  std::map<std::string, std::vector<std::string>> wanted;
+  for (const auto& [group, members] : groups) {
+    if (!is_group_id(group)) return invalid("'" + group + "' is not a security group id");
+    auto& list = wanted[group];
+    for (const std::string& member : members) {
+      auto address = parse_ipv4(member.substr(0, member.find('/')));
+      if (!address) return std::unexpected(address.error());
+      list.push_back(format_ipv4(*address));
+    }
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+  std::lock_guard lock(groups_mutex_);
+  // Only the difference: a new member is one element added. Deleting makes nft wait out a
+  // kernel grace period (~10 ms, and attaches committing meanwhile wait too), so a whole set is
+  // flushed only for a group this network did not know.
+  std::string table = "inet " + options_.nft_table;
+  std::string script;
+  std::map<std::string, std::vector<std::string>> fresh;
+  for (const auto& [group, members] : wanted) {
+    auto known = group_members_.find(group);
+    if (known == group_members_.end()) {
+      fresh[group] = members;
+      continue;
+    }
+    std::vector<std::string> added;
+    std::vector<std::string> removed;
+    std::set_difference(members.begin(), members.end(), known->second.begin(), known->second.end(),
+                        std::back_inserter(added));
+    std::set_difference(known->second.begin(), known->second.end(), members.begin(), members.end(),
+                        std::back_inserter(removed));
+    std::string set = table + " " + group_set(group);
+    auto elements = [](const std::vector<std::string>& list) {
+      std::string text;
+      for (const auto& address : list) text += (text.empty() ? "" : ", ") + address;
+      return text;
+    };
+    if (!added.empty()) script += "add element " + set + " { " + elements(added) + " }\n";
+    if (!removed.empty()) script += "delete element " + set + " { " + elements(removed) + " }\n";
+  }
+  if (auto whole = group_members_script(fresh); whole) {
+    script += *whole;
+  } else {
+    return std::unexpected(whole.error());
+  }
+  if (script.empty()) return {};
+  if (auto applied = apply_nft(script); !applied) {
+    // The sets may hold anything now: the next call rewrites them whole.
+    for (const auto& [group, members] : wanted) group_members_.erase(group);
     return std::unexpected(std::move(applied.error()).context("updating security group members"));
   }
   // Kept beside the state, so a restarted agent's table admits the members before its first
   // word from the control plane.
-  std::lock_guard lock(groups_mutex_);
-  for (const auto& [group, members] : groups) group_members_[group] = members;
+  for (auto& [group, members] : wanted) group_members_[group] = std::move(members);
   bj::object saved;
   for (const auto& [group, members] : group_members_) {
     bj::array list;

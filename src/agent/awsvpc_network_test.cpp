@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -231,6 +232,50 @@ class NamespaceServer {
 
 // What the TCP server at ip:port says to a client in the namespace at `netns_path` (empty: the
 // host); "" when no connection is made within 300 ms (a dropping rule).
+// Sends one UDP datagram from inside `netns_path` with source `source` to ip:port.
+void send_udp(const std::string& netns_path, const std::string& source, const std::string& ip,
+              std::uint16_t port) {
+  std::thread([&] {
+    UniqueFd netns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns || setns(netns.get(), CLONE_NEWNET) != 0) return;
+    UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;
+    sockaddr_in peer{};
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons(port);
+    inet_pton(AF_INET, ip.c_str(), &peer.sin_addr);
+    sendto(fd.get(), "hi", 2, 0, reinterpret_cast<sockaddr*>(&peer), sizeof peer);
+  }).join();
+}
+
+// A UDP socket bound to 0.0.0.0:port inside `netns_path`.
+UniqueFd udp_listener(const std::string& netns_path, std::uint16_t port) {
+  UniqueFd out;
+  std::thread([&] {
+    UniqueFd netns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns || setns(netns.get(), CLONE_NEWNET) != 0) return;
+    UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(port);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) == 0) out = std::move(fd);
+  }).join();
+  return out;
+}
+
+// Whether a datagram arrives on `fd` within half a second.
+bool received(const UniqueFd& fd) {
+  pollfd readable{fd.get(), POLLIN, 0};
+  if (poll(&readable, 1, 500) != 1) return false;
+  char buffer[16];
+  return recv(fd.get(), buffer, sizeof buffer, 0) > 0;
+}
+
 std::string greeting(const std::string& netns_path, const std::string& ip, std::uint16_t port) {
   std::string said;
   std::thread([&] {
@@ -525,6 +570,20 @@ TEST_F(AwsvpcNetworkTest, GroupMembersAreAdmittedThroughTheGroupsSet) {
   ASSERT_TRUE(network_->set_group_members({{"sg-0123456789abcdef0", {client.ip}}}));
   EXPECT_EQ(greeting(client.netns_path, web.ip, 7001), "7001\n");
   EXPECT_EQ(greeting("", web.ip, 7001), "");  // the host is no member
+  // Another task cannot pass for a member: what it sends from an address not its own is dropped.
+  AwsvpcEndpoint intruder = attach({"intruder", task_ip(2), "", {}});
+  ASSERT_TRUE(network_->update_ingress("web", {{"tcp", 7001, 7001, {}, {"sg-0123456789abcdef0"}},
+                                               {"udp", 7003, 7003, {}, {"sg-0123456789abcdef0"}}}));
+  UniqueFd udp = udp_listener(web.netns_path, 7003);
+  ASSERT_TRUE(udp);
+  send_udp(client.netns_path, client.ip, web.ip, 7003);
+  EXPECT_TRUE(received(udp));                                       // the member itself
+  in_netns(intruder, "ip addr add " + client.ip + "/32 dev eth0");  // the member's, forged
+  send_udp(intruder.netns_path, client.ip, web.ip, 7003);
+  EXPECT_FALSE(received(udp));
+  send_udp(intruder.netns_path, intruder.ip, web.ip, 7003);
+  EXPECT_FALSE(received(udp));  // honest, but no member
+
   // A restarted agent's table admits the members at once, before any word from the server.
   network_.reset();
   auto reopened = AwsvpcNetwork::open(options_);
