@@ -378,7 +378,7 @@ std::string host_veth_name(std::string_view network, std::string_view endpoint_i
   mix(endpoint_id);
   constexpr std::size_t kMaxLength = 15;  // IFNAMSIZ less the NUL
   int digits = static_cast<int>(kMaxLength - std::min(prefix.size(), kMaxLength - 1));
-  char text[kMaxLength + 1];
+  char text[32];  // room for any 64-bit value, so the compiler sees nothing truncated
   std::snprintf(text, sizeof text, "%0*llx", digits,
                 static_cast<unsigned long long>(hash & ((std::uint64_t{1} << (4 * digits)) - 1)));
   return std::string(prefix.substr(0, kMaxLength - digits)) + text;
