@@ -178,7 +178,12 @@ std::string group_set(std::string_view group_id) {
 
 std::string protocol_match(const IngressRule& rule) {
   if (rule.protocol == "all") return "";
-  if (rule.protocol == "icmp") return "meta l4proto icmp ";
+  if (rule.protocol == "icmp") {
+    if (rule.icmp_type < 0) return "meta l4proto icmp ";
+    std::string match = "icmp type " + std::to_string(rule.icmp_type) + " ";
+    if (rule.icmp_code >= 0) match += "icmp code " + std::to_string(rule.icmp_code) + " ";
+    return match;
+  }
   if (rule.from_port == 0 && rule.to_port == 65535) return "meta l4proto " + rule.protocol + " ";
   std::string ports = std::to_string(rule.from_port);
   if (rule.to_port != rule.from_port) ports += "-" + std::to_string(rule.to_port);
@@ -379,7 +384,9 @@ bj::array rules_json(const std::vector<IngressRule>& ingress) {
                                {"from_port", rule.from_port},
                                {"to_port", rule.to_port},
                                {"sources", std::move(sources)},
-                               {"source_groups", std::move(groups)}});
+                               {"source_groups", std::move(groups)},
+                               {"icmp_type", rule.icmp_type},
+                               {"icmp_code", rule.icmp_code}});
   }
   return rules;
 }
@@ -405,6 +412,8 @@ std::vector<IngressRule> parse_rules(const bj::object& endpoint) {
         if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
       }
     }
+    rule.icmp_type = static_cast<int>(json::get_int(object, "icmp_type").value_or(-1));
+    rule.icmp_code = static_cast<int>(json::get_int(object, "icmp_code").value_or(-1));
     rules.push_back(std::move(rule));
   }
   return rules;
@@ -441,6 +450,12 @@ Status validate_ingress(const std::vector<IngressRule>& ingress) {
     }
     for (const std::string& group : rule.source_groups) {
       if (!is_group_id(group)) return invalid("'" + group + "' is not a security group id");
+    }
+    if (rule.icmp_type < -1 || rule.icmp_type > 255 || rule.icmp_code < -1 ||
+        rule.icmp_code > 255 || (rule.icmp_code >= 0 && rule.icmp_type < 0)) {
+      return invalid("ICMP type " + std::to_string(rule.icmp_type) + " and code " +
+                     std::to_string(rule.icmp_code) +
+                     " are not -1 (any) or 0-255, with a code only under a type");
     }
   }
   return {};

@@ -54,12 +54,15 @@ inline constexpr std::string_view kMetadataAddress = "169.254.170.2";
 struct IngressRule {
   IngressRule() = default;
   IngressRule(std::string protocol, std::uint16_t from_port, std::uint16_t to_port,
-              std::vector<std::string> sources, std::vector<std::string> source_groups = {})
+              std::vector<std::string> sources, std::vector<std::string> source_groups = {},
+              int icmp_type = -1, int icmp_code = -1)
       : protocol(std::move(protocol)),
         from_port(from_port),
         to_port(to_port),
         sources(std::move(sources)),
-        source_groups(std::move(source_groups)) {}
+        source_groups(std::move(source_groups)),
+        icmp_type(icmp_type),
+        icmp_code(icmp_code) {}
 
   std::string protocol;         // "tcp", "udp", "icmp" or "all"
   std::uint16_t from_port = 0;  // inclusive; tcp/udp only
@@ -70,6 +73,9 @@ struct IngressRule {
   // set that set_group_members() fills, so a membership change touches no task's rules. A rule
   // with neither sources nor groups admits nothing.
   std::vector<std::string> source_groups;
+  // icmp only: the type and code admitted, -1 for any.
+  int icmp_type = -1;
+  int icmp_code = -1;
 
   bool operator==(const IngressRule&) const = default;
 };

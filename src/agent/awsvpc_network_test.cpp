@@ -119,13 +119,31 @@ TEST(AwsvpcScriptTest, AnIsolatedEndpointHasNoRules) {
   EXPECT_EQ(awsvpc_endpoint_script(sample_options(), isolated), "");
 }
 
+TEST(AwsvpcScriptTest, IcmpRulesAdmitTheirTypeAndCodeOnly) {
+  std::string script = awsvpc_endpoint_script(
+      sample_options(), sample_endpoint({{"icmp", 0, 0, {"10.0.0.0/8"}, {}, 8, -1},
+                                         {"icmp", 0, 0, {"10.0.0.0/8"}, {}, 3, 4},
+                                         {"icmp", 0, 0, {"10.0.0.0/8"}}}));
+  EXPECT_NE(script.find("ip saddr 10.0.0.0/8 icmp type 8 accept\n"), std::string::npos) << script;
+  EXPECT_NE(script.find("ip saddr 10.0.0.0/8 icmp type 3 icmp code 4 accept\n"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("ip saddr 10.0.0.0/8 meta l4proto icmp accept\n"), std::string::npos)
+      << script;
+  EXPECT_TRUE(validate_ingress({{"icmp", 0, 0, {"10.0.0.0/8"}, {}, 3, 4}}));
+}
+
 TEST(AwsvpcScriptTest, ValidatesIngressRules) {
   EXPECT_TRUE(validate_ingress({}).has_value());
   EXPECT_TRUE(validate_ingress({{"tcp", 1, 1, {"10.0.0.0/8"}}, {"all", 0, 0, {"1.2.3.4"}}}));
   std::vector<std::vector<IngressRule>> bad = {
-      {{"sctp", 0, 65535, {"10.0.0.0/8"}}}, {{"TCP", 0, 65535, {"10.0.0.0/8"}}},
-      {{"tcp", 90, 80, {"10.0.0.0/8"}}},    {{"udp", 0, 65535, {"10.0.0.1/8"}}},  // host bits
-      {{"all", 0, 65535, {"10.0.0.0/33"}}}, {{"icmp", 0, 65535, {"fe80::/10"}}},
+      {{"sctp", 0, 65535, {"10.0.0.0/8"}}},
+      {{"TCP", 0, 65535, {"10.0.0.0/8"}}},
+      {{"tcp", 90, 80, {"10.0.0.0/8"}}},
+      {{"udp", 0, 65535, {"10.0.0.1/8"}}},  // host bits
+      {{"all", 0, 65535, {"10.0.0.0/33"}}},
+      {{"icmp", 0, 65535, {"fe80::/10"}}},
+      {{"icmp", 0, 0, {"10.0.0.0/8"}, {}, 256, -1}},  // types are 0-255
+      {{"icmp", 0, 0, {"10.0.0.0/8"}, {}, -1, 0}},    // a code needs its type
   };
   for (const auto& rules : bad) {
     auto valid = validate_ingress(rules);

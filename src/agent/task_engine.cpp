@@ -281,6 +281,8 @@ std::vector<IngressRule> ingress_from_json(const bj::array* list) {
         if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
       }
     }
+    rule.icmp_type = static_cast<int>(json::get_int(entry, "icmpType").value_or(-1));
+    rule.icmp_code = static_cast<int>(json::get_int(entry, "icmpCode").value_or(-1));
     rules.push_back(std::move(rule));
   }
   return rules;
@@ -297,7 +299,9 @@ bj::array ingress_to_json(const std::vector<IngressRule>& rules) {
                              {"fromPort", rule.from_port},
                              {"toPort", rule.to_port},
                              {"sources", std::move(sources)},
-                             {"sourceGroups", std::move(groups)}});
+                             {"sourceGroups", std::move(groups)},
+                             {"icmpType", rule.icmp_type},
+                             {"icmpCode", rule.icmp_code}});
   }
   return out;
 }

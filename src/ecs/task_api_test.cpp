@@ -1105,6 +1105,25 @@ TEST_F(AwsvpcTaskTest, ARuleChangeReachesTheAgentsPoll) {
   EXPECT_EQ(ingress[1].at("protocol"), "tcp");
   EXPECT_EQ(ingress[1].at("fromPort"), 8080);
   EXPECT_EQ(ingress[1].at("sources"), (bj::array{"0.0.0.0/0"}));
+
+  // An ICMP rule carries its type and code (EC2's FromPort and ToPort).
+  {
+    std::unique_lock lock(state_->mutex());
+    state_->region("us-east-1")
+        .security_groups[group]
+        .ingress.push_back(IpPermission{"icmp", 8, -1, {"10.0.0.0/8"}, {}});
+  }
+  api_->security_groups_changed("us-east-1");
+  // Published once the store has everything before it: wait for the version to move.
+  auto icmp = call("WharfPollTasks", {{"cluster", "prod"},
+                                      {"containerInstance", instance_arn},
+                                      {"version", after->at("version")},
+                                      {"waitSeconds", 1}});
+  ASSERT_TRUE(icmp);
+  const auto& rule = icmp->at("tasks").at(0).at("eni").at("ingress").at(2).as_object();
+  EXPECT_EQ(rule.at("protocol"), "icmp");
+  EXPECT_EQ(rule.at("icmpType"), 8);
+  EXPECT_FALSE(rule.contains("icmpCode"));
 }
 
 }  // namespace

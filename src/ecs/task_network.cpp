@@ -235,6 +235,12 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
       if (permission.ip_protocol == "tcp" || permission.ip_protocol == "udp") {
         rule["fromPort"] = permission.from_port;
         rule["toPort"] = permission.to_port;
+      } else if (permission.ip_protocol == "icmp") {
+        // EC2 keeps an ICMP rule's type in FromPort and its code in ToPort (-1: any).
+        if (permission.from_port >= 0) rule["icmpType"] = permission.from_port;
+        if (permission.from_port >= 0 && permission.to_port >= 0) {
+          rule["icmpCode"] = permission.to_port;
+        }
       }
       ingress.push_back(std::move(rule));
     }
