@@ -10,10 +10,6 @@ namespace {
 // fault with 400.
 WireError ec2_wire(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidParameter:
-    case ErrorCode::kClient:
-    case ErrorCode::kNotFound:
-      return {"InvalidParameterValue", 400};
     case ErrorCode::kMissingParameter:
       return {"MissingParameter", 400};
     case ErrorCode::kSerialization:
@@ -41,19 +37,14 @@ WireError ec2_wire(ErrorCode code) {
       return {"ValidationError", 400};
     case ErrorCode::kInternal:
       return {"InternalError", 500};
-    default:  // ECS and ECR codes, which EC2 handlers do not use
+    default:  // kInvalidParameter, kClient, kNotFound, and the ECS and ECR codes
       return {"InvalidParameterValue", 400};
   }
 }
 
-}  // namespace
-
-WireError to_wire(const Error& error, std::string_view service) {
-  if (!error.wire_type.empty()) {
-    return {error.wire_type, error.code == ErrorCode::kInternal ? 500 : 400};
-  }
-  if (service == "ec2") return ec2_wire(error.code);
-  switch (error.code) {
+// The JSON protocols' (ECS, ECR) names and statuses.
+WireError json_wire(ErrorCode code) {
+  switch (code) {
     case ErrorCode::kInvalidParameter:
     case ErrorCode::kMissingParameter:
       return {"InvalidParameterException", 400};
@@ -147,6 +138,14 @@ WireError to_wire(const Error& error, std::string_view service) {
       return {"ServerException", 500};
   }
   return {"ServerException", 500};
+}
+
+}  // namespace
+
+WireError to_wire(const Error& error, std::string_view service) {
+  WireError wire = service == "ec2" ? ec2_wire(error.code) : json_wire(error.code);
+  if (!error.wire_type.empty()) wire.type = error.wire_type;
+  return wire;
 }
 
 std::optional<ErrorCode> error_code_for(std::string_view type, std::string_view service) {
