@@ -1754,25 +1754,17 @@ void TaskEngine::apply_locked(const std::vector<DesiredTask>& desired) {
 
 // Security group members, after the runners have their tasks: a new task pulls and prepares
 // meanwhile, so the set update is not on its way to RUNNING (it attaches with the sets in
-// place, empty at worst for the moment). One nft transaction for every group that changed,
-// however many tasks name it.
+// place, empty at worst for the moment).
 void TaskEngine::update_group_members(const std::vector<DesiredTask>& desired) {
   if (awsvpc_ == nullptr) return;
   std::map<std::string, std::vector<std::string>> members;
   for (const DesiredTask& task : desired) {
     if (task.eni) members.insert(task.eni->group_members.begin(), task.eni->group_members.end());
   }
-  std::map<std::string, std::vector<std::string>> changed;
-  for (const auto& [group, addresses] : members) {
-    auto known = group_members_.find(group);
-    if (known == group_members_.end() || known->second != addresses) changed[group] = addresses;
-  }
-  if (changed.empty()) return;
-  if (auto updated = awsvpc_->set_group_members(changed); !updated) {
+  // The network keeps what it last set and changes only the difference.
+  if (auto updated = awsvpc_->set_group_members(members); !updated) {
     spdlog::warn("updating security group members: {}", updated.error().message);
-    return;
   }
-  for (auto& [group, addresses] : changed) group_members_[group] = std::move(addresses);
 }
 
 void TaskEngine::forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner) {

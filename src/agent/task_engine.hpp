@@ -185,8 +185,6 @@ class TaskEngine {
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Runner>> runners_;  // by task ARN
-  // The security group members last given to the awsvpc network (apply() thread only).
-  std::map<std::string, std::vector<std::string>> group_members_;
   // Forgotten tasks' directories, with when they stopped.
   std::vector<std::pair<std::filesystem::path, TimePoint>> leftover_dirs_;
 };
