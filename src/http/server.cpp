@@ -354,28 +354,29 @@ class Worker {
 
  private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec,
-                                                          tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), handler_, body_limit_, in_flight_)->start();
-      }
-      accept();
-    });
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (!ec) start_session(std::move(socket));
+                             accept();
+                           });
   }
 
   // Accepts on an adopted socket until it is closed; the handler keeps the acceptor alive.
   void accept_on(std::shared_ptr<tcp::acceptor> acceptor) {
-    acceptor->async_accept(asio::make_strand(io_), [this, acceptor](beast::error_code ec,
-                                                                    tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
-      if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), handler_, body_limit_, in_flight_)->start();
-      }
-      if (acceptor->is_open()) accept_on(acceptor);
-    });
+    acceptor->async_accept(
+        asio::make_strand(io_), [this, acceptor](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
+          if (!ec) start_session(std::move(socket));
+          if (acceptor->is_open()) accept_on(acceptor);
+        });
+  }
+
+  void start_session(tcp::socket socket) {
+    // A socket that refuses no_delay still serves, only with Nagle's delay on small responses.
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), handler_, body_limit_, in_flight_)->start();
   }
 
   asio::io_context io_{1};
