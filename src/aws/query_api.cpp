@@ -459,16 +459,17 @@ QueryService::QueryService(const ServiceModel& model, std::string signing_name,
       xml_namespace_(std::move(xml_namespace)) {}
 
 void QueryService::add(const std::string& operation, JsonOperation implementation) {
-  if (!model_.has_operation(operation)) {  // only modelled operations can be decoded
+  const Operation* modelled = model_.graph().find_operation(operation);
+  if (modelled == nullptr) {  // only modelled operations can be decoded
     throw std::invalid_argument("operation " + operation + " is not in the " + signing_name_ +
                                 " model (tools/strip_model.py --operations)");
   }
-  operations_[operation] = std::move(implementation);
+  operations_[operation] = Registered{std::move(implementation), modelled};
 }
 
 const JsonOperation* QueryService::find(std::string_view operation) const {
   auto found = operations_.find(operation);
-  return found == operations_.end() ? nullptr : &found->second;
+  return found == operations_.end() ? nullptr : &found->second.implementation;
 }
 
 Result<json::object> QueryService::decode_input(std::string_view operation,
@@ -487,7 +488,12 @@ Result<std::string> QueryService::encode_output(std::string_view operation,
   if (modelled == nullptr) {
     return fail(ErrorCode::kInternal, "no output shape for " + std::string(operation));
   }
-  std::string root = std::string(operation) + "Response";
+  return encode(*modelled, output, request_id);
+}
+
+Result<std::string> QueryService::encode(const Operation& modelled, const json::object& output,
+                                         std::string_view request_id) const {
+  std::string root = modelled.name + "Response";
   std::string out(kXmlDeclaration);
   out += '<' + root + " xmlns=\"";
   append_escaped(out, xml_namespace_);
@@ -495,12 +501,12 @@ Result<std::string> QueryService::encode_output(std::string_view operation,
   open_tag(out, "requestId");
   append_escaped(out, request_id);
   close_tag(out, "requestId");
-  if (modelled->output != nullptr) {
-    if (auto status = XmlEncoder(out).structure(*modelled->output, output); !status) {
+  if (modelled.output != nullptr) {
+    if (auto status = XmlEncoder(out).structure(*modelled.output, output); !status) {
       return std::unexpected(std::move(status.error()).context("encoding " + root));
     }
   } else if (!output.empty()) {
-    return fail(ErrorCode::kInternal, std::string(operation) + " has no output, but got some");
+    return fail(ErrorCode::kInternal, modelled.name + " has no output, but got some");
   }
   close_tag(out, root);
   return out;
@@ -525,20 +531,20 @@ void QueryService::serve(std::shared_ptr<const http::Request> request, CallConte
                       .error());
   }
   const std::string& operation = action->second;
-  const JsonOperation* implementation = find(operation);
-  const Operation* modelled = model_.graph().find_operation(operation);
-  if (implementation == nullptr || modelled == nullptr) return reject(unknown_action(operation));
+  auto registered = operations_.find(operation);
+  if (registered == operations_.end()) return reject(unknown_action(operation));
+  const Operation* modelled = registered->second.modelled;  // lives as long as the model
   auto input = decode_params(*modelled, *params);
   if (!input) return reject(input.error());
   if (auto valid = model_.validate_input(operation, *input); !valid) return reject(valid.error());
 
   context.operation = operation;
-  auto reply = [this, request, respond, operation,
+  auto reply = [this, request, respond, modelled,
                 request_id = context.request_id](Result<json::object> result) {
     if (!result) {
       return respond(query_error_response(*request, result.error(), signing_name_, request_id));
     }
-    auto body = encode_output(operation, *result, request_id);
+    auto body = encode(*modelled, *result, request_id);
     if (!body) {
       return respond(query_error_response(*request, body.error(), signing_name_, request_id));
     }
@@ -547,7 +553,7 @@ void QueryService::serve(std::shared_ptr<const http::Request> request, CallConte
     response.set("x-amzn-RequestId", request_id);
     respond(std::move(response));
   };
-  call_operation(*implementation, context, *input, reply);
+  call_operation(registered->second.implementation, context, *input, reply);
 }
 
 bool is_query_request(const http::RequestHeader& header) {

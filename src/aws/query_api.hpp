@@ -17,6 +17,7 @@
 namespace wharf::aws {
 
 class ServiceModel;
+struct Operation;
 
 // One EC2-Query-protocol service: its model and its operations. Handlers see the input keyed by
 // the model's member names ("GroupName", "IpPermissions": [{"FromPort": 80, ...}]) and answer
@@ -57,7 +58,15 @@ class QueryService {
   std::string signing_name_;
   std::string api_version_;
   std::string xml_namespace_;
-  std::map<std::string, JsonOperation, std::less<>> operations_;
+  // A handler with its operation in the model, looked up once when it is added.
+  struct Registered {
+    JsonOperation implementation;
+    const Operation* modelled;
+  };
+  std::map<std::string, Registered, std::less<>> operations_;
+
+  Result<std::string> encode(const Operation& modelled, const boost::json::object& output,
+                             std::string_view request_id) const;
 };
 
 // Whether a request speaks a Query protocol: a form-encoded POST, or a GET with ?Action=.
