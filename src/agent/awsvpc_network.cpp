@@ -1188,6 +1188,12 @@ Status AwsvpcNetwork::destroy() {
   return {};
 }
 
+std::string AwsvpcNetwork::netns_path(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto found = endpoints_.find(id);
+  return found == endpoints_.end() ? std::string() : found->second.netns_path;
+}
+
 std::vector<AwsvpcEndpoint> AwsvpcNetwork::endpoints() const {
   std::lock_guard lock(mutex_);
   std::vector<AwsvpcEndpoint> list;

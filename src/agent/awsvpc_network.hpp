@@ -149,6 +149,8 @@ class AwsvpcNetwork {
   Status destroy();
 
   std::vector<AwsvpcEndpoint> endpoints() const;
+  // The namespace of endpoint `id`, or "" when there is none.
+  std::string netns_path(const std::string& id) const;
 
  private:
   class Claim;

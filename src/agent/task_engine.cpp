@@ -844,7 +844,7 @@ class TaskEngine::Runner {
     input.image = (*image)->config;
     input.rootfs = *merged;
     input.bundle_dir = engine_.layout_.container_bundle_dir(ref);
-    std::string runtime_id = id_ + "-" + container.facts.name;
+    std::string runtime_id = endpoint_id(container);  // the container is named as its endpoint
     input.hostname = json::string_or(container.definition, "hostname", runtime_id.substr(0, 12));
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
@@ -996,10 +996,9 @@ class TaskEngine::Runner {
     }
     for (const Container& container : containers_) {
       if (!container.isolated || container.facts.status == ContainerRunStatus::kStopped) continue;
-      std::string endpoint_id = id_ + "-" + container.facts.name;
-      if (std::string netns = engine_.awsvpc_namespace(endpoint_id); !netns.empty()) {
-        serve_metadata_in(endpoint_id, netns);
-      }
+      std::string endpoint = endpoint_id(container);
+      std::string netns = engine_.awsvpc_ ? engine_.awsvpc_->netns_path(endpoint) : "";
+      if (!netns.empty()) serve_metadata_in(endpoint, netns);
     }
     for (Container& container : containers_) {
       if (!container.created || container.facts.status == ContainerRunStatus::kStopped) continue;
@@ -1185,6 +1184,12 @@ class TaskEngine::Runner {
     if (all_stopped) on_scratch_thread([this] { tear_down(); });
   }
 
+  // A container's bridge or own-namespace endpoint, and its runtime id once it exists: named
+  // before the container is (runtime_id is set only when it is created).
+  std::string endpoint_id(const Container& container) const {
+    return id_ + "-" + container.facts.name;
+  }
+
   // Signals the container's init through its pidfd (no runtime process to spawn, and never a
   // recycled pid); through the runtime when there is none.
   void signal_container(Container& container, int signal) {
@@ -1225,18 +1230,16 @@ class TaskEngine::Runner {
           spdlog::warn("task {}: {}", id_, removed.error().message);
         }
       }
-      // Endpoints are named before the container exists (runtime_id is set once it does).
-      std::string endpoint_id = id_ + "-" + container.facts.name;
       if (container.attached && engine_.bridge_ != nullptr) {
-        if (auto detached = engine_.bridge_->detach(endpoint_id); !detached) {
+        if (auto detached = engine_.bridge_->detach(endpoint_id(container)); !detached) {
           spdlog::warn("task {}: {}", id_, detached.error().message);
         }
         std::lock_guard lock(mutex_);
         container.attached = false;
       }
       if (container.isolated && engine_.awsvpc_ != nullptr) {
-        release_metadata(endpoint_id);
-        if (auto detached = engine_.awsvpc_->detach(endpoint_id); !detached) {
+        release_metadata(endpoint_id(container));
+        if (auto detached = engine_.awsvpc_->detach(endpoint_id(container)); !detached) {
           spdlog::warn("task {}: {}", id_, detached.error().message);
         }
         std::lock_guard lock(mutex_);
@@ -1804,14 +1807,6 @@ std::optional<MetadataView> TaskEngine::metadata(std::string_view token, bool wi
     if (runner->owns_token(token)) return runner->metadata(token, with_stats);
   }
   return std::nullopt;
-}
-
-std::string TaskEngine::awsvpc_namespace(const std::string& id) const {
-  if (awsvpc_ == nullptr) return {};
-  for (const auto& endpoint : awsvpc_->endpoints()) {
-    if (endpoint.id == id) return endpoint.netns_path;
-  }
-  return {};
 }
 
 std::size_t TaskEngine::task_count() const {

@@ -168,8 +168,6 @@ class TaskEngine {
   void apply_locked(const std::vector<DesiredTask>& desired);
   void update_group_members(const std::vector<DesiredTask>& desired);
   void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
-  // The namespace of the awsvpc endpoint `id`, or "" when there is none.
-  std::string awsvpc_namespace(const std::string& id) const;
 
   const Layout& layout_;
   Runtime& runtime_;
