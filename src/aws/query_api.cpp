@@ -4,10 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -20,6 +18,7 @@
 #include "aws/errors.hpp"
 #include "aws/model_graph.hpp"
 #include "aws/service_model.hpp"
+#include "common/clock.hpp"
 #include "common/log.hpp"
 
 namespace wharf::aws {
@@ -72,10 +71,6 @@ std::string input_name(const Member& member) {
   if (name.empty()) return member.name;
   name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
   return name;
-}
-
-bool equals_ignoring_case(std::string_view text, std::string_view expected) {
-  return boost::beast::iequals(text, expected);
 }
 
 // Walks an input shape, picking its members out of the parameters. EC2 lists are always
@@ -186,8 +181,8 @@ class FormDecoder {
         return bad_value(key, text, "a number");
       }
       case ShapeType::kBoolean:
-        if (equals_ignoring_case(text, "true")) return json::value(true);
-        if (equals_ignoring_case(text, "false")) return json::value(false);
+        if (boost::beast::iequals(text, "true")) return json::value(true);
+        if (boost::beast::iequals(text, "false")) return json::value(false);
         return bad_value(key, text, "true or false");
       default:  // strings, ISO-8601 timestamps and base64 blobs, which validation checks
         return json::value(json::string(text));
@@ -263,29 +258,6 @@ void append_number(std::string& out, Number number) {
   char buffer[32];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, number);
   out.append(buffer, end);
-}
-
-// 2024-05-01T12:30:45.123Z, as EC2 writes timestamps.
-void append_iso8601(std::string& out, double epoch_seconds) {
-  using namespace std::chrono;
-  sys_time<milliseconds> time{milliseconds(std::llround(epoch_seconds * 1000))};
-  auto day = floor<days>(time);
-  year_month_day date{day};
-  hh_mm_ss clock{time - day};
-  char buffer[40];
-  int length = std::snprintf(
-      buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
-      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-      static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
-      static_cast<int>(clock.seconds().count()), static_cast<int>(clock.subseconds().count()));
-  out.append(buffer, static_cast<std::size_t>(length));
-}
-
-std::optional<double> as_double(const json::value& value) {
-  if (value.is_int64()) return static_cast<double>(value.get_int64());
-  if (value.is_uint64()) return static_cast<double>(value.get_uint64());
-  if (value.is_double()) return value.get_double();
-  return std::nullopt;
 }
 
 // Writes an output object under an output shape, the way EC2QueryParser reads it: members by
@@ -390,20 +362,19 @@ class XmlEncoder {
         if (!value.is_bool()) return mismatch("is not a boolean");
         out_ += value.get_bool() ? "true" : "false";
         return {};
-      case ShapeType::kDouble: {
-        auto number = as_double(value);
-        if (!number) return mismatch("is not a number");
-        append_number(out_, *number);
+      case ShapeType::kDouble:
+        if (!value.is_number()) return mismatch("is not a number");
+        append_number(out_, value.to_number<double>());
         return {};
-      }
       case ShapeType::kTimestamp: {
         if (value.is_string()) {
           append_escaped(out_, value.get_string());
           return {};
         }
-        auto seconds = as_double(value);
-        if (!seconds) return mismatch("is not a timestamp (epoch seconds or an ISO-8601 string)");
-        append_iso8601(out_, *seconds);
+        if (!value.is_number()) {
+          return mismatch("is not a timestamp (epoch seconds or an ISO-8601 string)");
+        }
+        out_ += iso8601_millis(from_epoch_seconds(value.to_number<double>()));
         return {};
       }
       default:
@@ -560,7 +531,8 @@ bool is_query_request(const http::RequestHeader& header) {
   if (header.method() == beast_http::verb::post) {
     constexpr std::string_view kForm = "application/x-www-form-urlencoded";
     std::string_view type = header[beast_http::field::content_type];
-    return type.size() >= kForm.size() && equals_ignoring_case(type.substr(0, kForm.size()), kForm);
+    return type.size() >= kForm.size() &&
+           boost::beast::iequals(type.substr(0, kForm.size()), kForm);
   }
   if (header.method() != beast_http::verb::get) return false;
   std::string_view target = header.target();

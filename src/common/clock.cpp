@@ -2,6 +2,7 @@
 #include "common/clock.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 
 namespace wharf {
@@ -13,6 +14,21 @@ double epoch_seconds(TimePoint t) {
 
 TimePoint from_epoch_seconds(double seconds) {
   return TimePoint(std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000))));
+}
+
+std::string iso8601_millis(TimePoint t) {
+  using namespace std::chrono;
+  auto time = floor<milliseconds>(t);
+  auto day = floor<days>(time);
+  year_month_day date{day};
+  hh_mm_ss clock{time - day};
+  char buffer[40];
+  int length = std::snprintf(
+      buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+      static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+      static_cast<int>(clock.seconds().count()), static_cast<int>(clock.subseconds().count()));
+  return std::string(buffer, static_cast<std::size_t>(length));
 }
 
 std::string amz_date(TimePoint t) {

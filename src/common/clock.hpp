@@ -36,6 +36,9 @@ class ManualClock final : public Clock {
 // Epoch seconds with millisecond precision, as AWS JSON protocols write timestamps.
 double epoch_seconds(TimePoint t);
 TimePoint from_epoch_seconds(double seconds);
+// "2024-05-01T12:30:45.123Z": ISO 8601 in UTC to the millisecond (truncated), as EC2 writes
+// timestamps.
+std::string iso8601_millis(TimePoint t);
 // "20150830T123600Z", the form of X-Amz-Date.
 std::string amz_date(TimePoint t);
 // Parses "20150830T123600Z"; false when malformed.

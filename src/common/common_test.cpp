@@ -60,5 +60,11 @@ TEST(Clock, AmzDateRoundTrips) {
   EXPECT_EQ(amz_date(clock.now()), "20150830T124100Z");
 }
 
+TEST(Clock, Iso8601MillisTruncatesToTheMillisecond) {
+  TimePoint t = from_epoch_seconds(1714566645.5) + std::chrono::microseconds(999);
+  EXPECT_EQ(iso8601_millis(t), "2024-05-01T12:30:45.500Z");
+  EXPECT_EQ(iso8601_millis(TimePoint{}), "1970-01-01T00:00:00.000Z");
+}
+
 }  // namespace
 }  // namespace wharf
