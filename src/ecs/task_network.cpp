@@ -51,19 +51,6 @@ std::vector<std::string> unique_in_order(std::vector<std::string> items) {
   return out;
 }
 
-bool eni_in_use(const Task& task) {
-  return task.eni && task.eni->status != "DETACHED";
-}
-
-template <typename Visit>
-void for_each_active_eni(const RegionState& region, Visit visit) {
-  for (const auto& [cluster, tasks] : region.tasks) {
-    for (const auto& [id, task] : tasks) {
-      if (eni_in_use(task)) visit(task);
-    }
-  }
-}
-
 // The subnet's addresses AWS lets ENIs have: all but the first four and the last.
 struct AddressRange {
   uint32_t first = 0;
@@ -178,12 +165,6 @@ Status EcsApi::check_awsvpc(const Context& context, RegionState& region, TaskLau
 Result<EniAttachment> EcsApi::new_eni(const Context& context, const RegionState& region,
                                       const TaskLaunch& launch) const {
   const AwsvpcConfiguration& config = *launch.awsvpc;
-  std::map<std::string, std::set<uint32_t>, std::less<>> taken;  // by subnet
-  for_each_active_eni(region, [&](const Task& task) {
-    if (auto address = parse_ipv4(task.eni->private_ipv4)) {
-      taken[task.eni->subnet_id].insert(*address);
-    }
-  });
   // The lowest free address of the first subnet that has one, as EC2 hands them out.
   for (const auto& id : config.subnets) {
     auto subnet = region.subnets.find(id);
@@ -191,7 +172,7 @@ Result<EniAttachment> EcsApi::new_eni(const Context& context, const RegionState&
     auto cidr = parse_ipv4_cidr(subnet->second.cidr_block);
     if (!cidr) continue;
     AddressRange range = usable_addresses(*cidr);
-    const auto& used = taken[id];
+    std::set<uint32_t> used = addresses_in_use(region, id);
     for (uint64_t address = range.first; address <= range.last; ++address) {
       if (used.contains(static_cast<uint32_t>(address))) continue;
       EniAttachment eni;
@@ -248,7 +229,7 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
   // Who belongs to those groups: the addresses of the ENIs in use that name them.
   std::map<std::string, std::vector<uint32_t>> members;
   for (const auto& group : source_groups) members[group];
-  for_each_active_eni(region, [&](const Task& other) {
+  for_each_eni_in_use(region, [&](const Task& other) {
     auto address = parse_ipv4(other.eni->private_ipv4);
     if (!address) return;
     for (const auto& group : other.eni->security_group_ids) {
@@ -283,15 +264,11 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
 }
 
 void EcsApi::note_membership_change(RegionState& region, TaskChanges& changes) const {
-  for (auto& [cluster, tasks] : region.tasks) {
-    for (auto& [id, task] : tasks) {
-      if (!eni_in_use(task) || is_stopped(task)) continue;
-      ContainerInstance* instance = instance_of(region, task);
-      if (instance != nullptr && instance->status != "INACTIVE") {
-        changes.reassigned.insert(instance);
-      }
-    }
-  }
+  for_each_eni_in_use(region, [&](const Task& task) {
+    if (is_stopped(task)) return;
+    ContainerInstance* instance = instance_of(region, task);
+    if (instance != nullptr && instance->status != "INACTIVE") changes.reassigned.insert(instance);
+  });
 }
 
 void EcsApi::security_groups_changed(const std::string& region_name) {

@@ -83,20 +83,6 @@ bool holds(const IpPermission& permission, const IpPermission& rule) {
   return contains(permission.source_group_ids, rule.source_group_ids.front());
 }
 
-bool eni_in_use(const EniAttachment& eni) {
-  return eni.status != "DETACHED";
-}
-
-// Calls `visit` with every ENI in use in the region.
-template <typename Visit>
-void for_each_eni_in_use(const RegionState& region, Visit visit) {
-  for (const auto& [cluster, tasks] : region.tasks) {
-    for (const auto& [id, task] : tasks) {
-      if (task.eni && eni_in_use(*task.eni)) visit(*task.eni);
-    }
-  }
-}
-
 bj::array strings_to_json(const std::vector<std::string>& items) {
   bj::array out;
   for (const auto& item : items) out.emplace_back(item);
@@ -625,18 +611,38 @@ Result<SecurityGroup> security_group_from_store(bj::object stored) {
   return group;
 }
 
+bool eni_in_use(const EniAttachment& eni) {
+  return eni.status != "DETACHED";
+}
+
+void for_each_eni_in_use(const RegionState& region, const std::function<void(const Task&)>& visit) {
+  for (const auto& [cluster, tasks] : region.tasks) {
+    for (const auto& [id, task] : tasks) {
+      if (task.eni && eni_in_use(*task.eni)) visit(task);
+    }
+  }
+}
+
+std::set<uint32_t> addresses_in_use(const RegionState& region, std::string_view subnet_id) {
+  std::set<uint32_t> out;
+  for_each_eni_in_use(region, [&](const Task& task) {
+    if (task.eni->subnet_id != subnet_id) return;
+    if (auto address = parse_ipv4(task.eni->private_ipv4)) out.insert(*address);
+  });
+  return out;
+}
+
 bool subnet_in_use(const RegionState& region, std::string_view subnet_id) {
   bool used = false;
-  for_each_eni_in_use(region,
-                      [&](const EniAttachment& eni) { used |= eni.subnet_id == subnet_id; });
+  for_each_eni_in_use(region, [&](const Task& task) { used |= task.eni->subnet_id == subnet_id; });
   return used;
 }
 
 bool security_group_in_use(const RegionState& region, std::string_view group_id) {
   bool used = false;
-  for_each_eni_in_use(region, [&](const EniAttachment& eni) {
-    used |= std::find(eni.security_group_ids.begin(), eni.security_group_ids.end(), group_id) !=
-            eni.security_group_ids.end();
+  for_each_eni_in_use(region, [&](const Task& task) {
+    const auto& groups = task.eni->security_group_ids;
+    used |= std::find(groups.begin(), groups.end(), group_id) != groups.end();
   });
   return used;
 }
@@ -644,12 +650,9 @@ bool security_group_in_use(const RegionState& region, std::string_view group_id)
 int64_t available_address_count(const RegionState& region, const Subnet& subnet) {
   auto cidr = parse_ipv4_cidr(subnet.cidr_block);
   if (!cidr) return 0;
-  std::set<std::string> in_use;
-  for_each_eni_in_use(region, [&](const EniAttachment& eni) {
-    if (eni.subnet_id == subnet.id && !eni.private_ipv4.empty()) in_use.insert(eni.private_ipv4);
-  });
   int64_t usable = static_cast<int64_t>(cidr->size()) - 5;
-  return std::max<int64_t>(0, usable - static_cast<int64_t>(in_use.size()));
+  int64_t used = static_cast<int64_t>(addresses_in_use(region, subnet.id).size());
+  return std::max<int64_t>(0, usable - used);
 }
 
 }  // namespace wharf::ecs

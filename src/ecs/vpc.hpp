@@ -6,13 +6,16 @@
 #include <boost/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
 #include "ecs/model.hpp"
+#include "ecs/task.hpp"
 
 namespace wharf::ecs {
 
@@ -151,6 +154,13 @@ boost::json::object subnet_to_store(const Subnet& subnet);
 Result<Subnet> subnet_from_store(boost::json::object stored);
 boost::json::object security_group_to_store(const SecurityGroup& group);
 Result<SecurityGroup> security_group_from_store(boost::json::object stored);
+
+// An ENI holds its address and its group memberships until it is DETACHED.
+bool eni_in_use(const EniAttachment& eni);
+// Calls `visit` with every task of the region (in any cluster) whose ENI is in use.
+void for_each_eni_in_use(const RegionState& region, const std::function<void(const Task&)>& visit);
+// The private IPv4 addresses the ENIs in use hold in the subnet.
+std::set<uint32_t> addresses_in_use(const RegionState& region, std::string_view subnet_id);
 
 // A subnet or group is in use while some task's ENI (in any cluster) names it and is not
 // DETACHED.
