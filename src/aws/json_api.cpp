@@ -31,6 +31,17 @@ bool JsonService::is_modelled(std::string_view operation) const {
   return !unmodelled_.contains(operation);
 }
 
+http::Response api_response(const http::Request& request, beast_http::status status,
+                            std::string body, std::string_view content_type,
+                            std::string_view request_id, std::string_view error_message) {
+  auto response = http::make_response(request, status, std::move(body), content_type);
+  response.set("x-amzn-RequestId", request_id);
+  if (static_cast<int>(status) >= 500) {
+    spdlog::error("request {} failed: {}", request_id, error_message);
+  }
+  return response;
+}
+
 void call_operation(const JsonOperation& operation, const CallContext& context,
                     const boost::json::object& input, const JsonReply& reply) {
   try {
@@ -104,11 +115,8 @@ http::Response error_response(const http::Request& request, const Error& error,
                               const std::string& request_id) {
   WireError wire = to_wire(error, service);
   boost::json::object body{{"__type", wire.type}, {"message", error.message}};
-  auto response = http::make_response(request, static_cast<beast_http::status>(wire.status),
-                                      boost::json::serialize(body), content_type);
-  response.set("x-amzn-RequestId", request_id);
-  if (wire.status >= 500) spdlog::error("request {} failed: {}", request_id, error.message);
-  return response;
+  return api_response(request, static_cast<beast_http::status>(wire.status),
+                      boost::json::serialize(body), content_type, request_id, error.message);
 }
 
 aws::SignableRequest signable(const http::Request& request) {
@@ -195,10 +203,8 @@ void ApiRouter::handle_json(http::Request&& request, http::Responder respond) {
       return respond(
           error_response(*shared_request, result.error(), service_name, type, request_id));
     }
-    auto response = http::make_response(*shared_request, beast_http::status::ok,
-                                        boost::json::serialize(*result), type);
-    response.set("x-amzn-RequestId", request_id);
-    respond(std::move(response));
+    respond(api_response(*shared_request, beast_http::status::ok, boost::json::serialize(*result),
+                         type, request_id));
   };
   call_operation(*implementation, context, *input, reply);
 }

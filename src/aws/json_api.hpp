@@ -37,6 +37,13 @@ using JsonReply = std::function<void(Result<boost::json::object>)>;
 using JsonOperation =
     std::function<void(const CallContext&, const boost::json::object& input, JsonReply reply)>;
 
+// The response to an AWS API request in either protocol: `body` with the x-amzn-RequestId header
+// clients read. A server fault (status >= 500) is logged here with `error_message`, since the
+// client sees only the body; nothing else logs it.
+http::Response api_response(const http::Request& request, http::beast_http::status status,
+                            std::string body, std::string_view content_type,
+                            std::string_view request_id, std::string_view error_message = {});
+
 // Runs an operation; an exception escaping it becomes a kInternal reply.
 void call_operation(const JsonOperation& operation, const CallContext& context,
                     const boost::json::object& input, const JsonReply& reply);

@@ -19,7 +19,6 @@
 #include "aws/model_graph.hpp"
 #include "aws/service_model.hpp"
 #include "common/clock.hpp"
-#include "common/log.hpp"
 
 namespace wharf::aws {
 
@@ -519,10 +518,8 @@ void QueryService::serve(std::shared_ptr<const http::Request> request, CallConte
     if (!body) {
       return respond(query_error_response(*request, body.error(), signing_name_, request_id));
     }
-    auto response =
-        http::make_response(*request, beast_http::status::ok, std::move(*body), kXmlContentType);
-    response.set("x-amzn-RequestId", request_id);
-    respond(std::move(response));
+    respond(api_response(*request, beast_http::status::ok, std::move(*body), kXmlContentType,
+                         request_id));
   };
   call_operation(registered->second.implementation, context, *input, reply);
 }
@@ -543,12 +540,13 @@ bool is_query_request(const http::RequestHeader& header) {
   return params && params->contains("Action");
 }
 
-std::string query_error_body(const Error& error, std::string_view service,
-                             std::string_view request_id) {
+namespace {
+
+std::string error_body(const Error& error, const WireError& wire, std::string_view request_id) {
   std::string out(kXmlDeclaration);
   out += "<Response><Errors><Error>";
   open_tag(out, "Code");
-  append_escaped(out, to_wire(error, service).type);
+  append_escaped(out, wire.type);
   close_tag(out, "Code");
   open_tag(out, "Message");
   append_escaped(out, error.message);
@@ -561,15 +559,19 @@ std::string query_error_body(const Error& error, std::string_view service,
   return out;
 }
 
+}  // namespace
+
+std::string query_error_body(const Error& error, std::string_view service,
+                             std::string_view request_id) {
+  return error_body(error, to_wire(error, service), request_id);
+}
+
 http::Response query_error_response(const http::Request& request, const Error& error,
                                     std::string_view service, const std::string& request_id) {
-  int status = to_wire(error, service).status;
-  auto response =
-      http::make_response(request, static_cast<beast_http::status>(status),
-                          query_error_body(error, service, request_id), kXmlContentType);
-  response.set("x-amzn-RequestId", request_id);
-  if (status >= 500) spdlog::error("request {} failed: {}", request_id, error.message);
-  return response;
+  WireError wire = to_wire(error, service);
+  return api_response(request, static_cast<beast_http::status>(wire.status),
+                      error_body(error, wire, request_id), kXmlContentType, request_id,
+                      error.message);
 }
 
 }  // namespace wharf::aws
