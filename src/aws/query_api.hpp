@@ -35,8 +35,6 @@ class QueryService {
   const JsonOperation* find(std::string_view operation) const;
   const ServiceModel& model() const { return model_; }
   const std::string& signing_name() const { return signing_name_; }
-  const std::string& api_version() const { return api_version_; }
-  const std::string& xml_namespace() const { return xml_namespace_; }
 
   // The input of `operation` from a request's parameters, still form-encoded ("Action=...&
   // GroupName=web&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-1"), as botocore's EC2 serializer
