@@ -373,52 +373,6 @@ std::uint16_t json_port(const bj::object& object, std::string_view key, std::uin
   return static_cast<std::uint16_t>(*number);
 }
 
-bj::array rules_json(const std::vector<IngressRule>& ingress) {
-  bj::array rules;
-  for (const IngressRule& rule : ingress) {
-    bj::array sources;
-    for (const std::string& source : rule.sources) sources.push_back(bj::string(source));
-    bj::array groups;
-    for (const std::string& group : rule.source_groups) groups.push_back(bj::string(group));
-    rules.push_back(bj::object{{"protocol", rule.protocol},
-                               {"from_port", rule.from_port},
-                               {"to_port", rule.to_port},
-                               {"sources", std::move(sources)},
-                               {"source_groups", std::move(groups)},
-                               {"icmp_type", rule.icmp_type},
-                               {"icmp_code", rule.icmp_code}});
-  }
-  return rules;
-}
-
-std::vector<IngressRule> parse_rules(const bj::object& endpoint) {
-  std::vector<IngressRule> rules;
-  const bj::array* ingress = json::get_array(endpoint, "ingress");
-  if (ingress == nullptr) return rules;
-  for (const bj::value& item : *ingress) {
-    if (!item.is_object()) continue;
-    const bj::object& object = item.as_object();
-    IngressRule rule{json::string_or(object, "protocol", ""),
-                     json_port(object, "from_port", 0),
-                     json_port(object, "to_port", 65535),
-                     {}};
-    if (const bj::array* sources = json::get_array(object, "sources")) {
-      for (const bj::value& source : *sources) {
-        if (source.is_string()) rule.sources.emplace_back(source.as_string());
-      }
-    }
-    if (const bj::array* groups = json::get_array(object, "source_groups")) {
-      for (const bj::value& group : *groups) {
-        if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
-      }
-    }
-    rule.icmp_type = static_cast<int>(json::get_int(object, "icmp_type").value_or(-1));
-    rule.icmp_code = static_cast<int>(json::get_int(object, "icmp_code").value_or(-1));
-    rules.push_back(std::move(rule));
-  }
-  return rules;
-}
-
 Result<std::vector<AwsvpcEndpoint>> load_state(const fs::path& file) {
   std::error_code error;
   if (!fs::exists(file, error)) return std::vector<AwsvpcEndpoint>{};
@@ -522,6 +476,49 @@ std::string awsvpc_endpoint_script(const AwsvpcOptions& options, const AwsvpcEnd
   return script;
 }
 
+bj::array ingress_rules_json(const std::vector<IngressRule>& ingress) {
+  bj::array rules;
+  for (const IngressRule& rule : ingress) {
+    bj::array sources;
+    for (const std::string& source : rule.sources) sources.emplace_back(source);
+    bj::array groups;
+    for (const std::string& group : rule.source_groups) groups.emplace_back(group);
+    rules.push_back(bj::object{{"protocol", rule.protocol},
+                               {"fromPort", rule.from_port},
+                               {"toPort", rule.to_port},
+                               {"sources", std::move(sources)},
+                               {"sourceGroups", std::move(groups)},
+                               {"icmpType", rule.icmp_type},
+                               {"icmpCode", rule.icmp_code}});
+  }
+  return rules;
+}
+
+std::vector<IngressRule> parse_ingress_rules(const bj::array* list) {
+  std::vector<IngressRule> rules;
+  if (list == nullptr) return rules;
+  for (const bj::value& item : *list) {
+    if (!item.is_object()) continue;
+    const bj::object& object = item.as_object();
+    IngressRule rule{json::string_or(object, "protocol", "all"),
+                     json_port(object, "fromPort", 0),
+                     json_port(object, "toPort", 65535),
+                     {}};
+    for (auto [key, into] :
+         {std::pair{"sources", &rule.sources}, std::pair{"sourceGroups", &rule.source_groups}}) {
+      if (const bj::array* strings = json::get_array(object, key)) {
+        for (const bj::value& text : *strings) {
+          if (text.is_string()) into->emplace_back(text.as_string());
+        }
+      }
+    }
+    rule.icmp_type = static_cast<int>(json::get_int(object, "icmpType").value_or(-1));
+    rule.icmp_code = static_cast<int>(json::get_int(object, "icmpCode").value_or(-1));
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
 std::string awsvpc_state_json(const std::vector<AwsvpcEndpoint>& endpoints) {
   bj::array list;
   for (const AwsvpcEndpoint& endpoint : endpoints) {
@@ -531,7 +528,7 @@ std::string awsvpc_state_json(const std::vector<AwsvpcEndpoint>& endpoints) {
                               {"mac", endpoint.mac},
                               {"host_veth", endpoint.host_veth},
                               {"gateway", endpoint.gateway},
-                              {"ingress", rules_json(endpoint.ingress)}});
+                              {"ingress", ingress_rules_json(endpoint.ingress)}});
   }
   return bj::serialize(bj::object{{"version", kStateVersion}, {"endpoints", std::move(list)}}) +
          "\n";
@@ -557,7 +554,7 @@ Result<std::vector<AwsvpcEndpoint>> parse_awsvpc_state(std::string_view text) {
                             json::string_or(object, "mac", ""),
                             json::string_or(object, "host_veth", ""),
                             json::string_or(object, "gateway", ""),
-                            parse_rules(object)};
+                            parse_ingress_rules(json::get_array(object, "ingress"))};
     bool isolated = endpoint.ip.empty();
     if (endpoint.id.empty() || endpoint.netns_path.empty() ||
         (!isolated && (!parse_ipv4(endpoint.ip) || endpoint.host_veth.empty()))) {

@@ -27,6 +27,8 @@
 // (~10-15 ms) on exit, which no caller should.
 #pragma once
 
+#include <boost/json/array.hpp>
+
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -229,6 +231,10 @@ std::string awsvpc_endpoint_script(const AwsvpcOptions& options, const AwsvpcEnd
 Status validate_ingress(const std::vector<IngressRule>& ingress);
 
 // The state file's contents, and back.
+// Ingress rules as JSON (camelCase, as the agent protocol's "ingress" has them), and back;
+// entries that are not objects are skipped.
+boost::json::array ingress_rules_json(const std::vector<IngressRule>& ingress);
+std::vector<IngressRule> parse_ingress_rules(const boost::json::array* list);
 std::string awsvpc_state_json(const std::vector<AwsvpcEndpoint>& endpoints);
 Result<std::vector<AwsvpcEndpoint>> parse_awsvpc_state(std::string_view text);
 

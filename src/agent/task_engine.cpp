@@ -261,51 +261,6 @@ std::vector<PortBinding> bindings_from_json(const bj::array* list) {
   return bindings;
 }
 
-std::vector<IngressRule> ingress_from_json(const bj::array* list) {
-  std::vector<IngressRule> rules;
-  if (list == nullptr) return rules;
-  for (const auto& item : *list) {
-    if (!item.is_object()) continue;
-    const auto& entry = item.as_object();
-    IngressRule rule;
-    rule.protocol = json::string_or(entry, "protocol", "all");
-    rule.from_port = static_cast<std::uint16_t>(json::get_int(entry, "fromPort").value_or(0));
-    rule.to_port = static_cast<std::uint16_t>(json::get_int(entry, "toPort").value_or(65535));
-    if (const auto* sources = json::get_array(entry, "sources")) {
-      for (const auto& source : *sources) {
-        if (source.is_string()) rule.sources.emplace_back(source.as_string());
-      }
-    }
-    if (const auto* groups = json::get_array(entry, "sourceGroups")) {
-      for (const auto& group : *groups) {
-        if (group.is_string()) rule.source_groups.emplace_back(group.as_string());
-      }
-    }
-    rule.icmp_type = static_cast<int>(json::get_int(entry, "icmpType").value_or(-1));
-    rule.icmp_code = static_cast<int>(json::get_int(entry, "icmpCode").value_or(-1));
-    rules.push_back(std::move(rule));
-  }
-  return rules;
-}
-
-bj::array ingress_to_json(const std::vector<IngressRule>& rules) {
-  bj::array out;
-  for (const auto& rule : rules) {
-    bj::array sources;
-    for (const auto& source : rule.sources) sources.emplace_back(source);
-    bj::array groups;
-    for (const auto& group : rule.source_groups) groups.emplace_back(group);
-    out.push_back(bj::object{{"protocol", rule.protocol},
-                             {"fromPort", rule.from_port},
-                             {"toPort", rule.to_port},
-                             {"sources", std::move(sources)},
-                             {"sourceGroups", std::move(groups)},
-                             {"icmpType", rule.icmp_type},
-                             {"icmpCode", rule.icmp_code}});
-  }
-  return out;
-}
-
 std::optional<DesiredEni> eni_from_json(const bj::object* entry) {
   if (entry == nullptr) return std::nullopt;
   DesiredEni eni;
@@ -315,7 +270,7 @@ std::optional<DesiredEni> eni_from_json(const bj::object* entry) {
   eni.subnet_cidr = json::string_or(*entry, "subnetCidrBlock", "");
   eni.subnet_gateway = json::string_or(*entry, "subnetGatewayIpv4Address", "");
   eni.private_dns_name = json::string_or(*entry, "privateDnsName", "");
-  eni.ingress = ingress_from_json(json::get_array(*entry, "ingress"));
+  eni.ingress = parse_ingress_rules(json::get_array(*entry, "ingress"));
   if (const auto* groups = json::get_object(*entry, "groupMembers")) {
     for (const auto& [group, members] : *groups) {
       auto& addresses = eni.group_members[std::string(group)];
@@ -335,7 +290,7 @@ bj::object eni_to_json(const DesiredEni& eni) {
                     {"subnetCidrBlock", eni.subnet_cidr},
                     {"subnetGatewayIpv4Address", eni.subnet_gateway},
                     {"privateDnsName", eni.private_dns_name},
-                    {"ingress", ingress_to_json(eni.ingress)}};
+                    {"ingress", ingress_rules_json(eni.ingress)}};
 }
 
 }  // namespace
