@@ -37,7 +37,6 @@ namespace bj = boost::json;
 
 namespace {
 
-const fs::path kSysNet = "/sys/class/net";
 // Held while a process makes /run/netns a shared mount point, so two agents never stack two.
 const fs::path kNetnsLockFile = "/run/wharf/netns.lock";
 constexpr std::string_view kGateway = "169.254.1.1";
@@ -51,10 +50,6 @@ constexpr std::chrono::milliseconds kLinkGoneWait{2000};
 constexpr int kStateVersion = 1;
 // How long detached endpoints' rules wait for others', to be deleted in one nft call.
 constexpr std::chrono::milliseconds kGarbageLinger{100};
-
-std::string errno_message() {
-  return std::generic_category().message(errno);
-}
 
 Error errno_error(ErrorCode code, const std::string& doing) {
   return Error{code, doing + ": " + errno_message()};

@@ -29,15 +29,10 @@ namespace bj = boost::json;
 
 namespace {
 
-const fs::path kSysNet = "/sys/class/net";
 // Held while an agent picks a subnet and creates its bridge, so two agents never pick one.
 const fs::path kHostLockFile = "/run/wharf/network.lock";
 constexpr int kDefaultMtu = 1500;
 constexpr int kStateVersion = 1;
-
-std::string errno_message() {
-  return std::generic_category().message(errno);
-}
 
 bool path_exists(const fs::path& path) {
   std::error_code error;
@@ -531,6 +526,10 @@ Result<NetworkState> parse_network_state(std::string_view json) {
 }
 
 // ---- Host helpers ----------------------------------------------------------------------------
+
+std::string errno_message() {
+  return std::generic_category().message(errno);
+}
 
 bool link_exists(std::string_view name) {
   return path_exists(kSysNet / std::string(name));

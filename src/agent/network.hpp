@@ -185,6 +185,10 @@ std::optional<std::uint16_t> pick_port(std::uint16_t low, std::uint16_t high, st
 
 // Where named network namespaces are bound, as iproute2 binds them.
 inline const std::filesystem::path kNetnsDir = "/run/netns";
+// The kernel's view of this host's network interfaces.
+inline const std::filesystem::path kSysNet = "/sys/class/net";
+// errno, as words.
+std::string errno_message();
 // Whether this host has the network interface `name`.
 bool link_exists(std::string_view name);
 

@@ -416,7 +416,7 @@ def purge_agent_data(data_dir):
             os.rmdir(os.path.join(hierarchy, "wharf"))  # only once no agent's task uses it
         except OSError:
             pass
-    for leftover in ("/run/wharf/network.lock", "/run/wharf"):
+    for leftover in ("/run/wharf/network.lock", "/run/wharf/netns.lock", "/run/wharf"):
         try:
             os.rmdir(leftover) if leftover == "/run/wharf" else os.unlink(leftover)
         except OSError:
