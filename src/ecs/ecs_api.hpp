@@ -104,8 +104,12 @@ class EcsApi {
     std::set<ContainerInstance*> resized;
     std::set<ContainerInstance*> reassigned;
     std::vector<store::Mutation> mutations;  // anything else to persist with them
+    // An ENI came or went: every agent with awsvpc tasks hears of it (once, at commit).
+    bool memberships_changed = false;
 
-    bool empty() const { return tasks.empty() && resized.empty() && reassigned.empty(); }
+    bool empty() const {
+      return tasks.empty() && resized.empty() && reassigned.empty() && !memberships_changed;
+    }
   };
   // Records a change of `task` (and of its instance's assignment, when the instance is known).
   void note_task_change(RegionState& region, Task& task, TaskChanges& changes,
@@ -146,11 +150,15 @@ class EcsApi {
   // The next task's ENI: the lowest free address of the first subnet with one.
   Result<EniAttachment> new_eni(const Context& context, const RegionState& region,
                                 const TaskLaunch& launch) const;
-  // What the task's agent is told about its ENI: address, subnet and the ingress rules.
-  boost::json::object eni_assignment(const RegionState& region, const Task& task) const;
-  // An ENI came or went, so source-group memberships changed: every agent with awsvpc tasks
-  // is told their rules again.
-  void note_membership_change(RegionState& region, TaskChanges& changes) const;
+  // What the task's agent is told about its ENI: address, subnet, the ingress rules and the
+  // members of the groups they name (from `members`, the region's group_members).
+  boost::json::object eni_assignment(const RegionState& region, const Task& task,
+                                     const GroupMembers& members) const;
+  // An ENI came or went, so source-group memberships changed: commit_task_changes tells every
+  // agent with awsvpc tasks their rules again.
+  static void note_membership_change(TaskChanges& changes) { changes.memberships_changed = true; }
+  // Adds the (not INACTIVE) instances that run tasks whose ENI is in use.
+  void add_awsvpc_instances(RegionState& region, std::set<ContainerInstance*>& instances) const;
   std::string arn(const Context& context, std::string_view resource) const;
   // The ARN a container instance identifier (an id or an ARN) stands for, for failure entries.
   std::string identifier_arn(const Context& context, const std::string& cluster,

@@ -2,6 +2,7 @@
 // every change of a task goes through (persist, free resources, tell the instance's agent).
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <tuple>
 
@@ -215,7 +216,7 @@ Result<Task*> EcsApi::launch_task(const Context& context, RegionState& region,
   changes.resized.insert(&instance);
   Task& added = region.add_task(std::move(task));
   note_task_change(region, added, changes);
-  if (has_eni) note_membership_change(region, changes);
+  if (has_eni) note_membership_change(changes);
   return &added;
 }
 
@@ -271,7 +272,7 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
   if (task.eni && (task.eni->status == "PRECREATED" || instance_gone) &&
       task.eni->status != "DETACHED") {
     task.eni->status = "DETACHED";
-    note_membership_change(region, changes);
+    note_membership_change(changes);
   }
   release_task(region, task, changes);
   note_task_change(region, task, changes);
@@ -279,6 +280,7 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
 
 bj::array EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& instance) const {
   bj::array out;
+  std::optional<GroupMembers> members;  // built on the first awsvpc task, once for all of them
   for (const Task* task : region.tasks_on(instance)) {
     if (is_stopped(*task)) continue;
     bj::array containers;
@@ -302,7 +304,10 @@ bj::array EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& i
     if (!task->memory.empty()) entry["memory"] = task->memory;
     if (!task->stop_code.empty()) entry["stopCode"] = task->stop_code;
     if (!task->stopped_reason.empty()) entry["stoppedReason"] = task->stopped_reason;
-    if (task->eni) entry["eni"] = eni_assignment(region, *task);
+    if (task->eni) {
+      if (!members) members = group_members(region);
+      entry["eni"] = eni_assignment(region, *task, *members);
+    }
     out.push_back(std::move(entry));
   }
   return out;
@@ -316,6 +321,7 @@ void EcsApi::commit_task_changes(const Context& context, RegionState& region, Ta
     ++instance->version;
     mutations.push_back(EcsState::put(context.region, *instance));
   }
+  if (changes.memberships_changed) add_awsvpc_instances(region, changes.reassigned);
   struct Publication {
     std::string instance_arn;
     int64_t version;

@@ -2,7 +2,6 @@
 // and security groups, an address and an ENI attachment per task, and the ingress rules each
 // agent enforces (security groups flattened, source groups expanded to their members' addresses).
 #include <algorithm>
-#include <map>
 #include <mutex>
 #include <set>
 
@@ -191,7 +190,8 @@ Result<EniAttachment> EcsApi::new_eni(const Context& context, const RegionState&
                  "subnet with `aws ec2 create-subnet`.");
 }
 
-bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) const {
+bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task,
+                                  const GroupMembers& members) const {
   const EniAttachment& eni = *task.eni;
   // Rules name source groups; the agent keeps each group's members in a set of its own, so a
   // task joining a group changes that set, not the rules of every task that admits the group.
@@ -227,22 +227,12 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
     }
   }
   // Who belongs to those groups: the addresses of the ENIs in use that name them.
-  std::map<std::string, std::vector<uint32_t>> members;
-  for (const auto& group : source_groups) members[group];
-  for_each_eni_in_use(region, [&](const Task& other) {
-    auto address = parse_ipv4(other.eni->private_ipv4);
-    if (!address) return;
-    for (const auto& group : other.eni->security_group_ids) {
-      if (auto found = members.find(group); found != members.end()) {
-        found->second.push_back(*address);
-      }
-    }
-  });
   bj::object group_members;
-  for (auto& [group, addresses] : members) {
-    std::sort(addresses.begin(), addresses.end());  // the same membership reads the same
+  for (const auto& group : source_groups) {
     bj::array list;
-    for (uint32_t address : addresses) list.emplace_back(ipv4_to_string(address));
+    if (auto found = members.find(group); found != members.end()) {
+      for (uint32_t address : found->second) list.emplace_back(ipv4_to_string(address));
+    }
     group_members[group] = std::move(list);
   }
   std::string cidr_block;
@@ -263,11 +253,12 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task) c
                     {"groupMembers", std::move(group_members)}};
 }
 
-void EcsApi::note_membership_change(RegionState& region, TaskChanges& changes) const {
+void EcsApi::add_awsvpc_instances(RegionState& region,
+                                  std::set<ContainerInstance*>& instances) const {
   for_each_eni_in_use(region, [&](const Task& task) {
     if (is_stopped(task)) return;
     ContainerInstance* instance = instance_of(region, task);
-    if (instance != nullptr && instance->status != "INACTIVE") changes.reassigned.insert(instance);
+    if (instance != nullptr && instance->status != "INACTIVE") instances.insert(instance);
   });
 }
 
@@ -281,9 +272,9 @@ void EcsApi::security_groups_changed(const std::string& region_name) {
   {
     std::unique_lock lock(state_.mutex());
     RegionState& region = state_.region(region_name);
-    TaskChanges changes;
-    note_membership_change(region, changes);
-    for (ContainerInstance* instance : changes.reassigned) {
+    std::set<ContainerInstance*> instances;
+    add_awsvpc_instances(region, instances);
+    for (ContainerInstance* instance : instances) {
       publications.push_back(
           {instance->arn, assignments_.stage(instance->arn), assigned_tasks(region, *instance)});
     }

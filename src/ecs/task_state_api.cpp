@@ -131,7 +131,7 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
     task->eni->status = "DETACHED";
   }
   if (task->eni && task->eni->status == "DETACHED" && eni_before != "DETACHED") {
-    note_membership_change(region, changes);  // its address left its groups
+    note_membership_change(changes);  // its address left its groups
   }
   // The agent's long poll only needs an answer when what it is told changes: a task leaving
   // its list or a new desired status. Answering every report would send the whole list back

@@ -632,6 +632,18 @@ std::set<uint32_t> addresses_in_use(const RegionState& region, std::string_view 
   return out;
 }
 
+GroupMembers group_members(const RegionState& region) {
+  GroupMembers members;
+  for_each_eni_in_use(region, [&](const Task& task) {
+    auto address = parse_ipv4(task.eni->private_ipv4);
+    if (!address) return;
+    for (const auto& group : task.eni->security_group_ids) members[group].push_back(*address);
+  });
+  // The same membership reads the same.
+  for (auto& [group, addresses] : members) std::sort(addresses.begin(), addresses.end());
+  return members;
+}
+
 bool subnet_in_use(const RegionState& region, std::string_view subnet_id) {
   bool used = false;
   for_each_eni_in_use(region, [&](const Task& task) { used |= task.eni->subnet_id == subnet_id; });

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -161,6 +162,10 @@ bool eni_in_use(const EniAttachment& eni);
 void for_each_eni_in_use(const RegionState& region, const std::function<void(const Task&)>& visit);
 // The private IPv4 addresses the ENIs in use hold in the subnet.
 std::set<uint32_t> addresses_in_use(const RegionState& region, std::string_view subnet_id);
+
+// Each security group's members: the addresses of the ENIs in use that name it, in address order.
+using GroupMembers = std::map<std::string, std::vector<uint32_t>, std::less<>>;
+GroupMembers group_members(const RegionState& region);
 
 // A subnet or group is in use while some task's ENI (in any cluster) names it and is not
 // DETACHED.
