@@ -118,6 +118,19 @@ class EcsApi {
   // assignments to waiting agents, then replies. Call with the state's mutex held exclusively.
   void commit_task_changes(const Context& context, RegionState& region, TaskChanges changes,
                            boost::json::object output, Reply reply);
+  // An instance's new assignment: staged under the state's lock, published once the store has
+  // what it reflects (from a persist callback).
+  struct Publication {
+    std::string instance_arn;
+    int64_t version;
+    boost::json::array tasks;
+  };
+  // Stages a new assignment for each of the instances. Call with the state's mutex held
+  // exclusively.
+  std::vector<Publication> stage_assignments(RegionState& region,
+                                             const std::set<ContainerInstance*>& instances);
+  // Hands the staged assignments to their agents.
+  void publish_assignments(std::vector<Publication> publications);
   // The tasks an instance's agent is told about (WharfPollTasks): every task placed there that
   // is not yet STOPPED.
   boost::json::array assigned_tasks(RegionState& region, const ContainerInstance& instance) const;

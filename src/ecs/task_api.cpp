@@ -322,28 +322,33 @@ void EcsApi::commit_task_changes(const Context& context, RegionState& region, Ta
     mutations.push_back(EcsState::put(context.region, *instance));
   }
   if (changes.memberships_changed) add_awsvpc_instances(region, changes.reassigned);
-  struct Publication {
-    std::string instance_arn;
-    int64_t version;
-    bj::array tasks;
-  };
-  std::vector<Publication> publications;
-  for (ContainerInstance* instance : changes.reassigned) {
-    int64_t version = assignments_.stage(instance->arn);
-    publications.push_back({instance->arn, version, assigned_tasks(region, *instance)});
-  }
+  std::vector<Publication> publications = stage_assignments(region, changes.reassigned);
   state_.persist(std::move(mutations),
                  [this, publications = std::move(publications), output = std::move(output),
                   reply = std::move(reply)](Status status) mutable {
                    // Memory holds the change even when the store failed, and memory is what every
                    // later reader sees; agents follow it too.
-                   for (auto& publication : publications) {
-                     assignments_.publish(publication.instance_arn, publication.version,
-                                          std::move(publication.tasks));
-                   }
+                   publish_assignments(std::move(publications));
                    if (!status) return reply(std::unexpected(status.error()));
                    reply(std::move(output));
                  });
+}
+
+std::vector<EcsApi::Publication> EcsApi::stage_assignments(
+    RegionState& region, const std::set<ContainerInstance*>& instances) {
+  std::vector<Publication> publications;
+  for (ContainerInstance* instance : instances) {
+    int64_t version = assignments_.stage(instance->arn);
+    publications.push_back({instance->arn, version, assigned_tasks(region, *instance)});
+  }
+  return publications;
+}
+
+void EcsApi::publish_assignments(std::vector<Publication> publications) {
+  for (auto& publication : publications) {
+    assignments_.publish(publication.instance_arn, publication.version,
+                         std::move(publication.tasks));
+  }
 }
 
 Task* EcsApi::find_task(const Context& context, RegionState& region, const std::string& cluster,

@@ -263,30 +263,19 @@ void EcsApi::add_awsvpc_instances(RegionState& region,
 }
 
 void EcsApi::security_groups_changed(const std::string& region_name) {
-  struct Publication {
-    std::string instance_arn;
-    int64_t version;
-    bj::array tasks;
-  };
   std::vector<Publication> publications;
   {
     std::unique_lock lock(state_.mutex());
     RegionState& region = state_.region(region_name);
     std::set<ContainerInstance*> instances;
     add_awsvpc_instances(region, instances);
-    for (ContainerInstance* instance : instances) {
-      publications.push_back(
-          {instance->arn, assignments_.stage(instance->arn), assigned_tasks(region, *instance)});
-    }
+    publications = stage_assignments(region, instances);
   }
   if (publications.empty()) return;
   // An empty commit is durable after every commit queued before it: agents never see a change
   // staged by another request before the store has it.
   state_.persist({}, [this, publications = std::move(publications)](Status) mutable {
-    for (auto& publication : publications) {
-      assignments_.publish(publication.instance_arn, publication.version,
-                           std::move(publication.tasks));
-    }
+    publish_assignments(std::move(publications));
   });
 }
 
