@@ -83,19 +83,6 @@ void rotate_log(const fs::path& file, std::uint64_t limit, int kept) {
   if (!error) fs::resize_file(file, 0, error);
 }
 
-std::string iso8601(TimePoint time) {
-  auto seconds = std::chrono::system_clock::to_time_t(time);
-  auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()) % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(millis.count()));
-  return out;
-}
-
 // CPU time of a cgroup in nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec).
 std::uint64_t cpu_usage_ns(const Cgroups& cgroups, const std::string& path) {
   const CgroupMounts& mounts = cgroups.mounts();
@@ -1449,7 +1436,8 @@ class TaskEngine::Runner {
         {"Type", "NORMAL"},
         {"ContainerARN", container.arn},
         {"Networks", bj::array{std::move(network)}}};
-    if (container.started_at != TimePoint{}) out["StartedAt"] = iso8601(container.started_at);
+    if (container.started_at != TimePoint{})
+      out["StartedAt"] = iso8601_millis(container.started_at);
     if (container.facts.exit_code) out["ExitCode"] = *container.facts.exit_code;
     if (container.facts.has_health_check) {
       out["Health"] = bj::object{{"status", to_string(container.facts.health)}};
@@ -1473,9 +1461,9 @@ class TaskEngine::Runner {
                    {"AvailabilityZone", engine_.options_.availability_zone},
                    {"LaunchType", "EC2"},
                    {"Containers", std::move(containers)}};
-    if (pull_started_) out["PullStartedAt"] = iso8601(*pull_started_);
-    if (pull_stopped_) out["PullStoppedAt"] = iso8601(*pull_stopped_);
-    if (execution_stopped_) out["ExecutionStoppedAt"] = iso8601(*execution_stopped_);
+    if (pull_started_) out["PullStartedAt"] = iso8601_millis(*pull_started_);
+    if (pull_stopped_) out["PullStoppedAt"] = iso8601_millis(*pull_stopped_);
+    if (execution_stopped_) out["ExecutionStoppedAt"] = iso8601_millis(*execution_stopped_);
     return out;
   }
 
@@ -1490,7 +1478,7 @@ class TaskEngine::Runner {
       networks = network_counters(container.pid);
     }
     return bj::object{
-        {"read", iso8601(engine_.clock_.now())},
+        {"read", iso8601_millis(engine_.clock_.now())},
         {"name", container.runtime_id},
         {"id", container.runtime_id},
         {"cpu_stats",
