@@ -247,7 +247,6 @@ std::optional<EniAttachment> eni_from_store(const bj::object* stored) {
       if (group.is_string()) eni.security_group_ids.emplace_back(group.as_string());
     }
   }
-  eni.assign_public_ip = json::get_bool(*stored, "assignPublicIp").value_or(false);
   return eni;
 }
 
@@ -261,8 +260,7 @@ bj::object eni_to_store(const EniAttachment& eni) {
                     {"privateIPv4Address", eni.private_ipv4},
                     {"macAddress", eni.mac},
                     {"privateDnsName", eni.private_dns_name},
-                    {"securityGroups", std::move(groups)},
-                    {"assignPublicIp", eni.assign_public_ip}};
+                    {"securityGroups", std::move(groups)}};
 }
 
 }  // namespace

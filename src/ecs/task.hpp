@@ -58,7 +58,6 @@ struct EniAttachment {
   std::string mac;
   std::string private_dns_name;  // ip-A-B-C-D.REGION.compute.internal
   std::vector<std::string> security_group_ids;
-  bool assign_public_ip = false;
 
   bool operator==(const EniAttachment&) const = default;
 };

@@ -19,7 +19,6 @@ namespace wharf::ecs {
 struct AwsvpcConfiguration {
   std::vector<std::string> subnets;
   std::vector<std::string> security_groups;  // empty: the VPC's default group
-  bool assign_public_ip = false;
 };
 
 // Reads networkConfiguration and checks its shape (not whether its subnets and groups exist).
