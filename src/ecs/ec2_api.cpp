@@ -263,18 +263,6 @@ std::string bool_text(bool value) {
   return value ? "true" : "false";
 }
 
-const SecurityGroup* find_named(const RegionState& region, std::string_view vpc_id,
-                                std::string_view name) {
-  for (const auto& [id, group] : region.security_groups) {
-    if (group.vpc_id == vpc_id && group.name == name) return &group;
-  }
-  return nullptr;
-}
-
-SecurityGroup* find_named(RegionState& region, std::string_view vpc_id, std::string_view name) {
-  return const_cast<SecurityGroup*>(find_named(std::as_const(region), vpc_id, name));
-}
-
 std::unexpected<Error> name_not_found(std::string_view name, std::string_view vpc_id) {
   return fail_as(ErrorCode::kNotFound, "InvalidGroup.NotFound",
                  "The security group '" + std::string(name) + "' does not exist in VPC '" +
@@ -292,7 +280,7 @@ Result<SecurityGroup*> group_by_id(RegionState& region, std::string_view id) {
 
 Result<SecurityGroup*> group_by_name(RegionState& region, std::string_view vpc_id,
                                      std::string_view name) {
-  if (SecurityGroup* group = find_named(region, vpc_id, name)) return group;
+  if (SecurityGroup* group = find_security_group(region, vpc_id, name)) return group;
   return name_not_found(name, vpc_id);
 }
 
@@ -616,7 +604,7 @@ void Ec2Api::create_security_group(const Context& context, const Input& input, R
     if (!region.vpcs.contains(*given)) return reply(vpc_not_found(*given));
     vpc_id = *given;
   }
-  if (const SecurityGroup* existing = find_named(region, vpc_id, *name)) {
+  if (const SecurityGroup* existing = find_security_group(region, vpc_id, *name)) {
     return reply(fail_as(ErrorCode::kInvalidParameter, "InvalidGroup.Duplicate",
                          "The security group '" + *name + "' already exists for VPC '" + vpc_id +
                              "' (" + existing->id +
@@ -706,7 +694,7 @@ void Ec2Api::describe_security_groups(const Context& context, const Input& input
   const RegionState& region = *state_.find_region(context.region);
   // GroupNames name groups of the default VPC; they join the ids.
   for (const auto& name : names) {
-    const SecurityGroup* group = find_named(region, default_vpc(region)->id, name);
+    const SecurityGroup* group = find_security_group(region, default_vpc(region)->id, name);
     if (group == nullptr) return reply(name_not_found(name, default_vpc(region)->id));
     ids->push_back(group->id);
   }

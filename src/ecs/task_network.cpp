@@ -133,10 +133,8 @@ Status EcsApi::check_awsvpc(const Context& context, RegionState& region, TaskLau
     free += available_address_count(region, subnet->second);
   }
   if (config.security_groups.empty()) {
-    for (const auto& [id, group] : region.security_groups) {
-      if (group.vpc_id == vpc_id && group.name == kDefaultGroupName) {
-        config.security_groups.push_back(id);
-      }
+    if (const SecurityGroup* group = find_security_group(region, vpc_id, kDefaultGroupName)) {
+      config.security_groups.push_back(group->id);
     }
   }
   for (const auto& id : config.security_groups) {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <utility>
 
 #include "common/crypto.hpp"
 #include "common/json.hpp"
@@ -609,6 +610,19 @@ Result<SecurityGroup> security_group_from_store(bj::object stored) {
   group.egress = permissions_from_store(stored, "egress");
   group.tags = tags_from_store(stored);
   return group;
+}
+
+const SecurityGroup* find_security_group(const RegionState& region, std::string_view vpc_id,
+                                         std::string_view name) {
+  for (const auto& [id, group] : region.security_groups) {
+    if (group.vpc_id == vpc_id && group.name == name) return &group;
+  }
+  return nullptr;
+}
+
+SecurityGroup* find_security_group(RegionState& region, std::string_view vpc_id,
+                                   std::string_view name) {
+  return const_cast<SecurityGroup*>(find_security_group(std::as_const(region), vpc_id, name));
 }
 
 bool eni_in_use(const EniAttachment& eni) {

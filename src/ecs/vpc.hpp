@@ -156,6 +156,12 @@ Result<Subnet> subnet_from_store(boost::json::object stored);
 boost::json::object security_group_to_store(const SecurityGroup& group);
 Result<SecurityGroup> security_group_from_store(boost::json::object stored);
 
+// The VPC's security group of that name (names are unique within a VPC), or nullptr.
+const SecurityGroup* find_security_group(const RegionState& region, std::string_view vpc_id,
+                                         std::string_view name);
+SecurityGroup* find_security_group(RegionState& region, std::string_view vpc_id,
+                                   std::string_view name);
+
 // An ENI holds its address and its group memberships until it is DETACHED.
 bool eni_in_use(const EniAttachment& eni);
 // Calls `visit` with every task of the region (in any cluster) whose ENI is in use.
