@@ -170,6 +170,9 @@ class EcsApi {
   // An ENI came or went, so source-group memberships changed: commit_task_changes tells every
   // agent with awsvpc tasks their rules again.
   static void note_membership_change(TaskChanges& changes) { changes.memberships_changed = true; }
+  // Marks the task's ENI DETACHED, its address and group memberships free, unless it already is
+  // (or the task has none).
+  void detach_eni(Task& task, TaskChanges& changes) const;
   // Adds the (not INACTIVE) instances that run tasks whose ENI is in use.
   void add_awsvpc_instances(RegionState& region, std::set<ContainerInstance*>& instances) const;
   std::string arn(const Context& context, std::string_view resource) const;

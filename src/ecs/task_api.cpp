@@ -269,11 +269,7 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
   // and the address comes free when the task is forgotten.
   ContainerInstance* instance = instance_of(region, task);
   bool instance_gone = instance == nullptr || instance->status == "INACTIVE";
-  if (task.eni && (task.eni->status == "PRECREATED" || instance_gone) &&
-      task.eni->status != "DETACHED") {
-    task.eni->status = "DETACHED";
-    note_membership_change(changes);
-  }
+  if (task.eni && (task.eni->status == "PRECREATED" || instance_gone)) detach_eni(task, changes);
   release_task(region, task, changes);
   note_task_change(region, task, changes);
 }

@@ -251,6 +251,12 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task,
                     {"groupMembers", std::move(group_members)}};
 }
 
+void EcsApi::detach_eni(Task& task, TaskChanges& changes) const {
+  if (!task.eni || task.eni->status == "DETACHED") return;
+  task.eni->status = "DETACHED";
+  note_membership_change(changes);  // its address left its groups
+}
+
 void EcsApi::add_awsvpc_instances(RegionState& region,
                                   std::set<ContainerInstance*>& instances) const {
   for_each_eni_in_use(region, [&](const Task& task) {

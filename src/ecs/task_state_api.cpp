@@ -116,7 +116,7 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   if (task == nullptr) return reply(invalid("The referenced task was not found."));
   bool was_stopped = is_stopped(*task);
   std::string desired_before = task->desired_status;
-  std::string eni_before = task->eni ? task->eni->status : "";
+  bool eni_held = task->eni && eni_in_use(*task->eni);
   auto changed = apply_task_report(*task, report, clock_.now());
   if (!changed) return reply(std::unexpected(changed.error()));
   if (!*changed) return reply(acknowledgment());
@@ -127,12 +127,9 @@ void EcsApi::apply_report(const Context& context, const Input& input, TaskReport
   // An ENI the agent never attached is free once the task stopped. One it attached stays held
   // (address and group membership) until the agent says DETACHED: a namespace it failed to
   // remove may still have the address, and handing it out again would make two tasks share it.
-  if (stopped_now && task->eni && task->eni->status == "PRECREATED") {
-    task->eni->status = "DETACHED";
-  }
-  if (task->eni && task->eni->status == "DETACHED" && eni_before != "DETACHED") {
-    note_membership_change(changes);  // its address left its groups
-  }
+  if (stopped_now && task->eni && task->eni->status == "PRECREATED") detach_eni(*task, changes);
+  // The agent's own DETACHED frees it as well.
+  if (eni_held && !eni_in_use(*task->eni)) note_membership_change(changes);
   // The agent's long poll only needs an answer when what it is told changes: a task leaving
   // its list or a new desired status. Answering every report would send the whole list back
   // after each one (quadratic in the number of tasks starting at once).
