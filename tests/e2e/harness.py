@@ -370,6 +370,13 @@ class WharfAgent(ManagedProcess):
             pass
 
 
+def tcp(port, cidrs=(), groups=()):
+    """An EC2 IpPermission for one TCP port from CIDRs and security groups."""
+    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
+            "UserIdGroupPairs": [{"GroupId": group} for group in groups]}
+
+
 def saved_agent_field(data_dir, key):
     """A field of the registration an agent saved in its data dir, or None."""
     try:

@@ -9,16 +9,11 @@ import subprocess
 import time
 import unittest
 
-import test_tasks
-from harness import WharfAgent
-from test_tasks import (AGENT_ARGS, AgentTestCase, http_get, needs_root_and_runc, netns_names,
-                        nft_ruleset)
+from harness import WharfAgent, tcp
+from test_tasks import (AGENT_ARGS, AgentTestCase, http_get, links, needs_root_and_runc,
+                        netns_names, nft_ruleset)
 
 HTTPD = "busybox mkdir -p /www; echo {body} > /www/index.html; "
-
-
-def links():
-    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
 
 
 @unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
@@ -46,9 +41,7 @@ class AwsvpcTest(AgentTestCase):
 
     def allow(self, group_id, port):
         self.ec2.authorize_security_group_ingress(
-            GroupId=group_id, IpPermissions=[{"IpProtocol": "tcp", "FromPort": port,
-                                              "ToPort": port,
-                                              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            GroupId=group_id, IpPermissions=[tcp(port, ["0.0.0.0/0"])])
 
     def run_awsvpc(self, containers, *groups):
         family = self.register(containers, network_mode="awsvpc")
@@ -63,9 +56,7 @@ class AwsvpcTest(AgentTestCase):
         return details["privateIPv4Address"]
 
     def log_of(self, arn, container):
-        path = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1], container,
-                            "logs", "stdout")
-        with open(path) as out:
+        with open(os.path.join(self.log_dir(arn, container), "stdout")) as out:
             return out.read()
 
     # --- tests ------------------------------------------------------------------------------
@@ -96,8 +87,7 @@ class AwsvpcTest(AgentTestCase):
         self.assertEqual(self.wait_for(lambda: http_get(f"http://{address}:81/"), "port 81",
                                        timeout=10), "vpc\n")
         self.ec2.revoke_security_group_ingress(
-            GroupId=group_id, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81,
-                                              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            GroupId=group_id, IpPermissions=[tcp(81, ["0.0.0.0/0"])])
         self.wait_for(lambda: http_get(f"http://{address}:81/") is None, "port 81 closed",
                       timeout=10)
 
@@ -129,9 +119,8 @@ class AwsvpcTest(AgentTestCase):
         self.assertIsNone(http_get(f"http://{address}/"))  # the host is not a member
 
     def test_the_metadata_endpoint_in_awsvpc_mode(self):
-        task, seen = test_tasks.TaskTest.metadata_seen_from_inside(
-            self, "awsvpc", networkConfiguration=self.network())
-        container, _ = test_tasks.TaskTest.check_metadata(self, task, seen)
+        task, seen = self.metadata_seen_from_inside("awsvpc", networkConfiguration=self.network())
+        container, _ = self.check_metadata(task, seen)
         network = container["Networks"][0]
         self.assertEqual(network["NetworkMode"], "awsvpc")
         self.assertEqual(network["IPv4Addresses"], [self.address(task)])

@@ -4,16 +4,10 @@ security groups and their rules, subnets, tags, every error code, and a restart.
 import json
 import unittest
 
-from harness import ACCOUNT, REGION, WharfServer, WharfTestCase
+from harness import ACCOUNT, REGION, WharfServer, WharfTestCase, tcp
 
 DEFAULT_VPC_CIDR = "172.31.0.0/16"
 DEFAULT_SUBNET_CIDR = "172.31.0.0/20"
-
-
-def tcp(port, cidrs=(), groups=()):
-    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-            "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
-            "UserIdGroupPairs": [{"GroupId": group} for group in groups]}
 
 
 def rule_sources(group):

@@ -139,6 +139,49 @@ class AgentTestCase(WharfTestCase):
     def container(self, task, name):
         return next(container for container in task["containers"] if container["name"] == name)
 
+    def log_dir(self, arn, container):
+        """Where the agent keeps the container's stdout and stderr."""
+        return os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1], container,
+                            "logs")
+
+    def metadata_seen_from_inside(self, network_mode, **run_args):
+        """Runs a task whose container reads its metadata endpoint and prints what it got."""
+        script = ('sleep 1; for path in "" /task /stats /task/stats; do '
+                  'wget -qO- "$ECS_CONTAINER_METADATA_URI_V4$path"; echo; done; '
+                  'echo "$ECS_CONTAINER_METADATA_URI_V4"; sleep 60')
+        family = self.register([{"name": "reader", "entryPoint": ["sh", "-c"],
+                                 "command": [script]}], network_mode=network_mode)
+        [arn] = self.run_task(family, **run_args)
+        task = self.wait_status("prod", arn, "RUNNING")
+        stdout = os.path.join(self.log_dir(arn, "reader"), "stdout")
+
+        def lines():
+            with open(stdout) as out:
+                text = out.read()
+            return text.splitlines() if text.count("\n") >= 5 else None
+        got = self.wait_for(lines, "the metadata reads")[:5]
+        # Four JSON documents, then the URI the container was given.
+        return task, [json.loads(line) for line in got[:4]] + [got[4]]
+
+    def check_metadata(self, task, seen):
+        container, task_metadata, stats, task_stats, _ = seen
+        reader = self.container(task, "reader")
+        self.assertEqual(container["DockerId"], reader["runtimeId"])
+        self.assertEqual(container["Name"], "reader")
+        self.assertEqual(container["ContainerARN"], reader["containerArn"])
+        self.assertEqual(container["ImageID"], reader["imageDigest"])
+        self.assertEqual(container["KnownStatus"], "RUNNING")
+        self.assertEqual(task_metadata["TaskARN"], task["taskArn"])
+        self.assertEqual(task_metadata["Cluster"], task["clusterArn"])
+        self.assertEqual(task_metadata["LaunchType"], "EC2")
+        self.assertEqual(task_metadata["AvailabilityZone"], task["availabilityZone"])
+        self.assertEqual([entry["Name"] for entry in task_metadata["Containers"]], ["reader"])
+        self.assertGreater(stats["memory_stats"]["usage"], 0)
+        self.assertGreater(stats["cpu_stats"]["cpu_usage"]["total_usage"], 0)
+        self.assertEqual(list(task_stats), [reader["runtimeId"]])
+        return container, stats
+
+
 
 @unittest.skipIf(needs_root_and_runc(), needs_root_and_runc())
 class TaskTest(AgentTestCase):
@@ -279,8 +322,7 @@ class TaskTest(AgentTestCase):
                                  "environment": [{"name": "X", "value": "1"}]}])
         [arn] = self.run_task(family)
         self.wait_status("prod", arn, "STOPPED")
-        task_id = arn.rsplit("/", 1)[1]
-        logs = os.path.join(self.agent.data_dir, "containers", task_id, "talker", "logs")
+        logs = self.log_dir(arn, "talker")
         with open(os.path.join(logs, "stdout")) as out, open(os.path.join(logs, "stderr")) as err:
             self.assertEqual((out.read(), err.read()), ("out\n", "err\n"))
 
@@ -315,8 +357,7 @@ class TaskTest(AgentTestCase):
              "environment": [{"name": "WHO", "value": "override"},
                              {"name": "EXTRA", "value": "too"}]}]})
         self.wait_status("prod", arn, "STOPPED")
-        logs = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1], "talker",
-                            "logs")
+        logs = self.log_dir(arn, "talker")
         with open(os.path.join(logs, "stdout")) as out:
             self.assertEqual(out.read(), "override too\n")
 
@@ -425,46 +466,7 @@ class TaskTest(AgentTestCase):
         self.assertFalse(os.path.exists(f"/sys/class/net/wharf{suffix}"))
         self.assertFalse([name for name in netns_names() if name.startswith(f"wharf-{suffix}")])
         self.assertNotIn(f"wharf_{suffix}", nft_ruleset())
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-        self.assertNotIn(f"wharf{suffix}", links)
-
-    def metadata_seen_from_inside(self, network_mode, **run_args):
-        """Runs a task whose container reads its metadata endpoint and prints what it got."""
-        script = ('sleep 1; for path in "" /task /stats /task/stats; do '
-                  'wget -qO- "$ECS_CONTAINER_METADATA_URI_V4$path"; echo; done; '
-                  'echo "$ECS_CONTAINER_METADATA_URI_V4"; sleep 60')
-        family = self.register([{"name": "reader", "entryPoint": ["sh", "-c"],
-                                 "command": [script]}], network_mode=network_mode)
-        [arn] = self.run_task(family, **run_args)
-        task = self.wait_status("prod", arn, "RUNNING")
-        stdout = os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1],
-                              "reader", "logs", "stdout")
-
-        def lines():
-            with open(stdout) as out:
-                text = out.read()
-            return text.splitlines() if text.count("\n") >= 5 else None
-        got = self.wait_for(lines, "the metadata reads")[:5]
-        # Four JSON documents, then the URI the container was given.
-        return task, [json.loads(line) for line in got[:4]] + [got[4]]
-
-    def check_metadata(self, task, seen):
-        container, task_metadata, stats, task_stats, _ = seen
-        reader = self.container(task, "reader")
-        self.assertEqual(container["DockerId"], reader["runtimeId"])
-        self.assertEqual(container["Name"], "reader")
-        self.assertEqual(container["ContainerARN"], reader["containerArn"])
-        self.assertEqual(container["ImageID"], reader["imageDigest"])
-        self.assertEqual(container["KnownStatus"], "RUNNING")
-        self.assertEqual(task_metadata["TaskARN"], task["taskArn"])
-        self.assertEqual(task_metadata["Cluster"], task["clusterArn"])
-        self.assertEqual(task_metadata["LaunchType"], "EC2")
-        self.assertEqual(task_metadata["AvailabilityZone"], task["availabilityZone"])
-        self.assertEqual([entry["Name"] for entry in task_metadata["Containers"]], ["reader"])
-        self.assertGreater(stats["memory_stats"]["usage"], 0)
-        self.assertGreater(stats["cpu_stats"]["cpu_usage"]["total_usage"], 0)
-        self.assertEqual(list(task_stats), [reader["runtimeId"]])
-        return container, stats
+        self.assertNotIn(f"wharf{suffix}", links())
 
     def test_the_metadata_endpoint_in_bridge_mode(self):
         task, seen = self.metadata_seen_from_inside("bridge")
@@ -496,6 +498,10 @@ class TaskTest(AgentTestCase):
 def netns_names():
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in listed.splitlines() if line.split()]
+
+
+def links():
+    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
 
 
 def nft_ruleset():
