@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wharf::json {
 
@@ -56,6 +57,24 @@ inline const boost::json::object* get_object(const boost::json::object& object,
   const auto* value = member(object, key);
   if (value == nullptr || !value->is_object()) return nullptr;
   return &value->as_object();
+}
+
+// The strings of an array member, skipping items that are not strings; empty when absent.
+inline std::vector<std::string> get_strings(const boost::json::object& object,
+                                            std::string_view key) {
+  std::vector<std::string> out;
+  const auto* list = get_array(object, key);
+  if (list == nullptr) return out;
+  for (const auto& item : *list) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+inline boost::json::array strings_array(const std::vector<std::string>& items) {
+  boost::json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
 }
 
 }  // namespace wharf::json

@@ -26,16 +26,6 @@ std::string cluster_input(const bj::object& input) {
   return json::string_or(input, "cluster", "default");
 }
 
-std::vector<std::string> string_list(const bj::object& input, std::string_view key) {
-  std::vector<std::string> out;
-  if (const auto* list = json::get_array(input, key)) {
-    for (const auto& item : *list) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
-
 Result<Attributes> read_reported_attributes(const bj::object& input) {
   Attributes attributes;
   const auto* list = json::get_array(input, "attributes");
@@ -275,12 +265,12 @@ void EcsApi::deregister_container_instance(const Context& context, const Input& 
 }
 
 void EcsApi::describe_container_instances(const Context& context, const Input& input, Reply reply) {
-  auto identifiers = string_list(input, "containerInstances");
+  auto identifiers = json::get_strings(input, "containerInstances");
   if (identifiers.empty()) return reply(invalid("containerInstances must name at least one."));
   if (identifiers.size() > kMaxDescribed) {
     return reply(invalid("DescribeContainerInstances accepts at most 100 container instances."));
   }
-  auto include = string_list(input, "include");
+  auto include = json::get_strings(input, "include");
   bool include_tags = std::find(include.begin(), include.end(), "TAGS") != include.end();
 
   // Resolution may create an empty region entry, so this takes the writer lock.
@@ -340,7 +330,7 @@ void EcsApi::update_container_instances_state(const Context& context, const Inpu
     return reply(invalid("Container instances can be set only to ACTIVE or DRAINING, not '" +
                          status + "'."));
   }
-  auto identifiers = string_list(input, "containerInstances");
+  auto identifiers = json::get_strings(input, "containerInstances");
   if (identifiers.empty()) return reply(invalid("containerInstances must name at least one."));
   if (identifiers.size() > kMaxStateUpdates) {
     return reply(invalid("UpdateContainerInstancesState accepts at most 10 container instances."));

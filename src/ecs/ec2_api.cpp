@@ -63,16 +63,6 @@ Status check_id(std::string_view id, std::string_view prefix, std::string_view m
                      "-\" followed by 8 or 17 lowercase hex digits).");
 }
 
-std::vector<std::string> read_strings(const bj::object& object, std::string_view key) {
-  std::vector<std::string> out;
-  if (const auto* list = json::get_array(object, key)) {
-    for (const auto& item : *list) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
-
 // A port or ICMP type/code: -1 when absent.
 Result<int64_t> read_port(const bj::object& object, std::string_view key) {
   const auto* value = json::member(object, key);
@@ -166,7 +156,7 @@ Result<std::vector<Filter>> read_filters(const bj::object& input,
   for (const auto& item : *list) {
     if (!item.is_object()) continue;
     Filter filter{json::string_or(item.as_object(), "Name", ""),
-                  read_strings(item.as_object(), "Values")};
+                  json::get_strings(item.as_object(), "Values")};
     if (filter.name.empty()) return missing("Filter.N.Name", "Each filter needs a Name.");
     bool is_known = filter.name.starts_with("tag:") || filter.name == "tag-key" ||
                     std::find(known.begin(), known.end(), filter.name) != known.end();
@@ -493,7 +483,7 @@ store::Mutation put_tagged(const std::string& region_name, const RegionState& re
 Result<std::vector<std::string>> read_ids(const bj::object& input, std::string_view member,
                                           std::string_view prefix,
                                           std::string_view malformed_code) {
-  std::vector<std::string> ids = read_strings(input, member);
+  std::vector<std::string> ids = json::get_strings(input, member);
   for (const auto& id : ids) {
     if (auto status = check_id(id, prefix, malformed_code); !status) {
       return std::unexpected(status.error());
@@ -655,7 +645,7 @@ void Ec2Api::change_rules(const Context& context, const Input& input, bool egres
   SecurityGroup& group = **target;
   std::vector<IpPermission>& rules = egress ? group.egress : group.ingress;
 
-  std::vector<std::string> rule_ids = read_strings(input, "SecurityGroupRuleIds");
+  std::vector<std::string> rule_ids = json::get_strings(input, "SecurityGroupRuleIds");
   Result<std::vector<IpPermission>> permissions;
   if (!authorize && !rule_ids.empty()) {
     if (present(input, "IpPermissions") || has_flat_rule(input)) {
@@ -685,7 +675,7 @@ void Ec2Api::change_rules(const Context& context, const Input& input, bool egres
 void Ec2Api::describe_security_groups(const Context& context, const Input& input, Reply reply) {
   auto ids = read_ids(input, "GroupIds", "sg", "InvalidGroupId.Malformed");
   if (!ids) return reply(std::unexpected(ids.error()));
-  std::vector<std::string> names = read_strings(input, "GroupNames");
+  std::vector<std::string> names = json::get_strings(input, "GroupNames");
   auto filters =
       read_filters(input, {"group-id", "group-name", "vpc-id", "description", "owner-id"});
   if (!filters) return reply(std::unexpected(filters.error()));
@@ -898,7 +888,7 @@ void Ec2Api::describe_vpcs(const Context& context, const Input& input, Reply rep
 }
 
 void Ec2Api::create_tags(const Context& context, const Input& input, Reply reply) {
-  std::vector<std::string> ids = read_strings(input, "Resources");
+  std::vector<std::string> ids = json::get_strings(input, "Resources");
   if (ids.empty()) return reply(missing("ResourceId", "Name the resources to tag."));
   const auto* list = json::get_array(input, "Tags");
   Tags tags = list != nullptr ? read_tag_list(*list) : Tags{};
@@ -930,7 +920,7 @@ void Ec2Api::create_tags(const Context& context, const Input& input, Reply reply
 }
 
 void Ec2Api::delete_tags(const Context& context, const Input& input, Reply reply) {
-  std::vector<std::string> ids = read_strings(input, "Resources");
+  std::vector<std::string> ids = json::get_strings(input, "Resources");
   if (ids.empty()) return reply(missing("ResourceId", "Name the resources to untag."));
   // Key → the value to delete it at, or nullopt for any value; no Tags at all deletes every tag.
   std::vector<std::pair<std::string, std::optional<std::string>>> removals;

@@ -242,17 +242,11 @@ std::optional<EniAttachment> eni_from_store(const bj::object* stored) {
   eni.private_ipv4 = json::string_or(*stored, "privateIPv4Address", "");
   eni.mac = json::string_or(*stored, "macAddress", "");
   eni.private_dns_name = json::string_or(*stored, "privateDnsName", "");
-  if (const auto* groups = json::get_array(*stored, "securityGroups")) {
-    for (const auto& group : *groups) {
-      if (group.is_string()) eni.security_group_ids.emplace_back(group.as_string());
-    }
-  }
+  eni.security_group_ids = json::get_strings(*stored, "securityGroups");
   return eni;
 }
 
 bj::object eni_to_store(const EniAttachment& eni) {
-  bj::array groups;
-  for (const auto& group : eni.security_group_ids) groups.emplace_back(group);
   return bj::object{{"id", eni.id},
                     {"status", eni.status},
                     {"networkInterfaceId", eni.network_interface_id},
@@ -260,7 +254,7 @@ bj::object eni_to_store(const EniAttachment& eni) {
                     {"privateIPv4Address", eni.private_ipv4},
                     {"macAddress", eni.mac},
                     {"privateDnsName", eni.private_dns_name},
-                    {"securityGroups", std::move(groups)}};
+                    {"securityGroups", json::strings_array(eni.security_group_ids)}};
 }
 
 }  // namespace

@@ -38,16 +38,6 @@ std::string cluster_input(const bj::object& input) {
   return json::string_or(input, "cluster", "default");
 }
 
-std::vector<std::string> string_list(const bj::object& input, std::string_view key) {
-  std::vector<std::string> out;
-  if (const auto* list = json::get_array(input, key)) {
-    for (const auto& item : *list) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
-
 bj::object failure(std::string arn, std::string_view reason, std::string detail = {}) {
   bj::object out{{"arn", std::move(arn)}, {"reason", reason}};
   if (!detail.empty()) out["detail"] = std::move(detail);
@@ -482,7 +472,7 @@ Result<EcsApi::LaunchTarget> EcsApi::launch_target(const Context& context, Regio
 void EcsApi::start_task(const Context& context, const Input& input, Reply reply) {
   auto launch = read_launch(context, input);
   if (!launch) return reply(std::unexpected(launch.error()));
-  auto identifiers = string_list(input, "containerInstances");
+  auto identifiers = json::get_strings(input, "containerInstances");
   if (identifiers.empty() || identifiers.size() > kMaxStartInstances) {
     return reply(invalid("containerInstances must name from 1 to 10 container instances."));
   }
@@ -573,12 +563,12 @@ void EcsApi::stop_task(const Context& context, const Input& input, Reply reply) 
 }
 
 void EcsApi::describe_tasks(const Context& context, const Input& input, Reply reply) {
-  auto identifiers = string_list(input, "tasks");
+  auto identifiers = json::get_strings(input, "tasks");
   if (identifiers.empty()) return reply(invalid("tasks must name at least one task."));
   if (identifiers.size() > kMaxDescribedTasks) {
     return reply(invalid("DescribeTasks accepts at most 100 tasks."));
   }
-  auto include = string_list(input, "include");
+  auto include = json::get_strings(input, "include");
   bool include_tags = std::find(include.begin(), include.end(), "TAGS") != include.end();
 
   std::shared_lock lock(state_.mutex());

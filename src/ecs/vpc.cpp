@@ -84,50 +84,21 @@ bool holds(const IpPermission& permission, const IpPermission& rule) {
   return contains(permission.source_group_ids, rule.source_group_ids.front());
 }
 
-bj::array strings_to_json(const std::vector<std::string>& items) {
-  bj::array out;
-  for (const auto& item : items) out.emplace_back(item);
-  return out;
-}
-
-std::vector<std::string> strings_from_json(const bj::object& object, std::string_view key) {
-  std::vector<std::string> out;
-  if (const auto* list = json::get_array(object, key)) {
-    for (const auto& item : *list) {
-      if (item.is_string()) out.emplace_back(item.as_string());
-    }
-  }
-  return out;
-}
-
-bj::array tags_to_store(const Tags& tags) {
-  bj::array out;
-  for (const auto& [key, value] : tags)
-    out.push_back(bj::array{bj::string(key), bj::string(value)});
-  return out;
-}
-
+// Stored as ECS stores tags ({"key", "value"} objects).
 Tags tags_from_store(const bj::object& object) {
-  Tags out;
   const auto* list = json::get_array(object, "tags");
-  if (list == nullptr) return out;
-  for (const auto& item : *list) {
-    if (!item.is_array() || item.as_array().size() != 2) continue;
-    const auto& pair = item.as_array();
-    if (!pair[0].is_string() || !pair[1].is_string()) continue;
-    out.emplace_back(std::string(pair[0].as_string()), std::string(pair[1].as_string()));
-  }
-  return out;
+  return list == nullptr ? Tags{} : tags_from_json(*list);
 }
 
 bj::array permissions_to_store(const std::vector<IpPermission>& permissions) {
   bj::array out;
   for (const auto& permission : permissions) {
-    out.push_back(bj::object{{"ip_protocol", permission.ip_protocol},
-                             {"from_port", permission.from_port},
-                             {"to_port", permission.to_port},
-                             {"cidr_ipv4", strings_to_json(permission.cidr_ipv4)},
-                             {"source_group_ids", strings_to_json(permission.source_group_ids)}});
+    out.push_back(
+        bj::object{{"ip_protocol", permission.ip_protocol},
+                   {"from_port", permission.from_port},
+                   {"to_port", permission.to_port},
+                   {"cidr_ipv4", json::strings_array(permission.cidr_ipv4)},
+                   {"source_group_ids", json::strings_array(permission.source_group_ids)}});
   }
   return out;
 }
@@ -143,8 +114,8 @@ std::vector<IpPermission> permissions_from_store(const bj::object& object, std::
     permission.ip_protocol = json::string_or(stored, "ip_protocol", "-1");
     permission.from_port = json::get_int(stored, "from_port").value_or(-1);
     permission.to_port = json::get_int(stored, "to_port").value_or(-1);
-    permission.cidr_ipv4 = strings_from_json(stored, "cidr_ipv4");
-    permission.source_group_ids = strings_from_json(stored, "source_group_ids");
+    permission.cidr_ipv4 = json::get_strings(stored, "cidr_ipv4");
+    permission.source_group_ids = json::get_strings(stored, "source_group_ids");
     out.push_back(std::move(permission));
   }
   return out;
@@ -558,7 +529,7 @@ bj::object vpc_to_store(const Vpc& vpc) {
   return {{"id", vpc.id},
           {"cidr_block", vpc.cidr_block},
           {"is_default", vpc.is_default},
-          {"tags", tags_to_store(vpc.tags)}};
+          {"tags", tags_to_json(vpc.tags)}};
 }
 
 Result<Vpc> vpc_from_store(bj::object stored) {
@@ -574,7 +545,7 @@ bj::object subnet_to_store(const Subnet& subnet) {
           {"cidr_block", subnet.cidr_block},
           {"availability_zone", subnet.availability_zone},
           {"default_for_az", subnet.default_for_az},
-          {"tags", tags_to_store(subnet.tags)}};
+          {"tags", tags_to_json(subnet.tags)}};
 }
 
 Result<Subnet> subnet_from_store(bj::object stored) {
@@ -595,7 +566,7 @@ bj::object security_group_to_store(const SecurityGroup& group) {
           {"vpc_id", group.vpc_id},
           {"ingress", permissions_to_store(group.ingress)},
           {"egress", permissions_to_store(group.egress)},
-          {"tags", tags_to_store(group.tags)}};
+          {"tags", tags_to_json(group.tags)}};
 }
 
 Result<SecurityGroup> security_group_from_store(bj::object stored) {
