@@ -36,7 +36,7 @@ from wharf_bench import (ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server,  # no
                          busy_cpu_seconds, log)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import purge_agent_data  # noqa: E402  (containers, mounts, cgroups of an agent)
+from harness import purge_agent_data, tcp  # noqa: E402  (agent clean-up; EC2 permissions)
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "echo", "cat", "true", "httpd")
@@ -154,9 +154,7 @@ class Bench:
         self.web_group = self.ec2.create_security_group(
             GroupName="bench-web", Description="port 80 from anywhere")["GroupId"]
         self.ec2.authorize_security_group_ingress(
-            GroupId=self.web_group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80,
-                                                    "ToPort": 80,
-                                                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            GroupId=self.web_group, IpPermissions=[tcp(80, ["0.0.0.0/0"])])
         self.ecs.register_task_definition(
             family="bench-vpc", networkMode="awsvpc",
             containerDefinitions=[{"name": "main", "image": self.image, "memory": 16,
@@ -386,6 +384,15 @@ def podman_reference(work, rootfs, runs, network=("--network", "none")):
     return times
 
 
+def print_latency(times, stamped, p50_target, p99_target):
+    """Wharf's RunTask -> RUNNING figures against two of TARGETS, then the server's stamps."""
+    p50, p99 = statistics.median(times), percentile(times, 0.99)
+    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
+          % (p50, p99, max(times), TARGETS[p50_target], TARGETS[p99_target],
+             verdict(p50, TARGETS[p50_target]), verdict(p99, TARGETS[p99_target])))
+    print_stamped(stamped)
+
+
 def print_stamped(stamped):
     print("  (the control plane's own stamps, createdAt -> startedAt: p50 %6.1f ms  p99 %6.1f ms;"
           " the client polls every 1 ms on the same two cores)"
@@ -443,13 +450,9 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    p50, p99 = statistics.median(times), percentile(times, 0.99)
     print()
     print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached):" % len(times))
-    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
-          % (p50, p99, max(times), TARGETS["p50_ms"], TARGETS["p99_ms"],
-             verdict(p50, TARGETS["p50_ms"]), verdict(p99, TARGETS["p99_ms"])))
-    print_stamped(stamped)
+    print_latency(times, stamped, "p50_ms", "p99_ms")
     print("  runc run -d   p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
           % (statistics.median(runc), percentile(runc, 0.99), len(runc)))
     if podman:
@@ -458,22 +461,14 @@ def main():
     else:
         print("  podman run -d not installed (apt-get install podman)")
     print("  stopping the %d tasks: %.2f s" % (len(times), stop_s))
-    p50, p99 = statistics.median(bridge_times), percentile(bridge_times, 0.99)
     print("[tasks] the same in bridge mode, one dynamic port mapping (issue 5):")
-    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
-          % (p50, p99, max(bridge_times), TARGETS["bridge_p50_ms"], TARGETS["bridge_p99_ms"],
-             verdict(p50, TARGETS["bridge_p50_ms"]), verdict(p99, TARGETS["bridge_p99_ms"])))
-    print_stamped(bridge_stamped)
+    print_latency(bridge_times, bridge_stamped, "bridge_p50_ms", "bridge_p99_ms")
     if podman_port:
         print("  podman run -d -p 80 p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
               % (statistics.median(podman_port), percentile(podman_port, 0.99),
                  len(podman_port)))
-    p50, p99 = statistics.median(vpc_times), percentile(vpc_times, 0.99)
     print("[tasks] the same in awsvpc, default subnet and group (issue 5):")
-    print("  Wharf         p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms   (targets %.0f / %.0f ms: %s / %s)"
-          % (p50, p99, max(vpc_times), TARGETS["bridge_p50_ms"], TARGETS["bridge_p99_ms"],
-             verdict(p50, TARGETS["bridge_p50_ms"]), verdict(p99, TARGETS["bridge_p99_ms"])))
-    print_stamped(vpc_stamped)
+    print_latency(vpc_times, vpc_stamped, "bridge_p50_ms", "bridge_p99_ms")
     print("[tasks] %d awsvpc web servers: RUNNING in %.2f s, %d reachable from the host by their "
           "addresses; all STOPPED %.2f s after StopTask (target %.0f s: %s)"
           % (vpc_count, vpc_started_s, vpc_reachable, vpc_teardown_s, TARGETS["vpc_teardown_s"],
