@@ -19,10 +19,6 @@ namespace bj = boost::json;
 
 namespace {
 
-std::unexpected<Error> bad_value(std::string message) {
-  return fail_as(ErrorCode::kInvalidParameter, "InvalidParameterValue", std::move(message));
-}
-
 std::unexpected<Error> missing(std::string_view member, std::string_view hint = {}) {
   std::string message = "The request must contain the parameter " + std::string(member) + ".";
   if (!hint.empty()) message += " " + std::string(hint);

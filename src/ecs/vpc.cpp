@@ -17,10 +17,6 @@ namespace bj = boost::json;
 
 namespace {
 
-std::unexpected<Error> bad_value(std::string message) {
-  return fail_as(ErrorCode::kInvalidParameter, "InvalidParameterValue", std::move(message));
-}
-
 // PREFIX-<17 hex> from a hash of `seed`: the same on every start.
 std::string derived_id(std::string_view prefix, const std::string& seed) {
   return std::string(prefix) + "-" + sha256_hex(seed).substr(0, 17);
@@ -130,6 +126,10 @@ Result<std::string> required_id(const bj::object& stored, std::string_view what)
 }
 
 }  // namespace
+
+std::unexpected<Error> bad_value(std::string message) {
+  return fail_as(ErrorCode::kInvalidParameter, "InvalidParameterValue", std::move(message));
+}
 
 std::string default_vpc_id(std::string_view region_name) {
   return derived_id("vpc", "wharf/" + std::string(region_name) + "/default-vpc");

@@ -79,6 +79,9 @@ std::string default_vpc_id(std::string_view region_name);
 std::string default_subnet_id(std::string_view region_name);
 std::string default_security_group_id(std::string_view region_name);
 
+// EC2's InvalidParameterValue error.
+std::unexpected<Error> bad_value(std::string message);
+
 // A new random id: PREFIX + "-" + 17 lowercase hex digits ("sg", "subnet", "sgr").
 std::string new_ec2_id(std::string_view prefix);
 // Whether `id` is PREFIX-<8 or 17 lowercase hex digits>, the shapes EC2 ids take.
