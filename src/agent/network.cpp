@@ -843,25 +843,50 @@ Result<std::vector<PortBinding>> BridgeNetwork::allocate_ports(
     taken[port.protocol].insert(port.host_port);
     bindings.push_back({"0.0.0.0", port.container_port, port.host_port, port.protocol});
   }
-  for (const PortMapping& port : ports) {
-    if (port.host_port != 0) continue;
-    std::uint16_t& next = next_port_[port.protocol];
-    auto picked = pick_port(options_.ephemeral_low, options_.ephemeral_high, next,
-                            taken[port.protocol], [&](std::uint16_t candidate) {
-                              auto reserved = reserve_port(candidate, port.protocol);
-                              if (!reserved) return false;
-                              reservations.push_back(std::move(*reserved));
-                              return true;
-                            });
-    if (!picked) {
-      return fail(ErrorCode::kResourceInUse, "no free " + port.protocol + " host port in " +
-                                                 std::to_string(options_.ephemeral_low) + "-" +
-                                                 std::to_string(options_.ephemeral_high));
+  for (std::size_t index = 0; index < ports.size();) {
+    const PortMapping& port = ports[index];
+    std::size_t count = 1;
+    while (index + count < ports.size() && ports[index + count].continues_range) ++count;
+    if (port.host_port != 0) {
+      index += count;
+      continue;
     }
+    // A block of `count` consecutive free ports starting at the candidate; a range that
+    // cannot fit above the candidate is never tried there.
+    std::set<std::uint16_t>& protocol_taken = taken[port.protocol];
+    std::uint16_t& next = next_port_[port.protocol];
+    auto last_start = static_cast<std::uint16_t>(
+        options_.ephemeral_high - std::min<std::size_t>(count - 1, options_.ephemeral_high));
+    auto picked =
+        pick_port(options_.ephemeral_low, last_start, next, {}, [&](std::uint16_t candidate) {
+          std::vector<UniqueFd> block;
+          for (std::size_t offset = 0; offset < count; ++offset) {
+            auto number = static_cast<std::uint16_t>(candidate + offset);
+            if (protocol_taken.contains(number)) return false;
+            auto reserved = reserve_port(number, port.protocol);
+            if (!reserved) return false;
+            block.push_back(std::move(*reserved));
+          }
+          for (UniqueFd& fd : block) reservations.push_back(std::move(fd));
+          return true;
+        });
+    if (!picked) {
+      return fail(ErrorCode::kResourceInUse,
+                  "no " + std::string(count > 1 ? std::to_string(count) + " consecutive " : "") +
+                      "free " + port.protocol + " host port" + (count > 1 ? "s" : "") + " in " +
+                      std::to_string(options_.ephemeral_low) + "-" +
+                      std::to_string(options_.ephemeral_high));
+    }
+    auto last = static_cast<std::uint16_t>(*picked + count - 1);
     // Round robin: a port just freed is not handed out again at once.
-    next = *picked == options_.ephemeral_high ? options_.ephemeral_low : *picked + 1;
-    taken[port.protocol].insert(*picked);
-    bindings.push_back({"0.0.0.0", port.container_port, *picked, port.protocol});
+    next = last == options_.ephemeral_high ? options_.ephemeral_low : last + 1;
+    for (std::size_t offset = 0; offset < count; ++offset) {
+      auto number = static_cast<std::uint16_t>(*picked + offset);
+      protocol_taken.insert(number);
+      bindings.push_back({"0.0.0.0", ports[index + offset].container_port, number,
+                          ports[index + offset].protocol});
+    }
+    index += count;
   }
   return bindings;
 }

@@ -37,6 +37,9 @@ struct PortMapping {
   std::uint16_t container_port = 0;
   std::uint16_t host_port = 0;   // 0: a free one from the ephemeral range
   std::string protocol = "tcp";  // tcp or udp
+  // Part of a containerPortRange: its host port is the previous mapping's plus one, so a
+  // range's dynamic host ports come out as one block.
+  bool continues_range = false;
 };
 
 struct PortBinding {

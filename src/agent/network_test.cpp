@@ -439,6 +439,32 @@ TEST_F(BridgeNetworkTest, DynamicPortReachesTheContainerFromLoopbackAndHostAddre
   EXPECT_EQ(udp_ask("127.0.0.1", web.bindings[1].host_port), "udp hi");
 }
 
+TEST_F(BridgeNetworkTest, APortRangeGetsConsecutiveHostPortsAroundAHeldOne) {
+  // A host process holds the second port of the range: the block moves past it instead of
+  // coming out with a gap.
+  int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto held_port = static_cast<std::uint16_t>(options_.ephemeral_low + 1);
+  sockaddr_in address = socket_address("0.0.0.0", held_port);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  Endpoint web = attach("web", {{8000, 0, "tcp"}, {8001, 0, "tcp", true}, {8002, 0, "tcp", true}});
+  close(holder);
+  ASSERT_EQ(web.bindings.size(), 3u);
+  for (std::size_t index = 0; index < 3; ++index) {
+    EXPECT_EQ(web.bindings[index].container_port, 8000 + index);
+    EXPECT_EQ(web.bindings[index].host_port, web.bindings[0].host_port + index);
+  }
+  EXPECT_GT(web.bindings[0].host_port, held_port);
+
+  // A range longer than the whole ephemeral span cannot be placed.
+  std::vector<PortMapping> huge;
+  for (std::uint16_t port = 1; port <= 101; ++port) huge.push_back({port, 0, "tcp", port != 1});
+  auto refused = network_->attach("huge", huge);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceInUse) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("101 consecutive"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST_F(BridgeNetworkTest, StaticHostPortTakenTwiceIsResourceInUse) {
   Endpoint first = attach("first", {{80, static_port_, "tcp"}});
   ASSERT_EQ(first.bindings.size(), 1u);

@@ -911,10 +911,11 @@ class TaskEngine::Runner {
         const auto& entry = item.as_object();
         std::string protocol = json::string_or(entry, "protocol", "tcp");
         if (auto range = port_range(json::string_or(entry, "containerPortRange", ""))) {
-          // Each port of the range gets a host port; consecutive dynamic picks make the host
-          // ports a range too, as ECS reports them (see reported_bindings).
+          // Each port of the range gets a host port, allocated as one consecutive block so
+          // that the host ports are a range too, as ECS reports them (see reported_bindings).
           for (std::uint32_t port = range->first; port <= range->second; ++port) {
-            mappings.push_back({static_cast<std::uint16_t>(port), 0, protocol});
+            mappings.push_back(
+                {static_cast<std::uint16_t>(port), 0, protocol, port != range->first});
           }
           continue;
         }
