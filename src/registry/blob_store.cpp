@@ -7,7 +7,11 @@
 
 #include <array>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "common/log.hpp"
@@ -16,26 +20,13 @@ namespace wharf::registry {
 
 namespace fs = std::filesystem;
 
-// One upload session. Fields other than `busy`, `size` and `touched` belong to whoever holds
-// it busy (a writer or a completion); those three are guarded by the store's mutex.
-struct UploadSession {
-  std::string id;
-  std::string owner;
-  fs::path path;
-  UniqueFd fd;  // open while a writer holds the session
-  oci::Hasher hasher{"sha256"};
-  uint64_t written_back = 0;  // bytes [0, written_back) have had their writeback started
-  uint64_t size = 0;
-  TimePoint started;
-  TimePoint touched;
-  bool busy = false;
-};
-
 namespace {
 
 // Writeback of an upload's file is started in windows of this size as the bytes arrive, so the
 // fsync that completes the upload finds little left to write.
 constexpr uint64_t kWritebackWindow = 8 << 20;
+// O_DIRECT writes start at multiples of this (a page; more than any block size in use).
+constexpr std::size_t kDirectAlign = 4096;
 
 Error disk_error(std::string doing, const fs::path& path) {
   return Error{ErrorCode::kInternal, doing + " " + path.string() + ": " + std::strerror(errno)};
@@ -99,14 +90,207 @@ Error upload_not_found(std::string_view id) {
   return Error{ErrorCode::kUploadNotFound, "upload " + std::string(id) + " does not exist"};
 }
 
+// The bytes of one writer's turn at an upload, from an offset that is a multiple of kDirectAlign:
+// the receiving thread only copies them into a few reused, aligned buffers, and a thread of the
+// pipeline hashes each full buffer and writes it with O_DIRECT. The disk is written without
+// going through the page cache (whose fresh pages are slow to touch in a VM), and hashing runs
+// on the other core. Whatever does not fill a buffer by finish() is hashed and written in line,
+// the last partial block through the ordinary descriptor. The hasher belongs to the pipeline
+// until finish() returns.
+class DirectPipeline {
+ public:
+  // nullptr when the file system refuses O_DIRECT (tmpfs, for one).
+  static std::unique_ptr<DirectPipeline> open(const fs::path& path, int buffered_fd,
+                                              oci::Hasher& hasher, uint64_t offset) {
+    UniqueFd direct(::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
+    if (!direct) return nullptr;
+    return std::unique_ptr<DirectPipeline>(
+        new DirectPipeline(path, std::move(direct), buffered_fd, hasher, offset));
+  }
+  DirectPipeline(const DirectPipeline&) = delete;
+  DirectPipeline& operator=(const DirectPipeline&) = delete;
+  ~DirectPipeline() { (void)finish(); }
+
+  Status write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      if (filling_ == nullptr) {
+        auto buffer = take_free_buffer();
+        if (!buffer) return std::unexpected(buffer.error());
+        filling_ = *buffer;
+      }
+      std::size_t taken = std::min(bytes.size(), kBufferSize - filled_);
+      std::memcpy(filling_ + filled_, bytes.data(), taken);
+      filled_ += taken;
+      bytes.remove_prefix(taken);
+      if (filled_ == kBufferSize) submit();
+    }
+    return {};
+  }
+
+  // Waits for the buffers in flight, then hashes and writes what is left in line.
+  Status finish() {
+    if (finished_) return outcome();
+    finished_ = true;
+    if (thread_.joinable()) {
+      {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+      }
+      work_.notify_one();
+      thread_.join();
+    }
+    if (filled_ > 0 && !error_) {
+      std::size_t aligned = filled_ - filled_ % kDirectAlign;
+      write_out(filling_, aligned, false);
+      write_out(filling_ + aligned, filled_ - aligned, true);
+    }
+    for (char* buffer : buffers_) std::free(buffer);
+    buffers_.clear();
+    return outcome();
+  }
+
+ private:
+  static constexpr std::size_t kBufferSize = 1 << 20;
+  static constexpr std::size_t kBufferCount = 4;
+
+  struct Job {
+    char* buffer;
+    uint64_t offset;
+  };
+
+  DirectPipeline(const fs::path& path, UniqueFd direct, int buffered_fd, oci::Hasher& hasher,
+                 uint64_t offset)
+      : path_(path),
+        direct_(std::move(direct)),
+        buffered_fd_(buffered_fd),
+        hasher_(hasher),
+        offset_(offset) {}
+
+  Status outcome() const {
+    if (error_) return std::unexpected(*error_);
+    return {};
+  }
+
+  // A free buffer: a new one while fewer than kBufferCount exist, else one the thread is done
+  // with (waiting for it: the disk sets the pace).
+  Result<char*> take_free_buffer() {
+    std::unique_lock lock(mutex_);
+    if (error_) return std::unexpected(*error_);
+    if (free_.empty() && buffers_.size() < kBufferCount) {
+      char* buffer = static_cast<char*>(std::aligned_alloc(kDirectAlign, kBufferSize));
+      if (buffer == nullptr) throw std::bad_alloc();
+      buffers_.push_back(buffer);
+      return buffer;
+    }
+    done_.wait(lock, [&] { return !free_.empty() || error_; });
+    if (error_) return std::unexpected(*error_);
+    char* buffer = free_.back();
+    free_.pop_back();
+    return buffer;
+  }
+
+  void submit() {
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back({filling_, offset_});
+    }
+    offset_ += kBufferSize;
+    filling_ = nullptr;
+    filled_ = 0;
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    work_.notify_one();
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      work_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+      if (jobs_.empty()) return;
+      Job job = jobs_.front();
+      jobs_.pop_front();
+      bool failed = error_.has_value();
+      lock.unlock();
+      if (!failed) write_out(job.buffer, kBufferSize, false, job.offset);
+      lock.lock();
+      free_.push_back(job.buffer);
+      done_.notify_one();
+    }
+  }
+
+  // Hashes `size` bytes and writes them at the end of what was written so far (or at `at`).
+  void write_out(const char* data, std::size_t size, bool buffered,
+                 std::optional<uint64_t> at = std::nullopt) {
+    if (size == 0) return;
+    hasher_.update({data, size});
+    uint64_t position = at.value_or(offset_);
+    if (!at) offset_ += size;
+    int fd = buffered ? buffered_fd_ : direct_.get();
+    while (size > 0) {
+      ssize_t written = ::pwrite(fd, data, size, static_cast<off_t>(position));
+      if (written < 0 && errno == EINTR) continue;
+      if (written < 0 && errno == EINVAL && fd == direct_.get()) {
+        fd = buffered_fd_;  // O_DIRECT refused for this write after all
+        continue;
+      }
+      if (written <= 0) {
+        std::lock_guard lock(mutex_);
+        error_ = disk_error("writing", path_);
+        done_.notify_all();
+        return;
+      }
+      data += written;
+      size -= static_cast<std::size_t>(written);
+      position += static_cast<uint64_t>(written);
+    }
+  }
+
+  fs::path path_;
+  UniqueFd direct_;
+  int buffered_fd_;
+  oci::Hasher& hasher_;
+  uint64_t offset_;  // where the next buffer goes; the receiving thread's
+  char* filling_ = nullptr;
+  std::size_t filled_ = 0;
+  bool finished_ = false;
+  std::mutex mutex_;  // guards the fields below
+  std::condition_variable work_;
+  std::condition_variable done_;
+  std::deque<Job> jobs_;
+  std::vector<char*> free_;
+  std::vector<char*> buffers_;
+  std::optional<Error> error_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
+
+// One upload session. Fields other than `busy`, `size` and `touched` belong to whoever holds
+// it busy (a writer or a completion); those three are guarded by the store's mutex.
+struct UploadSession {
+  std::string id;
+  std::string owner;
+  fs::path path;
+  UniqueFd fd;  // open while a writer holds the session
+  oci::Hasher hasher{"sha256"};
+  // The current writer's pipeline, when its turn began at an aligned offset and the file
+  // system takes O_DIRECT; otherwise the writer hashes and writes in line.
+  std::unique_ptr<DirectPipeline> direct;
+  std::optional<Error> failed;  // a pipeline's write failed after its writer was gone
+  uint64_t written_back = 0;    // bytes [0, written_back) have had their writeback started
+  uint64_t size = 0;
+  TimePoint started;
+  TimePoint touched;
+  bool busy = false;
+};
 
 // ---- UploadWriter ----
 
 UploadWriter::UploadWriter(UploadWriter&& other) noexcept
     : store_(std::exchange(other.store_, nullptr)),
       session_(std::exchange(other.session_, nullptr)),
-      id_(std::move(other.id_)) {}
+      id_(std::move(other.id_)),
+      first_write_(other.first_write_) {}
 
 UploadWriter& UploadWriter::operator=(UploadWriter&& other) noexcept {
   if (this == &other) return *this;
@@ -114,6 +298,7 @@ UploadWriter& UploadWriter::operator=(UploadWriter&& other) noexcept {
   store_ = std::exchange(other.store_, nullptr);
   session_ = std::exchange(other.session_, nullptr);
   id_ = std::move(other.id_);
+  first_write_ = other.first_write_;
   return *this;
 }
 
@@ -123,16 +308,30 @@ UploadWriter::~UploadWriter() {
 
 Status UploadWriter::write(std::string_view bytes) {
   if (bytes.empty()) return {};
-  if (auto status = write_all(session_->fd.get(), bytes, session_->path); !status) return status;
-  session_->hasher.update(bytes);
+  if (session_->failed) return std::unexpected(*session_->failed);
   // Only this writer changes `size`, so reading it without the mutex is safe here.
   uint64_t end = session_->size + bytes.size();
-  if (end - session_->written_back >= kWritebackWindow) {
-    // Asynchronous: queues the range for writing and returns. Advisory, so a failure is left to
-    // the fsync in complete_upload() to report.
-    ::sync_file_range(session_->fd.get(), static_cast<off_t>(session_->written_back),
-                      static_cast<off_t>(end - session_->written_back), SYNC_FILE_RANGE_WRITE);
-    session_->written_back = end;
+  if (!session_->direct && first_write_ && session_->size % kDirectAlign == 0 &&
+      store_->direct_io_) {
+    session_->direct =
+        DirectPipeline::open(session_->path, session_->fd.get(), session_->hasher, session_->size);
+    if (!session_->direct) store_->direct_io_ = false;
+  }
+  first_write_ = false;
+  if (session_->direct) {
+    if (auto status = session_->direct->write(bytes); !status) return status;
+  } else {
+    if (auto status = write_all(session_->fd.get(), bytes, session_->path); !status) {
+      return status;
+    }
+    session_->hasher.update(bytes);
+    if (end - session_->written_back >= kWritebackWindow) {
+      // Asynchronous: queues the range for writing and returns. Advisory, so a failure is left
+      // to the fsync in complete_upload() to report.
+      ::sync_file_range(session_->fd.get(), static_cast<off_t>(session_->written_back),
+                        static_cast<off_t>(end - session_->written_back), SYNC_FILE_RANGE_WRITE);
+      session_->written_back = end;
+    }
   }
   std::lock_guard lock(store_->mutex_);
   session_->size += bytes.size();
@@ -335,6 +534,10 @@ Result<uint64_t> BlobStore::append(std::string_view id, uint64_t offset, std::st
 }
 
 void BlobStore::release(UploadSession* session) {
+  if (session->direct) {
+    if (Status written = session->direct->finish(); !written) session->failed = written.error();
+    session->direct.reset();
+  }
   session->fd.reset();
   std::lock_guard lock(mutex_);
   session->busy = false;
@@ -345,6 +548,7 @@ Result<uint64_t> BlobStore::complete_upload(std::string_view id, const oci::Dige
   if (!claimed) return std::unexpected(claimed.error());
   UploadSession* session = *claimed;
   Result<uint64_t> outcome = [&]() -> Result<uint64_t> {
+    if (session->failed) return std::unexpected(*session->failed);
     if (auto synced = fsync_path(session->path, O_RDONLY); !synced) {
       return std::unexpected(synced.error());
     }

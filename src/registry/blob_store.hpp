@@ -2,6 +2,7 @@
 // sessions that fill it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -80,6 +81,7 @@ class UploadWriter {
   BlobStore* store_ = nullptr;
   UploadSession* session_ = nullptr;  // the store's session, pinned (busy) while this writer lives
   std::string id_;
+  bool first_write_ = true;
 };
 
 class BlobStore {
@@ -154,6 +156,8 @@ class BlobStore {
   mutable std::mutex mutex_;  // guards uploads_ and retained_, and orders retain() vs deletion
   std::map<std::string, std::unique_ptr<UploadSession>, std::less<>> uploads_;
   std::map<oci::Digest, TimePoint> retained_;
+  // Cleared when the file system refuses O_DIRECT, so uploads stop trying it.
+  std::atomic<bool> direct_io_ = true;
 };
 
 }  // namespace wharf::registry
