@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 
 class BlobStoreTest : public ::testing::Test {
  protected:
+  explicit BlobStoreTest(const fs::path& base = fs::temp_directory_path()) : dir_(base) {}
   void SetUp() override { reopen(); }
   void reopen() {
     store_.reset();
@@ -211,19 +212,9 @@ TEST_F(BlobStoreTest, OpenBlobGivesTheFileAndItsSize) {
 // Large uploads on disk (/tmp) and on tmpfs (/dev/shm): writers (chunks) that start at an
 // aligned offset go through the O_DIRECT pipeline, one that starts elsewhere writes in line;
 // pieces of every size, parts smaller than a block, and sessions dropped mid-way.
-class LargeUploadTest : public ::testing::TestWithParam<const char*> {
+class LargeUploadTest : public BlobStoreTest, public ::testing::WithParamInterface<const char*> {
  protected:
-  void SetUp() override { reopen(); }
-  void reopen() {
-    store_.reset();
-    auto opened =
-        BlobStore::open({dir_.path(), std::chrono::hours(1), std::chrono::hours(1)}, clock_);
-    ASSERT_TRUE(opened) << opened.error().message;
-    store_ = std::move(*opened);
-  }
-  TempDir dir_{GetParam()};
-  ManualClock clock_{test_epoch()};
-  std::unique_ptr<BlobStore> store_;
+  LargeUploadTest() : BlobStoreTest(GetParam()) {}
 };
 
 TEST_P(LargeUploadTest, BytesAndDigestsComeOutRight) {
