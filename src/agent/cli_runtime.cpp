@@ -143,7 +143,7 @@ class CliRuntime final : public Runtime {
  public:
   CliRuntime(CliFlavor flavor, const RuntimeOptions& options, ProcessReaper& reaper)
       : flavor_(std::move(flavor)),
-        binary_(options.binary.empty() ? fs::path(flavor_.name) : options.binary),
+        binary_(options.binary.empty() ? find_program(flavor_.name) : options.binary),
         state_root_(options.state_root),
         shim_(options.shim),
         reaper_(reaper) {}

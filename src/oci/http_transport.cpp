@@ -234,6 +234,9 @@ Result<HttpResponse> HttpTransport::perform(const HttpRequest& request) {
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (has_body) {
+    // A body held in memory goes out at once: waiting for "100 Continue" would cost a round
+    // trip on every API call. A file's body (a layer) still waits, in case it is refused.
+    if (!request.file && !find_header(request.headers, "Expect")) headers.add("Expect:");
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
                      static_cast<curl_off_t>(exchange.body_length()));
