@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <system_error>
 
 #include "common/text.hpp"
@@ -109,25 +108,6 @@ Result<std::string> run_checked(const std::vector<std::string>& argv, std::strin
   std::string err(trim(output->err));
   if (!err.empty()) message += ": " + err;
   return fail(ErrorCode::kInternal, std::move(message));
-}
-
-std::filesystem::path find_program(std::string_view name) {
-  if (name.empty() || name.find('/') != std::string_view::npos) return std::string(name);
-  const char* variable = std::getenv("PATH");
-  std::string_view dirs = variable != nullptr ? variable : "/usr/bin:/bin";
-  while (!dirs.empty()) {
-    std::size_t colon = dirs.find(':');
-    std::string_view dir = dirs.substr(0, colon);
-    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
-    if (dir.empty()) continue;
-    std::filesystem::path candidate = std::filesystem::path(dir) / name;
-    std::error_code error;
-    if (::access(candidate.c_str(), X_OK) == 0 &&
-        !std::filesystem::is_directory(candidate, error)) {
-      return candidate;
-    }
-  }
-  return std::string(name);
 }
 
 }  // namespace wharf::agent

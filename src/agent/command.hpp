@@ -2,7 +2,6 @@
 #pragma once
 
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,10 +29,6 @@ std::string command_text(const std::vector<std::string>& argv);
 Result<CommandOutput> run_command(const std::vector<std::string>& argv, std::string_view input = {},
                                   std::chrono::milliseconds timeout = kDefaultCommandTimeout,
                                   ProcessReaper& reaper = ProcessReaper::instance());
-
-// The absolute path of program `name` on PATH, so that starting it often (a runtime per container)
-// does not search PATH every time; `name` itself when it is not found there or holds a slash.
-std::filesystem::path find_program(std::string_view name);
 
 // Everything in the file behind `fd`, read from its start (a memory file a child wrote).
 Result<std::string> read_from_start(int fd);

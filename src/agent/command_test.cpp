@@ -24,14 +24,6 @@ TEST(CommandTest, CheckedFailureNamesTheCommandAndItsStderr) {
   EXPECT_EQ(run_checked({"echo", "fine"}).value_or("?"), "fine\n");
 }
 
-TEST(CommandTest, FindsProgramsOnPath) {
-  std::filesystem::path sh = find_program("sh");
-  EXPECT_TRUE(sh.is_absolute()) << sh;
-  EXPECT_EQ(sh.filename(), "sh");
-  EXPECT_EQ(find_program("no-such-program-wharf"), "no-such-program-wharf");
-  EXPECT_EQ(find_program("./relative/sh"), "./relative/sh");
-}
-
 TEST(CommandTest, MissingProgramAndTimeoutAreErrors) {
   auto missing = run_command({"wharf-no-such-program"});
   ASSERT_FALSE(missing.has_value());

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 #include <thread>
 
@@ -79,6 +80,33 @@ void ProcessReaper::record_exit(pid_t pid, int wait_status) {
   if (stranger_exits_.size() > kMaxStrangerExits) stranger_exits_.pop_front();
 }
 
+std::filesystem::path find_program(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos) return std::string(name);
+  static std::mutex mutex;
+  static std::map<std::string, std::filesystem::path, std::less<>> found;
+  {
+    std::lock_guard lock(mutex);
+    if (auto known = found.find(name); known != found.end()) return known->second;
+  }
+  const char* variable = std::getenv("PATH");
+  std::string_view dirs = variable != nullptr ? variable : "/usr/bin:/bin";
+  while (!dirs.empty()) {
+    std::size_t colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    if (dir.empty()) continue;
+    std::filesystem::path candidate = std::filesystem::path(dir) / name;
+    std::error_code error;
+    if (::access(candidate.c_str(), X_OK) == 0 &&
+        !std::filesystem::is_directory(candidate, error)) {
+      std::lock_guard lock(mutex);
+      found.emplace(std::string(name), candidate);
+      return candidate;
+    }
+  }
+  return std::string(name);  // not remembered: it may be installed later
+}
+
 Result<pid_t> ProcessReaper::spawn(const std::vector<std::string>& argv, const ChildIo& io) {
   if (argv.empty()) return invalid("spawning a process needs a program");
   UniqueFd null_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -105,6 +133,7 @@ Result<pid_t> ProcessReaper::spawn(const std::vector<std::string>& argv, const C
   posix_spawnattr_setsigdefault(&attributes, &all);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+  std::string program = find_program(argv[0]);
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
@@ -113,7 +142,7 @@ Result<pid_t> ProcessReaper::spawn(const std::vector<std::string>& argv, const C
   int error = 0;
   {
     std::lock_guard lock(mutex_);
-    error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+    error = posix_spawnp(&pid, program.c_str(), &actions, &attributes, args.data(), environ);
     if (error == 0) {
       tracked_.insert(pid);
       exits_.erase(pid);

@@ -23,11 +23,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -55,6 +57,12 @@ struct ChildIo {
 // A pidfd for `pid` (any process, not only a child): readable once it exits. Empty when `pid`
 // is not positive or no longer exists (errno ESRCH).
 UniqueFd open_pidfd(pid_t pid);
+
+// The absolute path of program `name` on PATH; `name` itself when it is not found there or holds
+// a slash. Successful lookups are remembered, so a program started often (a runtime per
+// container, `nft`) is not searched for along PATH each time: with a long PATH, the failed
+// exec attempts of that search cost milliseconds per start.
+std::filesystem::path find_program(std::string_view name);
 
 class ProcessReaper {
  public:

@@ -73,5 +73,13 @@ TEST(ProcessReaper, AdoptsOrphansThatReparentToIt) {
   EXPECT_EQ(stranger.error().code, ErrorCode::kNotFound);
 }
 
+TEST(ProcessReaperTest, FindsProgramsOnPath) {
+  std::filesystem::path sh = find_program("sh");
+  EXPECT_TRUE(sh.is_absolute()) << sh;
+  EXPECT_EQ(sh.filename(), "sh");
+  EXPECT_EQ(find_program("no-such-program-wharf"), "no-such-program-wharf");
+  EXPECT_EQ(find_program("./relative/sh"), "./relative/sh");
+}
+
 }  // namespace
 }  // namespace wharf::agent
