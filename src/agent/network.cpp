@@ -392,6 +392,18 @@ std::optional<std::uint16_t> pick_port(std::uint16_t low, std::uint16_t high, st
   return std::nullopt;
 }
 
+std::string nft_endpoint_ports_script(const BridgeOptions& options, const Endpoint& endpoint,
+                                      std::string_view verb) {
+  std::string script;
+  for (std::string_view protocol : {"tcp", "udp"}) {
+    if (std::string elements = nft_elements({endpoint}, protocol); !elements.empty()) {
+      script += std::string(verb) + " element ip " + options.nft_table + " " +
+                std::string(protocol) + "_ports { " + elements + " }\n";
+    }
+  }
+  return script;
+}
+
 std::string nft_table_script(const BridgeOptions& options, const Ipv4Prefix& subnet,
                              const std::vector<Endpoint>& endpoints) {
   const std::string& table = options.nft_table;
@@ -804,6 +816,18 @@ Status BridgeNetwork::sync_nft_locked(const std::vector<Endpoint>& endpoints) {
   return {};
 }
 
+Status BridgeNetwork::change_ports_locked(const Endpoint& endpoint, std::string_view verb) {
+  std::string script = nft_endpoint_ports_script(options_, endpoint, verb);
+  if (script.empty()) return {};
+  auto done = run_checked({"nft", "-f", "-"}, script);
+  if (!done) {
+    return std::unexpected(
+        std::move(done.error())
+            .context("changing the port maps of table ip " + options_.nft_table));
+  }
+  return {};
+}
+
 Status BridgeNetwork::save_locked() {
   NetworkState state{options_.subnet, endpoint_list_locked()};
   auto saved = write_file_atomically(options_.state_file, network_state_json(state));
@@ -943,15 +967,13 @@ Result<Endpoint> BridgeNetwork::attach_locked(const std::string& id,
   if (auto created = create_links(endpoint, netns, options_.name, subnet_.length, mtu_); !created) {
     return undo(std::move(created.error()));
   }
-  if (!endpoint.bindings.empty()) {
-    std::vector<Endpoint> with = endpoint_list_locked();
-    with.push_back(endpoint);
-    if (auto synced = sync_nft_locked(with); !synced) return undo(std::move(synced.error()));
+  if (auto published = change_ports_locked(endpoint, "add"); !published) {
+    return undo(std::move(published.error()));
   }
   endpoints_[id] = endpoint;
   if (auto saved = save_locked(); !saved) {
     endpoints_.erase(id);
-    if (!endpoint.bindings.empty()) (void)sync_nft_locked(endpoint_list_locked());
+    (void)change_ports_locked(endpoint, "delete");
     return undo(std::move(saved.error()));
   }
   reservations_[id] = std::move(reservations);
@@ -971,7 +993,8 @@ Status BridgeNetwork::detach_locked(const std::string& id) {
   auto found = endpoints_.find(id);
   if (found == endpoints_.end()) return {};
   Endpoint endpoint = found->second;
-  if (!endpoint.bindings.empty()) {
+  if (auto unpublished = change_ports_locked(endpoint, "delete"); !unpublished) {
+    // The maps did not hold what the state says: rebuild them without this endpoint.
     std::vector<Endpoint> without;
     for (const auto& [other_id, other] : endpoints_) {
       if (other_id != id) without.push_back(other);

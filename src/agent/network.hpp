@@ -129,6 +129,7 @@ class BridgeNetwork {
   Status detach_locked(const std::string& id);
   Status reconcile_locked(const std::set<std::string>& live);
   Status sync_nft_locked(const std::vector<Endpoint>& endpoints);
+  Status change_ports_locked(const Endpoint& endpoint, std::string_view verb);
   Status save_locked();
   std::vector<Endpoint> endpoint_list_locked() const;
   std::set<std::uint16_t> allocated_ports(std::string_view protocol) const;
@@ -209,6 +210,11 @@ bool is_nft_table_name(std::string_view name);
 // chain and the port maps, holding the bindings of `endpoints`. Replaces the table atomically.
 std::string nft_table_script(const BridgeOptions& options, const Ipv4Prefix& subnet,
                              const std::vector<Endpoint>& endpoints);
+// The nft script that adds (`verb` "add") or removes ("delete") one endpoint's published ports
+// in the table's port maps; empty when it publishes none. Attaching only adds elements: a
+// transaction that deletes anything waits out a kernel RCU grace period (~15 ms here).
+std::string nft_endpoint_ports_script(const BridgeOptions& options, const Endpoint& endpoint,
+                                      std::string_view verb);
 
 // The state file's contents, and back.
 struct NetworkState {

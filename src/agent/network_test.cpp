@@ -168,6 +168,18 @@ TEST(NetworkNftTest, TableScriptReplacesTheTableAndMapsPorts) {
             std::string::npos);
 }
 
+TEST(NetworkNftTest, EndpointScriptAddsOrDeletesOnlyItsElements) {
+  BridgeOptions options{"wt-br", "", "wt_table", "wt-", "/tmp/x.json"};
+  EXPECT_EQ(nft_endpoint_ports_script(options, sample_endpoint(), "add"),
+            "add element ip wt_table tcp_ports { 49153 : 10.251.9.2 . 80 }\n"
+            "add element ip wt_table udp_ports { 8053 : 10.251.9.2 . 53 }\n");
+  std::string removal = nft_endpoint_ports_script(options, sample_endpoint(), "delete");
+  EXPECT_TRUE(removal.starts_with("delete element ip wt_table tcp_ports {")) << removal;
+  Endpoint unpublished = sample_endpoint();
+  unpublished.bindings.clear();
+  EXPECT_EQ(nft_endpoint_ports_script(options, unpublished, "add"), "");
+}
+
 // ---- Real networks ---------------------------------------------------------------------------
 
 using testkit::have_command;
@@ -492,13 +504,19 @@ TEST_F(BridgeNetworkTest, StaticHostPortTakenTwiceIsResourceInUse) {
 
 TEST_F(BridgeNetworkTest, DetachFreesTheAddressAndPort) {
   Endpoint first = attach("first", {{80, static_port_, "tcp"}});
+  Endpoint stays = attach("stays", {{80, 0, "tcp"}});
   ASSERT_TRUE(network_->detach("first").has_value());
   EXPECT_FALSE(netns_exists("first"));
   EXPECT_FALSE(link_exists(first.host_veth));
-  EXPECT_TRUE(network_->endpoints().empty());
+  EXPECT_EQ(network_->endpoints().size(), 1u);
   EXPECT_TRUE(network_->detach("first").has_value());  // unknown ids too
   std::string rules = shell("nft list table ip " + options_.nft_table);
   EXPECT_EQ(rules.find(std::to_string(static_port_) + " :"), std::string::npos) << rules;
+  // Only the detached endpoint's ports went.
+  EXPECT_NE(rules.find(std::to_string(stays.bindings[0].host_port) + " : " + stays.ip),
+            std::string::npos)
+      << rules;
+  ASSERT_TRUE(network_->detach("stays").has_value());
 
   Endpoint second = attach("second", {{80, static_port_, "tcp"}});
   EXPECT_EQ(second.ip, first.ip);
