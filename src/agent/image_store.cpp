@@ -192,6 +192,10 @@ Result<std::vector<oci::Digest>> parse_diff_ids(const bj::object& image) {
   return diff_ids;
 }
 
+// How long a registry client (its login, tokens and connections) is reused between pulls. ECR
+// tokens last 12 hours; a failed pull renews the login at once anyway.
+constexpr std::chrono::minutes kClientReuse{10};
+
 std::string flight_key(const oci::Reference& reference,
                        const std::optional<oci::RegistryCredentials>& credentials) {
   std::string key = reference.str();
@@ -470,15 +474,51 @@ bool ImageStore::layers_present_locked(const Image& image) const {
       image.diff_ids, [&](const oci::Digest& diff_id) { return layer_unpacked(layout_, diff_id); });
 }
 
-Result<Image> ImageStore::pull(const oci::Reference& reference,
-                               const std::optional<oci::RegistryCredentials>& credentials) {
-  std::string doing = "pulling image " + reference.str();
+Result<std::shared_ptr<oci::RegistryClient>> ImageStore::client_for(
+    const oci::Reference& reference, const std::optional<oci::RegistryCredentials>& credentials,
+    bool fresh, bool* reused) {
+  std::string key = reference.registry;
+  if (credentials) key += "\n" + credentials->username + "\n" + credentials->password;
+  TimePoint now = clock_.now();
+  {
+    std::lock_guard lock(clients_mutex_);
+    auto kept = clients_.find(key);
+    if (!fresh && kept != clients_.end() && now - kept->second.made < kClientReuse) {
+      if (reused != nullptr) *reused = true;
+      return kept->second.client;
+    }
+  }
   oci::RegistryAccess access = options_.access;
   access.credentials = credentials;
   auto client = oci::connect_registry(reference, access, options_.env, clock_);
+  if (!client) return std::unexpected(client.error());
+  std::shared_ptr<oci::RegistryClient> shared = std::move(*client);
+  std::lock_guard lock(clients_mutex_);
+  clients_[key] = KeptClient{shared, now};
+  return shared;
+}
+
+Result<Image> ImageStore::pull(const oci::Reference& reference,
+                               const std::optional<oci::RegistryCredentials>& credentials) {
+  std::string doing = "pulling image " + reference.str();
+  bool reused = false;
+  auto client = client_for(reference, credentials, false, &reused);
   if (!client) return std::unexpected(std::move(client.error()).context(doing));
-  auto resolved = (*client)->resolve(reference);
-  if (!resolved) return std::unexpected(std::move(resolved.error()).context(doing));
+  auto pulled = pull_with(**client, reference);
+  if (pulled) return pulled;
+  if (!reused) return std::unexpected(std::move(pulled.error()).context(doing));
+  // A kept client's login may have gone stale (a token revoked, keys rotated): once more with a
+  // new login before giving up.
+  auto renewed = client_for(reference, credentials, true);
+  if (!renewed) return std::unexpected(std::move(renewed.error()).context(doing));
+  pulled = pull_with(**renewed, reference);
+  if (!pulled) return std::unexpected(std::move(pulled.error()).context(doing));
+  return pulled;
+}
+
+Result<Image> ImageStore::pull_with(oci::RegistryClient& client, const oci::Reference& reference) {
+  auto resolved = client.resolve(reference);
+  if (!resolved) return std::unexpected(resolved.error());
   const oci::Digest digest = resolved->manifest.digest;
 
   std::vector<oci::Digest> pinned_layers;  // by fetch_image()
@@ -495,8 +535,8 @@ Result<Image> ImageStore::pull(const oci::Reference& reference,
     for (const auto& diff_id : pinned_layers) pulling_layers_.erase(pulling_layers_.find(diff_id));
   });
   if (!image) {
-    auto fetched = fetch_image(**client, reference, *resolved, pinned_layers);
-    if (!fetched) return std::unexpected(std::move(fetched.error()).context(doing));
+    auto fetched = fetch_image(client, reference, *resolved, pinned_layers);
+    if (!fetched) return std::unexpected(fetched.error());
     image = std::move(*fetched);
   }
   return remember(reference, std::move(*image));

@@ -134,6 +134,13 @@ class ImageStore {
                               const std::optional<oci::RegistryCredentials>& credentials);
   Result<Image> pull(const oci::Reference& reference,
                      const std::optional<oci::RegistryCredentials>& credentials);
+  Result<Image> pull_with(oci::RegistryClient& client, const oci::Reference& reference);
+  // A logged-in client for the reference's registry, kept for kClientReuse so that pulls reuse
+  // its connections, bearer tokens and ECR login. `fresh` replaces a kept one; `reused` says
+  // whether a kept one was returned.
+  Result<std::shared_ptr<oci::RegistryClient>> client_for(
+      const oci::Reference& reference, const std::optional<oci::RegistryCredentials>& credentials,
+      bool fresh, bool* reused = nullptr);
   Result<Image> fetch_image(oci::RegistryClient& client, const oci::Reference& reference,
                             const oci::ResolvedImage& resolved,
                             std::vector<oci::Digest>& pinned_layers);
@@ -166,6 +173,13 @@ class ImageStore {
   std::multiset<oci::Digest> pulling_layers_;    // their layers: not removable
   std::map<std::string, std::shared_ptr<Flight<Result<Image>>>> pulls_;  // by reference, login
   std::map<oci::Digest, std::shared_ptr<Flight<Status>>> unpacks_;       // by diff_id
+
+  struct KeptClient {
+    std::shared_ptr<oci::RegistryClient> client;
+    TimePoint made;
+  };
+  std::mutex clients_mutex_;
+  std::map<std::string, KeptClient> clients_;  // by registry and login
 };
 
 }  // namespace wharf::agent

@@ -167,7 +167,8 @@ class ImageStoreTest : public testkit::DataDirTest {
     fs::create_directories(root_ / "registry");
     std::ofstream(root_ / "registry/config.yml")
         << "version: 0.1\n"
-        << "log: {level: warn, accesslog: {disabled: true}}\n"
+        << "log: {level: info, accesslog: {disabled: true}}\n"  // info: each request and its remote
+                                                                // address
         << "storage: {filesystem: {rootdirectory: " << (root_ / "registry/data").string()
         << "}, delete: {enabled: true}}\n"
         << "http: {addr: \"" << host_ << "\", secret: test}\n";
@@ -370,6 +371,34 @@ TEST_F(ImageStoreTest, OncePullsOnlyWhatIsNotCached) {
   auto followed = store(PullBehavior::kDefault)->ensure(ref("web:v1"));
   ASSERT_TRUE(followed.has_value()) << followed.error().message;
   EXPECT_EQ(followed->manifest_digest, second.manifest_digest);
+}
+
+// Pulls of one registry reuse one logged-in client, and so one connection: a launch does not
+// pay for a TCP handshake and a login each time. After kClientReuse a new one is made.
+TEST_F(ImageStoreTest, RepeatedPullsReuseTheRegistryConnection) {
+  push("web:v1", "reused");
+  auto always = store(PullBehavior::kAlways);
+  auto remote_ports = [&] {
+    std::set<std::string> ports;
+    std::string log = testkit::read_file(root_ / "registry/log");
+    for (std::size_t at = log.find("http.request.remoteaddr"); at != std::string::npos;
+         at = log.find("http.request.remoteaddr", at + 1)) {
+      std::size_t colon = log.find("127.0.0.1:", at);
+      if (colon != std::string::npos && colon - at < 40) {
+        ports.insert(log.substr(colon, log.find_first_not_of("0123456789.:", colon) - colon));
+      }
+    }
+    return ports;
+  };
+  std::size_t before = remote_ports().size();
+  for (int pull = 0; pull < 3; ++pull) {
+    auto image = always->ensure(ref("web:v1"));
+    ASSERT_TRUE(image.has_value()) << image.error().message;
+  }
+  EXPECT_EQ(remote_ports().size(), before + 1) << testkit::read_file(root_ / "registry/log");
+  clock_.advance(std::chrono::minutes(11));
+  ASSERT_TRUE(always->ensure(ref("web:v1")).has_value());
+  EXPECT_EQ(remote_ports().size(), before + 2);
 }
 
 TEST_F(ImageStoreTest, LayeredImagesShareCachedLayers) {
