@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -554,7 +555,8 @@ class TaskEngine::Runner {
     }
   }
 
-  // Pulls every container's image and creates the task's cgroup.
+  // Pulls every container's image and creates the task's cgroup. An awsvpc task's network
+  // interface is attached meanwhile, on a thread of its own: neither waits for the other.
   void prepare() {
     set_status(TaskStatus::kPending);
     spdlog::debug("task {}: preparing after {} ms", id_, elapsed_ms());
@@ -563,13 +565,26 @@ class TaskEngine::Runner {
       pull_started_ = engine_.clock_.now();
     }
     changed();
+    bool awsvpc = json::string_or(definition_, "networkMode", "bridge") == "awsvpc";
+    std::optional<std::future<Result<AwsvpcEndpoint>>> attaching;
+    if (awsvpc) attaching = begin_task_network();
+    Container* unpulled = nullptr;
+    std::string pull_error;
     for (Container& container : containers_) {
-      if (quitting_) return;
+      if (quitting_) break;
       auto image = pull(container);
       if (!image) {
-        fail_to_start(container, "CannotPullContainerError: " + image.error().message);
-        return;
+        unpulled = &container;
+        pull_error = "CannotPullContainerError: " + image.error().message;
+        break;
       }
+    }
+    // Whatever the pulls came to, the attachment is recorded, so the teardown undoes it.
+    Status attached = awsvpc ? end_task_network(std::move(attaching)) : Status{};
+    if (quitting_) return;
+    if (unpulled != nullptr) {
+      fail_to_start(*unpulled, pull_error);
+      return;
     }
     {
       std::lock_guard lock(mutex_);
@@ -585,37 +600,47 @@ class TaskEngine::Runner {
       std::lock_guard lock(mutex_);
       cgroup_created_ = true;
     }
-    if (json::string_or(definition_, "networkMode", "bridge") == "awsvpc") {
-      if (auto attached = attach_task_network(); !attached) {
-        fail_task("ResourceInitializationError: unable to set up the task's network interface: " +
-                  attached.error().message);
-        return;
-      }
+    if (!attached) {
+      fail_task("ResourceInitializationError: unable to set up the task's network interface: " +
+                attached.error().message);
+      return;
     }
     changed();
   }
 
   // The task's own namespace with its ENI's address and its security groups' rules, and the
   // metadata endpoint inside it. ACTIVATING in ECS terms; reported as the attachment ATTACHED.
-  Status attach_task_network() {
+  Status attach_task_network() { return end_task_network(begin_task_network()); }
+
+  // Starts the attachment on a thread of its own; nullopt when it cannot start (the reason
+  // comes from end_task_network).
+  std::optional<std::future<Result<AwsvpcEndpoint>>> begin_task_network() {
+    if (engine_.awsvpc_ == nullptr) return std::nullopt;
+    AwsvpcSpec spec;
+    {
+      std::lock_guard lock(mutex_);
+      if (!eni_) return std::nullopt;
+      spec = {id_, eni_->ip, eni_->mac, eni_->ingress};
+    }
+    return std::async(std::launch::async, [network = engine_.awsvpc_, spec = std::move(spec)] {
+      return network->attach(spec);
+    });
+  }
+
+  Status end_task_network(std::optional<std::future<Result<AwsvpcEndpoint>>> attaching) {
     if (engine_.awsvpc_ == nullptr) {
       return fail(ErrorCode::kUnsupportedFeature,
                   "networkMode awsvpc is not available on this instance: " +
                       engine_.options_.awsvpc_unavailable);
     }
-    AwsvpcSpec spec;
-    {
-      std::lock_guard lock(mutex_);
-      if (!eni_) return invalid("the control plane assigned no network interface");
-      spec = {id_, eni_->ip, eni_->mac, eni_->ingress};
-    }
-    auto endpoint = engine_.awsvpc_->attach(spec);
+    if (!attaching) return invalid("the control plane assigned no network interface");
+    auto endpoint = attaching->get();
     if (!endpoint) return std::unexpected(endpoint.error());
     {
       std::lock_guard lock(mutex_);
       task_netns_ = endpoint->netns_path;
       eni_status_ = "ATTACHED";
-      ingress_stale_ = eni_->ingress != spec.ingress;  // changed while attaching: apply them next
+      ingress_stale_ = eni_ && eni_->ingress != endpoint->ingress;  // changed meanwhile: apply next
     }
     save();
     serve_metadata_in(id_, endpoint->netns_path);
