@@ -26,6 +26,7 @@
 #include "agent/files.hpp"
 #include "agent/layout.hpp"
 #include "agent/network.hpp"
+#include "agent/nftables.hpp"
 #include "agent/rtnetlink.hpp"
 #include "common/json.hpp"
 #include "common/text.hpp"
@@ -198,12 +199,6 @@ std::string endpoint_removal_script(const AwsvpcOptions& options, const AwsvpcEn
          " endpoints { " + element + " }\ndelete element " + table + " endpoints { \"" + chain +
          "\" }\ndelete element " + table + " veths { " + veth + " }\ndelete element " + table +
          " task_ips { " + source + " }\ndelete chain " + table + " " + chain + "\n";
-}
-
-Status run_nft(const std::string& script) {
-  auto done = run_checked({"nft", "-f", "-"}, script);
-  if (!done) return std::unexpected(done.error());
-  return {};
 }
 
 // ---- Namespaces ----------------------------------------------------------------------------
@@ -723,11 +718,11 @@ Status AwsvpcNetwork::apply_nft(std::string script) {
   lock.unlock();
   std::string all;
   for (const NftJob* each : batch) all += each->script;
-  Status status = run_nft(all);
+  Status status = run_nft_script(all);
   std::vector<Status> results;
   if (!status && batch.size() > 1) {
     // One transaction failed, so nothing was applied: each alone, so only the bad one fails.
-    for (NftJob* each : batch) results.push_back(run_nft(each->script));
+    for (NftJob* each : batch) results.push_back(run_nft_script(each->script));
   } else {
     results.assign(batch.size(), status);
   }
@@ -761,9 +756,9 @@ void AwsvpcNetwork::collect_garbage() {
     lock.unlock();
     std::string all;
     for (const std::string& script : scripts) all += script;
-    Status status = run_nft(all);
+    Status status = run_nft_script(all);
     for (std::size_t script_idx = 0; !status && script_idx < scripts.size(); ++script_idx) {
-      if (auto removed = run_nft(scripts[script_idx]); !removed) {
+      if (auto removed = run_nft_script(scripts[script_idx]); !removed) {
         // Unreachable leftovers (their veths are gone): the next open() rewrites the table.
         spdlog::warn("awsvpc network {}: removing a detached endpoint's rules: {}",
                      options_.nft_table, removed.error().message);

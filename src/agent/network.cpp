@@ -20,6 +20,7 @@
 #include "agent/command.hpp"
 #include "agent/files.hpp"
 #include "agent/layout.hpp"
+#include "agent/nftables.hpp"
 #include "common/text.hpp"
 
 namespace wharf::agent {
@@ -808,7 +809,7 @@ std::vector<Endpoint> BridgeNetwork::endpoint_list_locked() const {
 }
 
 Status BridgeNetwork::sync_nft_locked(const std::vector<Endpoint>& endpoints) {
-  auto done = run_checked({"nft", "-f", "-"}, nft_table_script(options_, subnet_, endpoints));
+  auto done = run_nft_script(nft_table_script(options_, subnet_, endpoints));
   if (!done) {
     return std::unexpected(
         std::move(done.error()).context("writing nftables table ip " + options_.nft_table));
@@ -819,7 +820,7 @@ Status BridgeNetwork::sync_nft_locked(const std::vector<Endpoint>& endpoints) {
 Status BridgeNetwork::change_ports_locked(const Endpoint& endpoint, std::string_view verb) {
   std::string script = nft_endpoint_ports_script(options_, endpoint, verb);
   if (script.empty()) return {};
-  auto done = run_checked({"nft", "-f", "-"}, script);
+  auto done = run_nft_script(script);
   if (!done) {
     return std::unexpected(
         std::move(done.error())
@@ -1072,7 +1073,7 @@ Status BridgeNetwork::destroy() {
   // Adding first makes the delete succeed when the table is already gone.
   std::string script =
       "add table ip " + options_.nft_table + "\ndelete table ip " + options_.nft_table + "\n";
-  if (auto done = run_checked({"nft", "-f", "-"}, script); !done) {
+  if (auto done = run_nft_script(script); !done) {
     return std::unexpected(std::move(done.error()).context(doing));
   }
   if (link_exists(options_.name)) {
