@@ -499,6 +499,7 @@ void Agent::watch_loop() {
   options.cancel = &cancel_calls_;
   EcsClient client(options, clock_);
   std::int64_t version = 0;
+  DesiredState desired;
   bool failing = false;
   while (!stopping()) {
     bj::object input{{"cluster", config_.cluster},
@@ -517,19 +518,15 @@ void Agent::watch_loop() {
     }
     if (failing || version == 0) engine_->report_everything();
     failing = false;
-    std::vector<DesiredTask> desired;
-    if (const auto* tasks = json::get_array(*answer, "tasks")) {
-      for (const auto& entry : *tasks) {
-        if (!entry.is_object()) continue;
-        auto task = desired_task_from_json(entry.as_object());
-        if (!task) {
-          spdlog::warn("ignoring a desired task: {}", task.error().message);
-          continue;
-        }
-        desired.push_back(std::move(*task));
-      }
+    auto update = desired.merge(*answer);
+    if (!update) {
+      spdlog::warn("watching tasks: {}; asking for the whole desired state",
+                   update.error().message);
+      desired.clear();
+      version = 0;
+      continue;
     }
-    engine_->apply(desired);
+    engine_->apply(*update);
     version = json::get_int(*answer, "version").value_or(0);
   }
 }

@@ -259,15 +259,6 @@ std::optional<DesiredEni> eni_from_json(const bj::object* entry) {
   eni.subnet_gateway = json::string_or(*entry, "subnetGatewayIpv4Address", "");
   eni.private_dns_name = json::string_or(*entry, "privateDnsName", "");
   eni.ingress = parse_ingress_rules(json::get_array(*entry, "ingress"));
-  if (const auto* groups = json::get_object(*entry, "groupMembers")) {
-    for (const auto& [group, members] : *groups) {
-      auto& addresses = eni.group_members[std::string(group)];
-      if (!members.is_array()) continue;
-      for (const auto& member : members.as_array()) {
-        if (member.is_string()) addresses.emplace_back(member.as_string());
-      }
-    }
-  }
   return eni;
 }
 
@@ -310,6 +301,48 @@ Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
     return invalid("task " + task.arn + ": its eni has no privateIpv4Address");
   }
   return task;
+}
+
+Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
+  DesiredUpdate update;
+  std::map<std::string, DesiredTask> next;
+  if (const auto* tasks = json::get_array(answer, "tasks")) {
+    for (const auto& item : *tasks) {
+      if (!item.is_object()) continue;
+      const auto& entry = item.as_object();
+      if (json::get_bool(entry, "unchanged").value_or(false)) {
+        std::string arn = json::string_or(entry, "taskArn", "");
+        auto known = known_.find(arn);
+        if (known == known_.end()) {
+          return fail(
+              ErrorCode::kNotFound,
+              "the answer says task " + arn + " is unchanged, but this agent was never told of it");
+        }
+        update.tasks.push_back(known->second);
+        next.insert(*known);
+        continue;
+      }
+      auto task = desired_task_from_json(entry);
+      if (!task) {
+        spdlog::warn("ignoring a desired task: {}", task.error().message);
+        continue;
+      }
+      update.changed.insert(task->arn);
+      update.tasks.push_back(*task);
+      next.insert_or_assign(task->arn, std::move(*task));
+    }
+  }
+  if (const auto* groups = json::get_object(answer, "groupMembers")) {
+    for (const auto& [group, members] : *groups) {
+      auto& addresses = update.group_members[std::string(group)];
+      if (!members.is_array()) continue;
+      for (const auto& member : members.as_array()) {
+        if (member.is_string()) addresses.emplace_back(member.as_string());
+      }
+    }
+  }
+  known_ = std::move(next);
+  return update;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1688,21 +1721,22 @@ Status TaskEngine::recover() {
   return {};
 }
 
-void TaskEngine::apply(const std::vector<DesiredTask>& desired) {
+void TaskEngine::apply(const DesiredUpdate& update) {
   {
     std::lock_guard lock(mutex_);
-    apply_locked(desired);
+    apply_locked(update);
   }
-  update_group_members(desired);
+  update_group_members(update);
 }
 
-void TaskEngine::apply_locked(const std::vector<DesiredTask>& desired) {
+void TaskEngine::apply_locked(const DesiredUpdate& update) {
   std::set<std::string> listed;
-  for (const DesiredTask& task : desired) {
+  for (const DesiredTask& task : update.tasks) {
     listed.insert(task.arn);
     auto found = runners_.find(task.arn);
     if (found != runners_.end()) {
-      found->second->set_desired(task);
+      // A runner has every entry it was sent; only a changed one has news for it.
+      if (update.changed.contains(task.arn)) found->second->set_desired(task);
       continue;
     }
     auto runner = std::make_unique<Runner>(*this, task.arn);
@@ -1727,14 +1761,10 @@ void TaskEngine::apply_locked(const std::vector<DesiredTask>& desired) {
 // Security group members, after the runners have their tasks: a new task pulls and prepares
 // meanwhile, so the set update is not on its way to RUNNING (it attaches with the sets in
 // place, empty at worst for the moment).
-void TaskEngine::update_group_members(const std::vector<DesiredTask>& desired) {
+void TaskEngine::update_group_members(const DesiredUpdate& update) {
   if (awsvpc_ == nullptr) return;
-  std::map<std::string, std::vector<std::string>> members;
-  for (const DesiredTask& task : desired) {
-    if (task.eni) members.insert(task.eni->group_members.begin(), task.eni->group_members.end());
-  }
   // The network keeps what it last set and changes only the difference.
-  if (auto updated = awsvpc_->set_group_members(members); !updated) {
+  if (auto updated = awsvpc_->set_group_members(update.group_members); !updated) {
     spdlog::warn("updating security group members: {}", updated.error().message);
   }
 }

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <semaphore>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,9 +59,6 @@ struct DesiredEni {
   std::string subnet_gateway;
   std::string private_dns_name;
   std::vector<IngressRule> ingress;
-  // The members' addresses of the groups `ingress` names as sources (the same for every task
-  // of one answer; the engine keeps the union in the network's group sets).
-  std::map<std::string, std::vector<std::string>> group_members;
 
   bool operator==(const DesiredEni&) const = default;
 };
@@ -79,6 +77,27 @@ struct DesiredTask {
 
 // kInvalidParameter when the entry lacks an ARN or a task definition.
 Result<DesiredTask> desired_task_from_json(const boost::json::object& entry);
+
+// One WharfPollTasks answer, resolved against what the agent was told before.
+struct DesiredUpdate {
+  std::vector<DesiredTask> tasks;  // every task the answer lists
+  std::set<std::string> changed;   // the ARNs whose entries came whole (new or changed)
+  // The members' addresses of the security groups the tasks' rules name as sources.
+  std::map<std::string, std::vector<std::string>> group_members;
+};
+
+// The agent's copy of its desired state. An answer lists every task, but one the agent was
+// already told about and that did not change comes as {"taskArn", "unchanged": true}.
+class DesiredState {
+ public:
+  // The update an answer makes. kNotFound when a stub names a task this copy does not hold
+  // (it was cleared, or the server mixed up versions): poll again with version 0.
+  Result<DesiredUpdate> merge(const boost::json::object& answer);
+  void clear() { known_.clear(); }
+
+ private:
+  std::map<std::string, DesiredTask> known_;
+};
 
 struct TaskEngineOptions {
   std::string cluster;
@@ -137,7 +156,7 @@ class TaskEngine {
   // The control plane's full desired state for this instance: starts the tasks it lists that
   // are new, stops the ones it wants stopped, and stops every task it no longer lists. Tasks
   // that are STOPPED, reported, and no longer listed are forgotten.
-  void apply(const std::vector<DesiredTask>& desired);
+  void apply(const DesiredUpdate& update);
 
   struct Report {
     std::string task_arn;
@@ -165,8 +184,8 @@ class TaskEngine {
  private:
   class Runner;
 
-  void apply_locked(const std::vector<DesiredTask>& desired);
-  void update_group_members(const std::vector<DesiredTask>& desired);
+  void apply_locked(const DesiredUpdate& update);
+  void update_group_members(const DesiredUpdate& update);
   void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
 
   const Layout& layout_;

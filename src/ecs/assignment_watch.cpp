@@ -18,13 +18,52 @@ int64_t start_version(const Clock& clock) {
   return std::max<int64_t>(millis, 1);
 }
 
+std::string_view task_arn(const bj::value& task) {
+  const auto* object = task.if_object();
+  const auto* arn = object != nullptr ? object->if_contains("taskArn") : nullptr;
+  return arn != nullptr && arn->is_string() ? std::string_view(arn->get_string()) : "";
+}
+
 }  // namespace
 
 AssignmentWatch::AssignmentWatch(const Clock& clock)
     : clock_(clock), next_version_(start_version(clock)) {}
 
-bj::object AssignmentWatch::answer(const Entry& entry) {
-  return bj::object{{"version", entry.version}, {"tasks", entry.tasks.value_or(Tasks{})}};
+void AssignmentWatch::Entry::set(int64_t new_version, Assignment next) {
+  std::map<std::string, const bj::value*, std::less<>> before;
+  if (assignment) {
+    for (const auto& task : assignment->tasks) before.emplace(std::string(task_arn(task)), &task);
+  }
+  std::map<std::string, int64_t, std::less<>> stamps;
+  for (const auto& task : next.tasks) {
+    std::string arn(task_arn(task));
+    auto previous = before.find(arn);
+    auto stamp = changed_at.find(arn);
+    bool same = previous != before.end() && *previous->second == task && stamp != changed_at.end();
+    stamps[arn] = same ? stamp->second : new_version;
+  }
+  if (!assignment) since = new_version;
+  changed_at = std::move(stamps);
+  version = new_version;
+  assignment = std::move(next);
+}
+
+bj::object AssignmentWatch::answer(const Entry& entry, int64_t seen) {
+  if (!entry.assignment) return bj::object{{"version", entry.version}, {"tasks", bj::array{}}};
+  bool known = seen >= entry.since && seen <= entry.version;
+  bj::array tasks;
+  for (const auto& task : entry.assignment->tasks) {
+    std::string_view arn = task_arn(task);
+    auto stamp = entry.changed_at.find(arn);
+    if (known && stamp != entry.changed_at.end() && stamp->second <= seen) {
+      tasks.push_back(bj::object{{"taskArn", arn}, {"unchanged", true}});
+    } else {
+      tasks.push_back(task);
+    }
+  }
+  return bj::object{{"version", entry.version},
+                    {"tasks", std::move(tasks)},
+                    {"groupMembers", entry.assignment->group_members}};
 }
 
 void AssignmentWatch::deliver(Answers answers) {
@@ -37,7 +76,8 @@ int64_t AssignmentWatch::stage(const std::string& instance_arn) {
   return ++next_version_;
 }
 
-void AssignmentWatch::publish(const std::string& instance_arn, int64_t version, Tasks tasks) {
+void AssignmentWatch::publish(const std::string& instance_arn, int64_t version,
+                              Assignment assignment) {
   Answers answers;
   {
     std::lock_guard lock(mutex_);
@@ -45,9 +85,10 @@ void AssignmentWatch::publish(const std::string& instance_arn, int64_t version, 
     if (found == entries_.end()) return;  // retired meanwhile
     Entry& entry = found->second;
     if (version <= entry.version) return;  // a later change was published already
-    entry.version = version;
-    entry.tasks = std::move(tasks);
-    for (auto& waiter : entry.waiters) answers.emplace_back(std::move(waiter.reply), answer(entry));
+    entry.set(version, std::move(assignment));
+    for (auto& waiter : entry.waiters) {
+      answers.emplace_back(std::move(waiter.reply), answer(entry, waiter.seen));
+    }
     entry.waiters.clear();
   }
   deliver(std::move(answers));
@@ -68,17 +109,14 @@ void AssignmentWatch::retire(const std::string& instance_arn, const Error& error
 }
 
 void AssignmentWatch::poll(const std::string& instance_arn, int64_t seen, std::chrono::seconds wait,
-                           const std::function<Tasks()>& current, Reply reply) {
+                           const std::function<Assignment()>& current, Reply reply) {
   std::unique_lock lock(mutex_);
   auto [found, added] = entries_.try_emplace(instance_arn);
   Entry& entry = found->second;
-  if (added) {
-    entry.version = ++next_version_;
-    entry.tasks = current();
-  }
-  bool published = entry.tasks.has_value();
+  if (added) entry.set(++next_version_, current());
+  bool published = entry.assignment.has_value();
   if (published && (entry.version != seen || wait.count() <= 0 || stopping_)) {
-    bj::object output = answer(entry);
+    bj::object output = answer(entry, seen);
     lock.unlock();
     return reply(std::move(output));
   }
@@ -87,7 +125,7 @@ void AssignmentWatch::poll(const std::string& instance_arn, int64_t seen, std::c
     return reply(fail(ErrorCode::kInternal, "The server is stopping; poll again."));
   }
   // Not yet published, or nothing new: hold. An unpublished entry is published within a commit.
-  entry.waiters.push_back({clock_.now() + wait, std::move(reply)});
+  entry.waiters.push_back({clock_.now() + wait, seen, std::move(reply)});
   lock.unlock();
   wake_.notify_all();
 }
@@ -98,11 +136,11 @@ std::size_t AssignmentWatch::expire_once() {
   {
     std::lock_guard lock(mutex_);
     for (auto& [arn, entry] : entries_) {
-      if (!entry.tasks) continue;  // its first publish is moments away
+      if (!entry.assignment) continue;  // its first publish is moments away
       auto due = std::partition(entry.waiters.begin(), entry.waiters.end(),
                                 [&](const Waiter& waiter) { return waiter.deadline > now; });
       for (auto waiter = due; waiter != entry.waiters.end(); ++waiter) {
-        answers.emplace_back(std::move(waiter->reply), answer(entry));
+        answers.emplace_back(std::move(waiter->reply), answer(entry, waiter->seen));
       }
       entry.waiters.erase(due, entry.waiters.end());
     }
@@ -150,8 +188,8 @@ void AssignmentWatch::stop() {
     stopping_ = true;
     for (auto& [arn, entry] : entries_) {
       for (auto& waiter : entry.waiters) {
-        if (entry.tasks) {
-          answers.emplace_back(std::move(waiter.reply), answer(entry));
+        if (entry.assignment) {
+          answers.emplace_back(std::move(waiter.reply), answer(entry, waiter.seen));
         } else {
           answers.emplace_back(std::move(waiter.reply),
                                fail(ErrorCode::kInternal, "The server is stopping; poll again."));

@@ -21,6 +21,13 @@
 
 namespace wharf::ecs {
 
+// What an instance's agent is told: its tasks, and the current members of the security groups
+// their rules name (shared by all of them, so a task joining a group changes no task's entry).
+struct Assignment {
+  boost::json::array tasks;  // objects, each with a "taskArn"
+  boost::json::object group_members;
+};
+
 // An agent sees only durable state: a change to an instance's tasks is staged (a fresh version)
 // while the state lock is held, and published with the tasks as they were then once the store
 // acknowledged it. Versions come from one counter seeded with the start time in milliseconds, so
@@ -31,7 +38,6 @@ namespace wharf::ecs {
 class AssignmentWatch {
  public:
   using Reply = std::function<void(Result<boost::json::object>)>;
-  using Tasks = boost::json::array;
 
   explicit AssignmentWatch(const Clock& clock);
   ~AssignmentWatch() { stop(); }
@@ -42,17 +48,21 @@ class AssignmentWatch {
   // be published under. Until it is published, polls of an instance never answered before wait
   // rather than read state the store has not acknowledged.
   int64_t stage(const std::string& instance_arn);
-  // Once durable: the instance's tasks as of `version`. Completes the waiters.
-  void publish(const std::string& instance_arn, int64_t version, Tasks tasks);
+  // Once durable: the instance's assignment as of `version`. Completes the waiters.
+  void publish(const std::string& instance_arn, int64_t version, Assignment assignment);
   // The instance left (deregistered): its waiters get `error`, and it is forgotten.
   void retire(const std::string& instance_arn, const Error& error);
 
   // Answers at once when the published version differs from `seen` (or wait is zero, or the
   // watch is stopping); otherwise holds `reply` until a publish or until `wait` passes. Call
-  // with the state lock held: `current` builds the tasks from state for an instance not yet
-  // known here, which is then durable since every change is staged first.
+  // with the state lock held: `current` builds the assignment from state for an instance not
+  // yet known here, which is then durable since every change is staged first.
+  //
+  // The answer lists every task, but a task whose entry is the same as in version `seen` (one
+  // this watch published) is only {"taskArn": …, "unchanged": true}: the agent has it. Any
+  // other `seen` (0, or from before a restart) gets every entry whole.
   void poll(const std::string& instance_arn, int64_t seen, std::chrono::seconds wait,
-            const std::function<Tasks()>& current, Reply reply);
+            const std::function<Assignment()>& current, Reply reply);
 
   // Answers the waiters whose time is up; returns how many.
   std::size_t expire_once();
@@ -65,16 +75,23 @@ class AssignmentWatch {
  private:
   struct Waiter {
     TimePoint deadline;
+    int64_t seen;
     Reply reply;
   };
   struct Entry {
     int64_t version = 0;
-    std::optional<Tasks> tasks;  // absent while the first staged change is not yet durable
+    // Absent while the first staged change is not yet durable.
+    std::optional<Assignment> assignment;
+    // The version at which each task's entry last changed, and the first version this entry
+    // published: answers to a `seen` from `since` on can leave out what did not change.
+    std::map<std::string, int64_t, std::less<>> changed_at;
+    int64_t since = 0;
     std::vector<Waiter> waiters;
+    void set(int64_t new_version, Assignment next);
   };
   using Answers = std::vector<std::pair<Reply, Result<boost::json::object>>>;
 
-  static boost::json::object answer(const Entry& entry);
+  static boost::json::object answer(const Entry& entry, int64_t seen);
   static void deliver(Answers answers);
   std::optional<TimePoint> next_deadline() const;
 

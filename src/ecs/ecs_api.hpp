@@ -123,7 +123,7 @@ class EcsApi {
   struct Publication {
     std::string instance_arn;
     int64_t version;
-    boost::json::array tasks;
+    Assignment assignment;
   };
   // Stages a new assignment for each of the instances. Call with the state's mutex held
   // exclusively.
@@ -131,9 +131,9 @@ class EcsApi {
                                              const std::set<ContainerInstance*>& instances);
   // Hands the staged assignments to their agents.
   void publish_assignments(std::vector<Publication> publications);
-  // The tasks an instance's agent is told about (WharfPollTasks): every task placed there that
-  // is not yet STOPPED.
-  boost::json::array assigned_tasks(RegionState& region, const ContainerInstance& instance) const;
+  // What an instance's agent is told (WharfPollTasks): every task placed there that is not yet
+  // STOPPED, and the members of the security groups their rules name.
+  Assignment assigned_tasks(RegionState& region, const ContainerInstance& instance) const;
   // Moves a task straight to STOPPED (its agent will never report it) and frees its reservation.
   void stop_without_agent(RegionState& region, Task& task, TaskChanges& changes) const;
   // Frees a task's reservation on its instance, once the task is STOPPED.
@@ -163,10 +163,11 @@ class EcsApi {
   // The next task's ENI: the lowest free address of the first subnet with one.
   Result<EniAttachment> new_eni(const Context& context, const RegionState& region,
                                 const TaskLaunch& launch) const;
-  // What the task's agent is told about its ENI: address, subnet, the ingress rules and the
-  // members of the groups they name (from `members`, the region's group_members).
+  // What the task's agent is told about its ENI: address, subnet and the ingress rules. The
+  // groups the rules name are added to `source_groups`: their members go to the agent beside
+  // the tasks (Assignment::group_members).
   boost::json::object eni_assignment(const RegionState& region, const Task& task,
-                                     const GroupMembers& members) const;
+                                     std::set<std::string>& source_groups) const;
   // An ENI came or went, so source-group memberships changed: commit_task_changes tells every
   // agent with awsvpc tasks their rules again.
   static void note_membership_change(TaskChanges& changes) { changes.memberships_changed = true; }

@@ -264,9 +264,9 @@ void EcsApi::stop_without_agent(RegionState& region, Task& task, TaskChanges& ch
   note_task_change(region, task, changes);
 }
 
-bj::array EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& instance) const {
-  bj::array out;
-  std::optional<GroupMembers> members;  // built on the first awsvpc task, once for all of them
+Assignment EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& instance) const {
+  Assignment out;
+  std::set<std::string> source_groups;
   for (const Task* task : region.tasks_on(instance)) {
     if (is_stopped(*task)) continue;
     bj::array containers;
@@ -290,11 +290,19 @@ bj::array EcsApi::assigned_tasks(RegionState& region, const ContainerInstance& i
     if (!task->memory.empty()) entry["memory"] = task->memory;
     if (!task->stop_code.empty()) entry["stopCode"] = task->stop_code;
     if (!task->stopped_reason.empty()) entry["stoppedReason"] = task->stopped_reason;
-    if (task->eni) {
-      if (!members) members = group_members(region);
-      entry["eni"] = eni_assignment(region, *task, *members);
+    if (task->eni) entry["eni"] = eni_assignment(region, *task, source_groups);
+    out.tasks.push_back(std::move(entry));
+  }
+  // Who belongs to those groups: the addresses of the ENIs in use that name them.
+  if (!source_groups.empty()) {
+    GroupMembers members = group_members(region);
+    for (const auto& group : source_groups) {
+      bj::array list;
+      if (auto found = members.find(group); found != members.end()) {
+        for (uint32_t address : found->second) list.emplace_back(ipv4_to_string(address));
+      }
+      out.group_members[group] = std::move(list);
     }
-    out.push_back(std::move(entry));
   }
   return out;
 }
@@ -333,7 +341,7 @@ std::vector<EcsApi::Publication> EcsApi::stage_assignments(
 void EcsApi::publish_assignments(std::vector<Publication> publications) {
   for (auto& publication : publications) {
     assignments_.publish(publication.instance_arn, publication.version,
-                         std::move(publication.tasks));
+                         std::move(publication.assignment));
   }
 }
 

@@ -931,11 +931,16 @@ class AwsvpcTaskTest : public TaskApiTest {
     return out;
   }
 
-  bj::array poll_tasks(const std::string& instance_arn) {
+  bj::object poll(const std::string& instance_arn, int64_t seen = 0) {
     auto output =
-        call("WharfPollTasks", {{"cluster", "prod"}, {"containerInstance", instance_arn}});
+        call("WharfPollTasks",
+             {{"cluster", "prod"}, {"containerInstance", instance_arn}, {"version", seen}});
     EXPECT_TRUE(output) << output.error().message;
-    return output ? output->at("tasks").as_array() : bj::array{};
+    return output.value_or(bj::object{});
+  }
+  bj::array poll_tasks(const std::string& instance_arn) {
+    bj::object output = poll(instance_arn);
+    return output.contains("tasks") ? output.at("tasks").as_array() : bj::array{};
   }
 
   std::string subnet_ = default_subnet_id("us-east-1");
@@ -1020,8 +1025,13 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
   auto second = run_vpc(awsvpc({subnet_}));
   ASSERT_TRUE(second) << second.error().message;
 
-  // The default group admits its own members: each task's rules list both addresses.
-  bj::array polled = poll_tasks(instance_arn);
+  // The default group admits its own members: each task's rules name it, and its members (both
+  // addresses) come beside the tasks.
+  bj::object answer = poll(instance_arn);
+  std::string group = default_security_group_id("us-east-1");
+  EXPECT_EQ(answer.at("groupMembers"),
+            (bj::object{{group, bj::array{"172.31.0.4", "172.31.0.5"}}}));
+  bj::array polled = answer.at("tasks").as_array();
   ASSERT_EQ(polled.size(), 2u);
   for (const auto& entry : polled) {
     const auto& eni = entry.at("eni").as_object();
@@ -1034,9 +1044,8 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
     ASSERT_EQ(ingress.size(), 1u);
     EXPECT_EQ(ingress[0].at("protocol"), "all");
     EXPECT_EQ(ingress[0].at("sources"), bj::array{});
-    std::string group = default_security_group_id("us-east-1");
     EXPECT_EQ(ingress[0].at("sourceGroups"), bj::array{bj::string(group)});
-    EXPECT_EQ(eni.at("groupMembers").at(group), (bj::array{"172.31.0.4", "172.31.0.5"}));
+    EXPECT_FALSE(eni.contains("groupMembers"));
   }
 
   // The first task's agent attaches its ENI.
@@ -1070,14 +1079,62 @@ TEST_F(AwsvpcTaskTest, AgentsHearTheEniAndTheirGroupsMembersAndAddressesComeBack
   // DETACHED, even after STOPPED: the address leaves the group and is handed out again.
   ASSERT_TRUE(report(first_arn, "STOPPED", attachment("DETACHED")));
   EXPECT_EQ(describe_task(first_arn).at("attachments").at(0).at("status"), "DETACHED");
-  polled = poll_tasks(instance_arn);
-  ASSERT_EQ(polled.size(), 2u);
-  EXPECT_EQ(polled[0].at("eni").at("groupMembers").at(default_security_group_id("us-east-1")),
-            (bj::array{"172.31.0.5", "172.31.0.6"}));
+  answer = poll(instance_arn);
+  ASSERT_EQ(answer.at("tasks").as_array().size(), 2u);
+  EXPECT_EQ(answer.at("groupMembers").at(group), (bj::array{"172.31.0.5", "172.31.0.6"}));
   auto fourth = run_vpc(awsvpc({subnet_}));
   ASSERT_TRUE(fourth) << fourth.error().message;
   EXPECT_EQ(details(fourth->at("tasks").as_array()[0].as_object())["privateIPv4Address"],
             "172.31.0.4");
+}
+
+// After the first answer, an agent that says which version it has is sent only the entries that
+// changed since; the others are stubs. Group members come beside the tasks, so a task joining
+// the default group changes no other task's entry.
+TEST_F(AwsvpcTaskTest, APollSendsWholeOnlyTheEntriesThatChanged) {
+  std::string instance_arn = register_instance();
+  auto first = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(first) << first.error().message;
+  std::string first_arn = arn_of(first->at("tasks").as_array()[0].as_object());
+  bj::object full = poll(instance_arn);
+  int64_t seen = full.at("version").as_int64();
+  ASSERT_EQ(full.at("tasks").as_array().size(), 1u);
+  EXPECT_TRUE(full.at("tasks").at(0).as_object().contains("taskDefinition"));
+
+  auto second = run_vpc(awsvpc({subnet_}));
+  ASSERT_TRUE(second) << second.error().message;
+  std::string second_arn = arn_of(second->at("tasks").as_array()[0].as_object());
+  bj::object delta = poll(instance_arn, seen);
+  ASSERT_GT(delta.at("version").as_int64(), seen);
+  const bj::array& tasks = delta.at("tasks").as_array();
+  ASSERT_EQ(tasks.size(), 2u);
+  for (const auto& task : tasks) {
+    if (task.at("taskArn") == bj::value(first_arn)) {
+      EXPECT_EQ(task, (bj::object{{"taskArn", first_arn}, {"unchanged", true}}));
+    } else {
+      EXPECT_EQ(task.at("taskArn"), bj::value(second_arn));
+      EXPECT_TRUE(task.as_object().contains("taskDefinition"));
+    }
+  }
+  EXPECT_EQ(delta.at("groupMembers").at(default_security_group_id("us-east-1")),
+            (bj::array{"172.31.0.4", "172.31.0.5"}));
+
+  // A new desired status is a change; the other task stays a stub.
+  seen = delta.at("version").as_int64();
+  ASSERT_TRUE(call("StopTask", {{"cluster", "prod"}, {"task", second_arn}}));
+  bj::object after_stop = poll(instance_arn, seen);
+  for (const auto& task : after_stop.at("tasks").as_array()) {
+    bool stub = task.as_object().contains("unchanged");
+    EXPECT_EQ(stub, task.at("taskArn") == bj::value(first_arn)) << task;
+  }
+
+  // A version it does not know (0, or one from before a restart) gets everything whole.
+  for (int64_t unknown : {int64_t{0}, int64_t{1}}) {
+    bj::object answer = poll(instance_arn, unknown);
+    for (const auto& task : answer.at("tasks").as_array()) {
+      EXPECT_FALSE(task.as_object().contains("unchanged")) << task;
+    }
+  }
 }
 
 TEST_F(AwsvpcTaskTest, ARuleChangeReachesTheAgentsPoll) {

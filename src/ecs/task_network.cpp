@@ -189,12 +189,11 @@ Result<EniAttachment> EcsApi::new_eni(const Context& context, const RegionState&
 }
 
 bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task,
-                                  const GroupMembers& members) const {
+                                  std::set<std::string>& source_groups) const {
   const EniAttachment& eni = *task.eni;
   // Rules name source groups; the agent keeps each group's members in a set of its own, so a
   // task joining a group changes that set, not the rules of every task that admits the group.
   bj::array ingress;
-  std::set<std::string> source_groups;
   for (const auto& group_id : eni.security_group_ids) {
     auto group = region.security_groups.find(group_id);
     if (group == region.security_groups.end()) continue;
@@ -224,15 +223,6 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task,
       ingress.push_back(std::move(rule));
     }
   }
-  // Who belongs to those groups: the addresses of the ENIs in use that name them.
-  bj::object group_members;
-  for (const auto& group : source_groups) {
-    bj::array list;
-    if (auto found = members.find(group); found != members.end()) {
-      for (uint32_t address : found->second) list.emplace_back(ipv4_to_string(address));
-    }
-    group_members[group] = std::move(list);
-  }
   std::string cidr_block;
   std::string gateway;
   if (auto subnet = region.subnets.find(eni.subnet_id); subnet != region.subnets.end()) {
@@ -247,8 +237,7 @@ bj::object EcsApi::eni_assignment(const RegionState& region, const Task& task,
                     {"subnetCidrBlock", cidr_block},
                     {"subnetGatewayIpv4Address", gateway},
                     {"privateDnsName", eni.private_dns_name},
-                    {"ingress", std::move(ingress)},
-                    {"groupMembers", std::move(group_members)}};
+                    {"ingress", std::move(ingress)}};
 }
 
 void EcsApi::detach_eni(Task& task, TaskChanges& changes) const {
