@@ -526,7 +526,11 @@ void Agent::watch_loop() {
       version = 0;
       continue;
     }
-    engine_->apply(*update);
+    if (!engine_->apply(*update)) {
+      desired.clear();
+      version = 0;
+      continue;
+    }
     version = json::get_int(*answer, "version").value_or(0);
   }
 }

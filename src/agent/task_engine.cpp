@@ -305,21 +305,18 @@ Result<DesiredTask> desired_task_from_json(const bj::object& entry) {
 
 Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
   DesiredUpdate update;
-  std::map<std::string, DesiredTask> next;
   if (const auto* tasks = json::get_array(answer, "tasks")) {
     for (const auto& item : *tasks) {
       if (!item.is_object()) continue;
       const auto& entry = item.as_object();
       if (json::get_bool(entry, "unchanged").value_or(false)) {
         std::string arn = json::string_or(entry, "taskArn", "");
-        auto known = known_.find(arn);
-        if (known == known_.end()) {
+        if (!known_.contains(arn)) {
           return fail(
               ErrorCode::kNotFound,
               "the answer says task " + arn + " is unchanged, but this agent was never told of it");
         }
-        update.tasks.push_back(known->second);
-        next.insert(*known);
+        update.listed.insert(std::move(arn));
         continue;
       }
       auto task = desired_task_from_json(entry);
@@ -327,9 +324,8 @@ Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
         spdlog::warn("ignoring a desired task: {}", task.error().message);
         continue;
       }
-      update.changed.insert(task->arn);
-      update.tasks.push_back(*task);
-      next.insert_or_assign(task->arn, std::move(*task));
+      update.listed.insert(task->arn);
+      update.changed.push_back(std::move(*task));
     }
   }
   if (const auto* groups = json::get_object(answer, "groupMembers")) {
@@ -341,7 +337,7 @@ Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
       }
     }
   }
-  known_ = std::move(next);
+  known_ = update.listed;
   return update;
 }
 
@@ -1721,22 +1717,30 @@ Status TaskEngine::recover() {
   return {};
 }
 
-void TaskEngine::apply(const DesiredUpdate& update) {
+bool TaskEngine::apply(const DesiredUpdate& update) {
   {
     std::lock_guard lock(mutex_);
-    apply_locked(update);
+    if (!apply_locked(update)) return false;
   }
   update_group_members(update);
+  return true;
 }
 
-void TaskEngine::apply_locked(const DesiredUpdate& update) {
-  std::set<std::string> listed;
-  for (const DesiredTask& task : update.tasks) {
-    listed.insert(task.arn);
+bool TaskEngine::apply_locked(const DesiredUpdate& update) {
+  // An unchanged task is one a runner was told about: it holds the entry.
+  std::set<std::string_view> changed;
+  for (const DesiredTask& task : update.changed) changed.insert(task.arn);
+  for (const std::string& arn : update.listed) {
+    if (!changed.contains(arn) && !runners_.contains(arn)) {
+      spdlog::warn("task {} is listed as unchanged but has no runner here", arn);
+      return false;
+    }
+  }
+  const std::set<std::string>& listed = update.listed;
+  for (const DesiredTask& task : update.changed) {
     auto found = runners_.find(task.arn);
     if (found != runners_.end()) {
-      // A runner has every entry it was sent; only a changed one has news for it.
-      if (update.changed.contains(task.arn)) found->second->set_desired(task);
+      found->second->set_desired(task);
       continue;
     }
     auto runner = std::make_unique<Runner>(*this, task.arn);
@@ -1756,6 +1760,7 @@ void TaskEngine::apply_locked(const DesiredUpdate& update) {
     }
     runner = next;
   }
+  return true;
 }
 
 // Security group members, after the runners have their tasks: a new task pulls and prepares

@@ -80,23 +80,24 @@ Result<DesiredTask> desired_task_from_json(const boost::json::object& entry);
 
 // One WharfPollTasks answer, resolved against what the agent was told before.
 struct DesiredUpdate {
-  std::vector<DesiredTask> tasks;  // every task the answer lists
-  std::set<std::string> changed;   // the ARNs whose entries came whole (new or changed)
+  std::set<std::string> listed;      // every task the answer lists
+  std::vector<DesiredTask> changed;  // those whose entries came whole (new or changed)
   // The members' addresses of the security groups the tasks' rules name as sources.
   std::map<std::string, std::vector<std::string>> group_members;
 };
 
-// The agent's copy of its desired state. An answer lists every task, but one the agent was
-// already told about and that did not change comes as {"taskArn", "unchanged": true}.
+// Which tasks the agent was told about. An answer lists every task, but one the agent was
+// already told about and that did not change comes as {"taskArn", "unchanged": true}; its
+// runner holds the entry.
 class DesiredState {
  public:
-  // The update an answer makes. kNotFound when a stub names a task this copy does not hold
-  // (it was cleared, or the server mixed up versions): poll again with version 0.
+  // The update an answer makes. kNotFound when a stub names a task not told before (the
+  // state was cleared, or the server mixed up versions): poll again with version 0.
   Result<DesiredUpdate> merge(const boost::json::object& answer);
   void clear() { known_.clear(); }
 
  private:
-  std::map<std::string, DesiredTask> known_;
+  std::set<std::string> known_;
 };
 
 struct TaskEngineOptions {
@@ -156,7 +157,9 @@ class TaskEngine {
   // The control plane's full desired state for this instance: starts the tasks it lists that
   // are new, stops the ones it wants stopped, and stops every task it no longer lists. Tasks
   // that are STOPPED, reported, and no longer listed are forgotten.
-  void apply(const DesiredUpdate& update);
+  // false when the update names, as unchanged, a task this engine has no runner for: the
+  // caller asks for the whole desired state.
+  bool apply(const DesiredUpdate& update);
 
   struct Report {
     std::string task_arn;
@@ -184,7 +187,7 @@ class TaskEngine {
  private:
   class Runner;
 
-  void apply_locked(const DesiredUpdate& update);
+  bool apply_locked(const DesiredUpdate& update);
   void update_group_members(const DesiredUpdate& update);
   void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
 

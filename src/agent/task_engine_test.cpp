@@ -24,9 +24,9 @@ bj::object stub(const std::string& arn) {
   return bj::object{{"taskArn", arn}, {"unchanged", true}};
 }
 
-std::vector<std::string> arns(const DesiredUpdate& update) {
+std::vector<std::string> arns(const std::vector<DesiredTask>& tasks) {
   std::vector<std::string> out;
-  for (const DesiredTask& task : update.tasks) out.push_back(task.arn);
+  for (const DesiredTask& task : tasks) out.push_back(task.arn);
   return out;
 }
 
@@ -37,8 +37,8 @@ TEST(DesiredStateTest, StubsStandForWhatTheAgentWasToldBefore) {
                  {"tasks", bj::array{entry("task/a"), entry("task/b")}},
                  {"groupMembers", bj::object{{"sg-1", bj::array{"172.31.0.4", "172.31.0.5"}}}}});
   ASSERT_TRUE(first) << first.error().message;
-  EXPECT_EQ(arns(*first), (std::vector<std::string>{"task/a", "task/b"}));
-  EXPECT_EQ(first->changed, (std::set<std::string>{"task/a", "task/b"}));
+  EXPECT_EQ(first->listed, (std::set<std::string>{"task/a", "task/b"}));
+  EXPECT_EQ(arns(first->changed), (std::vector<std::string>{"task/a", "task/b"}));
   EXPECT_EQ(first->group_members.at("sg-1"),
             (std::vector<std::string>{"172.31.0.4", "172.31.0.5"}));
 
@@ -47,17 +47,17 @@ TEST(DesiredStateTest, StubsStandForWhatTheAgentWasToldBefore) {
       {"version", 6},
       {"tasks", bj::array{stub("task/a"), entry("task/b", "STOPPED"), entry("task/c")}}});
   ASSERT_TRUE(second) << second.error().message;
-  EXPECT_EQ(arns(*second), (std::vector<std::string>{"task/a", "task/b", "task/c"}));
-  EXPECT_EQ(second->changed, (std::set<std::string>{"task/b", "task/c"}));
-  EXPECT_EQ(second->tasks[0].desired_status, "RUNNING");
-  EXPECT_EQ(second->tasks[0].container_arns.at("main"), "task/a/main");
-  EXPECT_EQ(second->tasks[1].desired_status, "STOPPED");
+  EXPECT_EQ(second->listed, (std::set<std::string>{"task/a", "task/b", "task/c"}));
+  EXPECT_EQ(arns(second->changed), (std::vector<std::string>{"task/b", "task/c"}));
+  EXPECT_EQ(second->changed[0].desired_status, "STOPPED");
+  EXPECT_EQ(second->changed[1].container_arns.at("main"), "task/c/main");
   EXPECT_TRUE(second->group_members.empty());
 
   // b is no longer listed: forgotten, so a stub for it is an error (poll again from 0).
   auto third = state.merge(bj::object{{"tasks", bj::array{stub("task/a"), stub("task/c")}}});
   ASSERT_TRUE(third) << third.error().message;
   EXPECT_TRUE(third->changed.empty());
+  EXPECT_EQ(third->listed, (std::set<std::string>{"task/a", "task/c"}));
   auto confused = state.merge(bj::object{{"tasks", bj::array{stub("task/b")}}});
   ASSERT_FALSE(confused);
   EXPECT_EQ(confused.error().code, ErrorCode::kNotFound);
@@ -66,7 +66,7 @@ TEST(DesiredStateTest, StubsStandForWhatTheAgentWasToldBefore) {
   EXPECT_FALSE(state.merge(bj::object{{"tasks", bj::array{stub("task/a")}}}));
   auto whole = state.merge(bj::object{{"tasks", bj::array{entry("task/a")}}});
   ASSERT_TRUE(whole);
-  EXPECT_EQ(whole->changed, (std::set<std::string>{"task/a"}));
+  EXPECT_EQ(arns(whole->changed), (std::vector<std::string>{"task/a"}));
 }
 
 }  // namespace
