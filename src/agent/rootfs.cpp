@@ -250,6 +250,17 @@ bool rootfs_mounted(const Layout& layout, const ContainerRef& container) {
          is_mount_point(layout.container_merged_dir(container));
 }
 
+Status detach_rootfs(const Layout& layout, const ContainerRef& container) {
+  if (auto valid = validate_container_ref(container); !valid) return valid;
+  fs::path merged = layout.container_merged_dir(container);
+  while (is_mount_point(merged)) {
+    if (umount2(merged.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0) {
+      return std::unexpected(system_error("detaching the host's mount of " + merged.string()));
+    }
+  }
+  return {};
+}
+
 Status remove_rootfs(const Layout& layout, const ContainerRef& container) {
   if (auto valid = validate_container_ref(container); !valid) return valid;
   std::string doing = "removing the rootfs of container " + container.container_name + " of task " +

@@ -38,6 +38,13 @@ Result<std::filesystem::path> mount_rootfs(const Layout& layout, const Container
 
 bool rootfs_mounted(const Layout& layout, const ContainerRef& container);
 
+// Once the container runs, its own mount namespace holds the rootfs: the host's mount is
+// detached (MNT_DETACH), so the host's mount table does not grow with every running container.
+// The runtime reads the whole table (/proc/self/mountinfo, overlay options and all) several
+// times per container start, which made each start ~4 ms slower per hundred running
+// containers. The directories stay for remove_rootfs().
+Status detach_rootfs(const Layout& layout, const ContainerRef& container);
+
 // Unmounts the rootfs and removes merged/, work/ and upper/ (the container's writes), then the
 // container directory if nothing else is left in it. kResourceInUse while a process still uses
 // the mount. Removing a rootfs that is not there succeeds.

@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -141,6 +144,33 @@ TEST_F(RootfsTest, BusyRootfsIsNotRemoved) {
     EXPECT_TRUE(rootfs_mounted(layout(), kWeb));
     EXPECT_TRUE(fs::exists(layout().container_upper_dir(kWeb)));
   }
+  ASSERT_TRUE(remove_rootfs(layout(), kWeb).has_value());
+  EXPECT_FALSE(fs::exists(layout().container_dir(kWeb)));
+}
+
+// A process in another mount namespace (a running container) keeps the rootfs after the host's
+// mount is detached; the host's table no longer lists it, and removal still works.
+TEST_F(RootfsTest, DetachingLeavesTheContainersCopy) {
+  std::vector<oci::Digest> diff_ids{unpack("base", {{.path = "f", .content = "kept"}})};
+  MOUNT_OR_SKIP(merged, kWeb, diff_ids);
+  fs::path out = root_ / "seen";
+  std::string script = "sleep 0.5; cat " + (*merged / "f").string() + " > " + out.string();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr))
+      _exit(2);
+    execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
+    _exit(3);
+  }
+  usleep(200 * 1000);  // the child has its copy of the mount table
+  ASSERT_TRUE(detach_rootfs(layout(), kWeb).has_value());
+  EXPECT_FALSE(rootfs_mounted(layout(), kWeb));
+  EXPECT_TRUE(detach_rootfs(layout(), kWeb).has_value());  // nothing left to detach
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(testkit::read_file(out), "kept");
   ASSERT_TRUE(remove_rootfs(layout(), kWeb).has_value());
   EXPECT_FALSE(fs::exists(layout().container_dir(kWeb)));
 }

@@ -830,6 +830,8 @@ class TaskEngine::Runner {
     if (auto valid = validate_container_ref(ref); !valid) return valid;
     auto merged = mount_rootfs(engine_.layout_, ref, (*image)->diff_ids);
     if (!merged) return std::unexpected(merged.error());
+    spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
+                  elapsed_ms());
 
     BundleInput input;
     input.container = container.definition;
@@ -872,6 +874,8 @@ class TaskEngine::Runner {
       return fail(ErrorCode::kUnsupportedFeature,
                   "networkMode " + mode + " is not supported by this agent");
     }
+    spdlog::debug("task {}: container {} network ready after {} ms", id_, container.facts.name,
+                  elapsed_ms());
     input.cgroup_parent = task_cgroup_path(id_);
     input.rlimit_ceilings = current_rlimit_ceilings();
     input.host_capabilities = current_capability_bounding_set();
@@ -907,6 +911,9 @@ class TaskEngine::Runner {
     spdlog::debug("task {}: container {}: the runtime took {} ms", id_, container.facts.name,
                   elapsed_ms() - slot_at);
     if (!pid) return std::unexpected(pid.error());
+    if (auto detached = detach_rootfs(engine_.layout_, ref); !detached) {
+      spdlog::warn("task {}: {}", id_, detached.error().message);
+    }
     container.pidfd = open_pidfd(*pid);
     spdlog::debug("task {}: container {} started after {} ms", id_, container.facts.name,
                   elapsed_ms());
