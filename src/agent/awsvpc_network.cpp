@@ -687,7 +687,7 @@ Status AwsvpcNetwork::load_and_sync() {
     endpoints_.emplace(std::move(id), std::move(endpoint));
   }
   // The whole table anew, from the state: whatever a crash left half done goes.
-  if (auto synced = apply_nft(script); !synced) {
+  if (auto synced = run_nft_setup_script(script); !synced) {
     return std::unexpected(
         std::move(synced.error()).context("writing nftables table inet " + options_.nft_table));
   }
@@ -1155,7 +1155,8 @@ Status AwsvpcNetwork::destroy() {
   }
   stop_collector();
   std::string table = "inet " + options_.nft_table;
-  if (auto deleted = apply_nft("add table " + table + "\ndelete table " + table + "\n"); !deleted) {
+  if (auto deleted = run_nft_setup_script("add table " + table + "\ndelete table " + table + "\n");
+      !deleted) {
     errors.push_back(deleted.error().message);
   }
   lock.lock();

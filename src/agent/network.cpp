@@ -809,7 +809,7 @@ std::vector<Endpoint> BridgeNetwork::endpoint_list_locked() const {
 }
 
 Status BridgeNetwork::sync_nft_locked(const std::vector<Endpoint>& endpoints) {
-  auto done = run_nft_script(nft_table_script(options_, subnet_, endpoints));
+  auto done = run_nft_setup_script(nft_table_script(options_, subnet_, endpoints));
   if (!done) {
     return std::unexpected(
         std::move(done.error()).context("writing nftables table ip " + options_.nft_table));
@@ -1073,7 +1073,7 @@ Status BridgeNetwork::destroy() {
   // Adding first makes the delete succeed when the table is already gone.
   std::string script =
       "add table ip " + options_.nft_table + "\ndelete table ip " + options_.nft_table + "\n";
-  if (auto done = run_nft_script(script); !done) {
+  if (auto done = run_nft_setup_script(script); !done) {
     return std::unexpected(std::move(done.error()).context(doing));
   }
   if (link_exists(options_.name)) {

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -33,6 +34,8 @@ bool bind(void* library, const char* name, Function*& function) {
   return function != nullptr;
 }
 
+std::atomic<bool> library_loaded{false};
+
 // The loaded library with one context, or nullptr when it is not installed.
 Libnftables* library() {
   static Libnftables* loaded = []() -> Libnftables* {
@@ -58,9 +61,16 @@ Libnftables* library() {
     // Output and errors into buffers, read after each command, instead of onto stdout/stderr.
     api.ctx_buffer_output(api.ctx);
     api.ctx_buffer_error(api.ctx);
+    library_loaded = true;
     return &api;
   }();
   return loaded;
+}
+
+Status run_nft_program(std::string_view script) {
+  auto done = run_checked({"nft", "-f", "-"}, script);
+  if (!done) return std::unexpected(done.error());
+  return {};
 }
 
 std::mutex& library_mutex() {
@@ -74,14 +84,16 @@ bool nft_in_process() {
   return library() != nullptr;
 }
 
+Status run_nft_setup_script(std::string_view script) {
+  if (script.empty()) return {};
+  if (library_loaded) return run_nft_script(script);
+  return run_nft_program(script);
+}
+
 Status run_nft_script(std::string_view script) {
   if (script.empty()) return {};
   Libnftables* nft = library();
-  if (nft == nullptr) {
-    auto done = run_checked({"nft", "-f", "-"}, script);
-    if (!done) return std::unexpected(done.error());
-    return {};
-  }
+  if (nft == nullptr) return run_nft_program(script);
   std::string text(script);
   std::lock_guard lock(library_mutex());
   int failed = nft->run_cmd_from_buffer(nft->ctx, text.c_str());

@@ -15,7 +15,13 @@ namespace wharf::agent {
 // message when the script is refused.
 Status run_nft_script(std::string_view script);
 
-// Whether scripts go through libnftables (false: through the nft program). For tests and logs.
+// As run_nft_script, for a network's set-up or tear-down (once per agent run): through the nft
+// program unless the library is loaded already, so that an agent whose tasks never touch
+// nftables (networkMode none or host) does not carry it (~1.4 MiB resident).
+Status run_nft_setup_script(std::string_view script);
+
+// Whether run_nft_script goes through libnftables (loading it if need be; false: through the nft
+// program). For tests and logs.
 bool nft_in_process();
 
 }  // namespace wharf::agent

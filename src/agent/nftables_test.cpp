@@ -47,6 +47,16 @@ TEST_F(NftablesTest, ARefusedScriptChangesNothingAndSaysWhy) {
   EXPECT_TRUE(run_nft_script("add table ip " + table_ + "\n"));
 }
 
+TEST_F(NftablesTest, SetUpScriptsApplyWhicheverWayTheyGo) {
+  ASSERT_TRUE(run_nft_setup_script("add table ip " + table_ + "\nadd chain ip " + table_ + " s\n"));
+  EXPECT_NE(shell("nft list table ip " + table_).find("chain s"), std::string::npos);
+  auto refused = run_nft_setup_script("add rule ip " + table_ + " no_such_chain accept\n");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInternal);
+  ASSERT_TRUE(run_nft_setup_script("delete table ip " + table_ + "\n"));
+  EXPECT_EQ(shell("nft list tables").find(table_), std::string::npos);
+}
+
 TEST_F(NftablesTest, GoesThroughTheLibraryWhenItIsInstalled) {
   bool installed = std::filesystem::exists("/usr/lib/x86_64-linux-gnu/libnftables.so.1") ||
                    std::filesystem::exists("/usr/lib/aarch64-linux-gnu/libnftables.so.1");
