@@ -1,6 +1,8 @@
 // AssignmentWatch: versions, published assignments and held polls.
 #include "ecs/assignment_watch.hpp"
 
+#include "common/crypto.hpp"
+
 #include <algorithm>
 
 namespace wharf::ecs {
@@ -12,10 +14,12 @@ namespace {
 // How often the expiry thread looks, at most; a poll may be held this much past its time.
 constexpr auto kExpiryTick = std::chrono::milliseconds(250);
 
-int64_t start_version(const Clock& clock) {
-  auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch()).count();
-  return std::max<int64_t>(millis, 1);
+// 1 to 2^30 - 1: versions stay positive and far from overflowing.
+int64_t random_epoch() {
+  std::string bytes = random_bytes(4);
+  uint32_t value = 0;
+  for (char byte : bytes) value = (value << 8) | static_cast<unsigned char>(byte);
+  return static_cast<int64_t>((value & 0x3fffffffu) | 1u);
 }
 
 std::string_view task_arn(const bj::value& task) {
@@ -27,7 +31,7 @@ std::string_view task_arn(const bj::value& task) {
 }  // namespace
 
 AssignmentWatch::AssignmentWatch(const Clock& clock)
-    : clock_(clock), next_version_(start_version(clock)) {}
+    : clock_(clock), epoch_(random_epoch()), next_version_(epoch_ << 32) {}
 
 void AssignmentWatch::Entry::set(int64_t new_version, Assignment next) {
   std::map<std::string, const bj::value*, std::less<>> before;
@@ -48,9 +52,10 @@ void AssignmentWatch::Entry::set(int64_t new_version, Assignment next) {
   assignment = std::move(next);
 }
 
-bj::object AssignmentWatch::answer(const Entry& entry, int64_t seen) {
+bj::object AssignmentWatch::answer(const Entry& entry, int64_t seen) const {
   if (!entry.assignment) return bj::object{{"version", entry.version}, {"tasks", bj::array{}}};
-  bool known = seen >= entry.since && seen <= entry.version;
+  // Only a version this run published for the entry says what the agent holds.
+  bool known = (seen >> 32) == epoch_ && seen >= entry.since && seen <= entry.version;
   bj::array tasks;
   for (const auto& task : entry.assignment->tasks) {
     std::string_view arn = task_arn(task);

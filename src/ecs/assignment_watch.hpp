@@ -30,8 +30,9 @@ struct Assignment {
 
 // An agent sees only durable state: a change to an instance's tasks is staged (a fresh version)
 // while the state lock is held, and published with the tasks as they were then once the store
-// acknowledged it. Versions come from one counter seeded with the start time in milliseconds, so
-// they never go backwards within a run and are very likely larger than any of an earlier run.
+// acknowledged it. Versions are a random epoch, drawn when the process starts, times 2^32 plus a
+// counter: they never go backwards within a run, and a version from an earlier run (or from
+// anywhere else) is recognised as not this run's, so it is never answered with stubs.
 //
 // Locking: callers may hold the state's mutex when calling in; the watch never calls back into
 // the state, and answers waiters outside its own mutex.
@@ -91,11 +92,12 @@ class AssignmentWatch {
   };
   using Answers = std::vector<std::pair<Reply, Result<boost::json::object>>>;
 
-  static boost::json::object answer(const Entry& entry, int64_t seen);
+  boost::json::object answer(const Entry& entry, int64_t seen) const;
   static void deliver(Answers answers);
   std::optional<TimePoint> next_deadline() const;
 
   const Clock& clock_;
+  const int64_t epoch_;  // the high bits of every version this watch issues
   std::atomic<int64_t> next_version_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry, std::less<>> entries_;  // by instance ARN

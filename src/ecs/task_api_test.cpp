@@ -1128,8 +1128,10 @@ TEST_F(AwsvpcTaskTest, APollSendsWholeOnlyTheEntriesThatChanged) {
     EXPECT_EQ(stub, task.at("taskArn") == bj::value(first_arn)) << task;
   }
 
-  // A version it does not know (0, or one from before a restart) gets everything whole.
-  for (int64_t unknown : {int64_t{0}, int64_t{1}}) {
+  // A version it does not know (0, or one from another run: other high bits) gets everything
+  // whole, even when its number falls inside this run's range.
+  int64_t other_run = seen ^ (int64_t{1} << 40);
+  for (int64_t unknown : {int64_t{0}, int64_t{1}, other_run}) {
     bj::object answer = poll(instance_arn, unknown);
     for (const auto& task : answer.at("tasks").as_array()) {
       EXPECT_FALSE(task.as_object().contains("unchanged")) << task;
