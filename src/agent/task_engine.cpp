@@ -329,8 +329,9 @@ Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
     }
   }
   if (const auto* groups = json::get_object(answer, "groupMembers")) {
+    update.group_members.emplace();
     for (const auto& [group, members] : *groups) {
-      auto& addresses = update.group_members[std::string(group)];
+      auto& addresses = (*update.group_members)[std::string(group)];
       if (!members.is_array()) continue;
       for (const auto& member : members.as_array()) {
         if (member.is_string()) addresses.emplace_back(member.as_string());
@@ -1774,9 +1775,9 @@ bool TaskEngine::apply_locked(const DesiredUpdate& update) {
 // meanwhile, so the set update is not on its way to RUNNING (it attaches with the sets in
 // place, empty at worst for the moment).
 void TaskEngine::update_group_members(const DesiredUpdate& update) {
-  if (awsvpc_ == nullptr) return;
+  if (awsvpc_ == nullptr || !update.group_members) return;
   // The network keeps what it last set and changes only the difference.
-  if (auto updated = awsvpc_->set_group_members(update.group_members); !updated) {
+  if (auto updated = awsvpc_->set_group_members(*update.group_members); !updated) {
     spdlog::warn("updating security group members: {}", updated.error().message);
   }
 }

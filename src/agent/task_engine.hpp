@@ -82,8 +82,9 @@ Result<DesiredTask> desired_task_from_json(const boost::json::object& entry);
 struct DesiredUpdate {
   std::set<std::string> listed;      // every task the answer lists
   std::vector<DesiredTask> changed;  // those whose entries came whole (new or changed)
-  // The members' addresses of the security groups the tasks' rules name as sources.
-  std::map<std::string, std::vector<std::string>> group_members;
+  // The members' addresses of the security groups the tasks' rules name as sources; absent
+  // when the answer had none to give (the sets are then left as they are).
+  std::optional<std::map<std::string, std::vector<std::string>>> group_members;
 };
 
 // Which tasks the agent was told about. An answer lists every task, but one the agent was
