@@ -969,7 +969,13 @@ Result<Endpoint> BridgeNetwork::attach_locked(const std::string& id,
     return undo(std::move(created.error()));
   }
   if (auto published = change_ports_locked(endpoint, "add"); !published) {
-    return undo(std::move(published.error()));
+    // The maps are not what the state says (flushed from outside, a stale element): rebuild
+    // them whole, this endpoint included.
+    spdlog::warn("bridge network {}: {}; rebuilding its nft table", options_.name,
+                 published.error().message);
+    std::vector<Endpoint> with = endpoint_list_locked();
+    with.push_back(endpoint);
+    if (auto synced = sync_nft_locked(with); !synced) return undo(std::move(synced.error()));
   }
   endpoints_[id] = endpoint;
   if (auto saved = save_locked(); !saved) {
@@ -996,6 +1002,8 @@ Status BridgeNetwork::detach_locked(const std::string& id) {
   Endpoint endpoint = found->second;
   if (auto unpublished = change_ports_locked(endpoint, "delete"); !unpublished) {
     // The maps did not hold what the state says: rebuild them without this endpoint.
+    spdlog::warn("bridge network {}: {}; rebuilding its nft table", options_.name,
+                 unpublished.error().message);
     std::vector<Endpoint> without;
     for (const auto& [other_id, other] : endpoints_) {
       if (other_id != id) without.push_back(other);

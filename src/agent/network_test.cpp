@@ -518,6 +518,8 @@ TEST_F(BridgeNetworkTest, DetachFreesTheAddressAndPort) {
       << rules;
   ASSERT_TRUE(network_->detach("stays").has_value());
 
+  // A table removed from outside (`nft flush ruleset`) is rebuilt by the next attach.
+  shell("nft delete table ip " + options_.nft_table);
   Endpoint second = attach("second", {{80, static_port_, "tcp"}});
   EXPECT_EQ(second.ip, first.ip);
   EXPECT_EQ(second.bindings[0].host_port, static_port_);
