@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <system_error>
 #include <thread>
 
 #include "common/ids.hpp"
@@ -197,8 +198,31 @@ class DirectPipeline {
     offset_ += kBufferSize;
     filling_ = nullptr;
     filled_ = 0;
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable()) {
+      try {
+        thread_ = std::thread([this] { run(); });
+      } catch (const std::system_error& error) {
+        // No thread to be had: this buffer, and the next ones, are written in line.
+        spdlog::warn("registry: writing an upload without a helper thread: {}", error.what());
+        drain_in_line();
+        return;
+      }
+    }
     work_.notify_one();
+  }
+
+  // Without a thread: does the queued jobs here and hands their buffers back.
+  void drain_in_line() {
+    std::deque<Job> jobs;
+    {
+      std::lock_guard lock(mutex_);
+      jobs.swap(jobs_);
+    }
+    for (const Job& job : jobs) {
+      if (!error_) write_out(job.buffer, kBufferSize, false, job.offset);
+      std::lock_guard lock(mutex_);
+      free_.push_back(job.buffer);
+    }
   }
 
   void run() {
@@ -315,7 +339,8 @@ Status UploadWriter::write(std::string_view bytes) {
       store_->direct_io_) {
     session_->direct =
         DirectPipeline::open(session_->path, session_->fd.get(), session_->hasher, session_->size);
-    if (!session_->direct) store_->direct_io_ = false;
+    // Only EINVAL says the file system takes no O_DIRECT; anything else is this open's trouble.
+    if (!session_->direct && errno == EINVAL) store_->direct_io_ = false;
   }
   first_write_ = false;
   if (session_->direct) {
@@ -337,6 +362,14 @@ Status UploadWriter::write(std::string_view bytes) {
   session_->size += bytes.size();
   session_->touched = store_->clock_.now();
   return {};
+}
+
+Status UploadWriter::close() {
+  if (session_ == nullptr || !session_->direct) return {};
+  Status written = session_->direct->finish();
+  session_->direct.reset();
+  if (!written) session_->failed = written.error();
+  return written;
 }
 
 uint64_t UploadWriter::size() const {
@@ -530,6 +563,7 @@ Result<uint64_t> BlobStore::append(std::string_view id, uint64_t offset, std::st
   auto writer = this->writer(id, offset);
   if (!writer) return std::unexpected(writer.error());
   if (auto written = writer->write(bytes); !written) return std::unexpected(written.error());
+  if (auto closed = writer->close(); !closed) return std::unexpected(closed.error());
   return writer->size();
 }
 

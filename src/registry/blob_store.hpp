@@ -70,6 +70,10 @@ class UploadWriter {
 
   // Appends `bytes` to the upload. kInternal when the disk write fails.
   Status write(std::string_view bytes);
+  // Writes out what is still buffered; its error, if writing failed (the session keeps it, so
+  // the upload can only fail from then on). Call before answering for a chunk: releasing the
+  // writer does the same but has no one to tell.
+  Status close();
   // Bytes in the upload so far, including earlier chunks.
   uint64_t size() const;
   const std::string& id() const { return id_; }

@@ -610,6 +610,9 @@ class UploadSink final : public http::BodySink {
       return respond(reply_for(call_, received.error(), area));
     }
     if (then_ == Then::kMount) return api_.try_mount(call_, respond);
+    if (Status closed = writer_->close(); !closed) {
+      return respond(reply_for(call_, closed.error(), Area::kBlob));
+    }
     std::string id = writer_->id();
     uint64_t size = writer_->size();
     writer_.reset();  // release the session for the next chunk or the completion

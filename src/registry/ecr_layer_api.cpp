@@ -108,7 +108,8 @@ void EcrApi::upload_layer_part(const Context& context, const Input& input, Reply
           // The writer holds the session until it goes, so it goes before the reply does.
           auto writer = blobs_.writer(upload_id, static_cast<uint64_t>(first));
           if (!writer) return std::unexpected(writer.error());
-          return writer->write(bytes);
+          if (Status written = writer->write(bytes); !written) return written;
+          return writer->close();
         }();
         if (!written) return reply(std::unexpected(written.error()));
         bj::object output = repository_fields(ref);
