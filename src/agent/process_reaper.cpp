@@ -80,10 +80,31 @@ void ProcessReaper::record_exit(pid_t pid, int wait_status) {
   if (stranger_exits_.size() > kMaxStrangerExits) stranger_exits_.pop_front();
 }
 
+namespace {
+
+struct ProgramCache {
+  std::mutex mutex;
+  std::map<std::string, std::filesystem::path, std::less<>> found;
+};
+
+ProgramCache& program_cache() {
+  static ProgramCache cache;
+  return cache;
+}
+
+void forget_program(std::string_view name) {
+  ProgramCache& cache = program_cache();
+  std::lock_guard lock(cache.mutex);
+  if (auto known = cache.found.find(name); known != cache.found.end()) cache.found.erase(known);
+}
+
+}  // namespace
+
 std::filesystem::path find_program(std::string_view name) {
   if (name.empty() || name.find('/') != std::string_view::npos) return std::string(name);
-  static std::mutex mutex;
-  static std::map<std::string, std::filesystem::path, std::less<>> found;
+  ProgramCache& cache = program_cache();
+  std::mutex& mutex = cache.mutex;
+  auto& found = cache.found;
   {
     std::lock_guard lock(mutex);
     if (auto known = found.find(name); known != found.end()) return known->second;
@@ -94,7 +115,7 @@ std::filesystem::path find_program(std::string_view name) {
     std::size_t colon = dirs.find(':');
     std::string_view dir = dirs.substr(0, colon);
     dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
-    if (dir.empty()) continue;
+    if (dir.empty() || dir.front() != '/') continue;  // relative entries depend on the cwd
     std::filesystem::path candidate = std::filesystem::path(dir) / name;
     std::error_code error;
     if (::access(candidate.c_str(), X_OK) == 0 &&
@@ -134,6 +155,10 @@ Result<pid_t> ProcessReaper::spawn(const std::vector<std::string>& argv, const C
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::string program = find_program(argv[0]);
+  if (program != argv[0] && ::access(program.c_str(), X_OK) != 0) {
+    forget_program(argv[0]);  // moved by a package upgrade, say: search again
+    program = find_program(argv[0]);
+  }
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);

@@ -7,8 +7,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "agent/command.hpp"
 
 namespace wharf::agent {
 namespace {
@@ -79,6 +83,30 @@ TEST(ProcessReaperTest, FindsProgramsOnPath) {
   EXPECT_EQ(sh.filename(), "sh");
   EXPECT_EQ(find_program("no-such-program-wharf"), "no-such-program-wharf");
   EXPECT_EQ(find_program("./relative/sh"), "./relative/sh");
+}
+
+// A program found once and then moved (a package upgrade) is looked up again, not lost.
+TEST(ProcessReaperTest, AProgramThatMovedIsFoundAgain) {
+  std::string pattern = "/tmp/wharf-path-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  std::filesystem::path root = pattern;
+  std::filesystem::create_directories(root / "a");
+  std::filesystem::create_directories(root / "b");
+  {
+    std::ofstream script(root / "a" / "wharf-moving-program");
+    script << "#!/bin/sh\nexit 7\n";
+  }
+  std::filesystem::permissions(root / "a" / "wharf-moving-program",
+                               std::filesystem::perms::owner_all);
+  std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  setenv("PATH", ((root / "a").string() + ":" + (root / "b").string() + ":" + old_path).c_str(), 1);
+  EXPECT_EQ(find_program("wharf-moving-program"), root / "a" / "wharf-moving-program");
+  std::filesystem::rename(root / "a" / "wharf-moving-program", root / "b" / "wharf-moving-program");
+  auto output = run_command({"wharf-moving-program"});
+  setenv("PATH", old_path.c_str(), 1);
+  ASSERT_TRUE(output.has_value()) << output.error().message;
+  EXPECT_EQ(output->status.exit_code, 7);
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
