@@ -506,9 +506,12 @@ Result<Image> ImageStore::pull(const oci::Reference& reference,
   if (!client) return std::unexpected(std::move(client.error()).context(doing));
   auto pulled = pull_with(**client, reference);
   if (pulled) return pulled;
-  if (!reused) return std::unexpected(std::move(pulled.error()).context(doing));
-  // A kept client's login may have gone stale (a token revoked, keys rotated): once more with a
-  // new login before giving up.
+  // A kept client's login may have gone stale (a token revoked, keys rotated) or its connection
+  // broken: once more with a new one before giving up. What the registry said plainly (no such
+  // image) stands.
+  bool stale = pulled.error().code == ErrorCode::kAccessDenied ||
+               pulled.error().code == ErrorCode::kInternal;
+  if (!reused || !stale) return std::unexpected(std::move(pulled.error()).context(doing));
   auto renewed = client_for(reference, credentials, true);
   if (!renewed) return std::unexpected(std::move(renewed.error()).context(doing));
   pulled = pull_with(**renewed, reference);
