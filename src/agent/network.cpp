@@ -20,7 +20,9 @@
 #include "agent/command.hpp"
 #include "agent/files.hpp"
 #include "agent/layout.hpp"
+#include "agent/netns.hpp"
 #include "agent/nftables.hpp"
+#include "agent/rtnetlink.hpp"
 #include "common/text.hpp"
 
 namespace wharf::agent {
@@ -185,17 +187,15 @@ std::string ip_batch_text(const std::vector<std::string>& lines) {
 
 // Removes an endpoint's veth (both ends) and netns, where they exist; verified afterwards.
 Status remove_links(const std::string& host_veth, const std::string& netns_name) {
-  std::vector<std::string> lines;
-  if (link_exists(host_veth)) lines.push_back("link del " + host_veth);
-  if (path_exists(kNetnsDir / netns_name)) lines.push_back("netns del " + netns_name);
-  if (lines.empty()) return {};
-  // -force goes on past a line that fails (something gone meanwhile); what is left decides.
-  auto output = run_command({"ip", "-force", "-batch", "-"}, ip_batch_text(lines));
-  if (!output) return std::unexpected(output.error());
+  if (link_exists(host_veth)) {
+    auto host = RouteNetlink::open();
+    if (!host) return std::unexpected(host.error());
+    if (auto deleted = delete_link_named(*host, host_veth); !deleted) return deleted;
+  }
+  if (auto removed = remove_netns(kNetnsDir / netns_name); !removed) return removed;
   if (!link_exists(host_veth) && !path_exists(kNetnsDir / netns_name)) return {};
-  return fail(ErrorCode::kInternal, "`ip -force -batch -` (" + lines.front() + ", …) left veth " +
-                                        host_veth + " or netns " + netns_name +
-                                        " behind: " + std::string(trim(output->err)));
+  return fail(ErrorCode::kInternal,
+              "veth " + host_veth + " or netns " + netns_name + " is still there after removal");
 }
 
 std::string json_string(const bj::object& object, std::string_view key) {
@@ -730,27 +730,38 @@ Status ensure_bridge(const std::string& bridge, const Ipv4Prefix& subnet, int mt
 }
 
 // The endpoint's netns and veth pair: the host end on the bridge, eth0 in the netns with the
-// endpoint's address and a default route via the gateway.
+// endpoint's address and a default route via the gateway. Over netlink, with no ip process.
 Status create_links(const Endpoint& endpoint, const std::string& netns, const std::string& bridge,
                     int prefix_length, int mtu) {
-  std::string mtu_text = std::to_string(mtu);
-  std::vector<std::string> host_lines = {
-      "netns add " + netns,
-      "link add " + endpoint.host_veth + " mtu " + mtu_text + " type veth peer name eth0 address " +
-          endpoint.mac + " mtu " + mtu_text + " netns " + netns,
-      "link set " + endpoint.host_veth + " master " + bridge + " up"};
-  if (auto done = run_checked({"ip", "-batch", "-"}, ip_batch_text(host_lines)); !done) {
-    return std::unexpected(done.error());
-  }
-  std::vector<std::string> netns_lines = {
-      "link set lo up",
-      "addr add " + endpoint.ip + "/" + std::to_string(prefix_length) + " brd + dev eth0",
-      "link set eth0 up", "route add default via " + endpoint.gateway + " dev eth0"};
-  if (auto done = run_checked({"ip", "-n", netns, "-batch", "-"}, ip_batch_text(netns_lines));
-      !done) {
-    return std::unexpected(done.error());
-  }
-  return {};
+  auto mac = parse_mac(endpoint.mac);
+  if (!mac) return std::unexpected(mac.error());
+  auto address = parse_ipv4(endpoint.ip);
+  if (!address) return std::unexpected(address.error());
+  auto gateway = parse_ipv4(endpoint.gateway);
+  if (!gateway) return std::unexpected(gateway.error());
+  if (auto shared = ensure_shared_netns_dir(); !shared) return shared;
+  auto host = RouteNetlink::open();
+  if (!host) return std::unexpected(host.error());
+  auto bridge_index = host->link_index(bridge);
+  if (!bridge_index) return std::unexpected(bridge_index.error());
+  auto made = create_netns(kNetnsDir / netns);
+  if (!made) return std::unexpected(made.error());
+  // The host end's MAC: the container's, made distinct (locally administered, unicast).
+  MacAddress host_mac = *mac;
+  host_mac[0] = 0x0a;
+  VethPair pair{endpoint.host_veth, host_mac, "eth0", *mac, mtu, 0, made->fd.get()};
+  if (auto paired = host->add_veth_pair(pair); !paired) return paired;
+  auto veth = host->link_index(endpoint.host_veth);
+  if (!veth) return std::unexpected(veth.error());
+  if (auto enslaved = host->set_link_master(*veth, *bridge_index); !enslaved) return enslaved;
+  RouteNetlink& inside = made->netlink;
+  constexpr int kLoopback = 1;
+  if (auto up = inside.set_link_up(kLoopback); !up) return up;
+  auto eth0 = inside.link_index("eth0");
+  if (!eth0) return std::unexpected(eth0.error());
+  if (auto added = inside.add_address(*eth0, *address, prefix_length, false); !added) return added;
+  if (auto up = inside.set_link_up(*eth0); !up) return up;
+  return inside.add_route(*eth0, 0, 0, *gateway);
 }
 
 }  // namespace

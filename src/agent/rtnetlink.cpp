@@ -250,6 +250,16 @@ Status RouteNetlink::set_link_alias(int index, std::string_view alias) {
   return transact(message, "naming link " + std::to_string(index) + " " + std::string(alias));
 }
 
+Status RouteNetlink::set_link_master(int index, int master) {
+  ifinfomsg info{};
+  info.ifi_family = AF_UNSPEC;
+  info.ifi_index = index;
+  Message message(RTM_NEWLINK, 0, info);
+  message.attribute_u32(IFLA_MASTER, static_cast<std::uint32_t>(master));
+  return transact(message,
+                  "putting link " + std::to_string(index) + " on link " + std::to_string(master));
+}
+
 Status RouteNetlink::delete_link(int index) {
   ifinfomsg info{};
   info.ifi_family = AF_UNSPEC;

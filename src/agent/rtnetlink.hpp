@@ -44,6 +44,8 @@ class RouteNetlink {
   Status set_link_up(int index);
   // The interface's alias (`ip link set … alias`), its ifalias in /sys/class/net.
   Status set_link_alias(int index, std::string_view alias);
+  // Enslaves link `index` to `master` (a bridge), as `ip link set … master` does.
+  Status set_link_master(int index, int master);
   Status delete_link(int index);
   Status add_address(int index, std::uint32_t address, int prefix_length, bool host_scope);
   // A route to `destination`/`length` out of link `index`: via `gateway`, or (0) on the link.
