@@ -218,11 +218,20 @@ class DirectPipeline {
       std::lock_guard lock(mutex_);
       jobs.swap(jobs_);
     }
-    for (const Job& job : jobs) {
-      if (!error_) write_out(job.buffer, kBufferSize, false, job.offset);
+    for (const Job& job : jobs) complete(job);
+  }
+
+  // Hashes and writes a full buffer (unless an earlier write failed) and hands it back.
+  void complete(const Job& job) {
+    bool failed = false;
+    {
       std::lock_guard lock(mutex_);
-      free_.push_back(job.buffer);
+      failed = error_.has_value();
     }
+    if (!failed) write_out(job.buffer, kBufferSize, false, job.offset);
+    std::lock_guard lock(mutex_);
+    free_.push_back(job.buffer);
+    done_.notify_one();
   }
 
   void run() {
@@ -232,12 +241,9 @@ class DirectPipeline {
       if (jobs_.empty()) return;
       Job job = jobs_.front();
       jobs_.pop_front();
-      bool failed = error_.has_value();
       lock.unlock();
-      if (!failed) write_out(job.buffer, kBufferSize, false, job.offset);
+      complete(job);
       lock.lock();
-      free_.push_back(job.buffer);
-      done_.notify_one();
     }
   }
 
@@ -308,13 +314,26 @@ struct UploadSession {
   bool busy = false;
 };
 
+namespace {
+
+// Writes out what the session's pipeline still holds and ends it. A failure stays in the session:
+// the upload can only fail from then on.
+Status finish_pipeline(UploadSession& session) {
+  if (!session.direct) return {};
+  Status written = session.direct->finish();
+  session.direct.reset();
+  if (!written) session.failed = written.error();
+  return written;
+}
+
+}  // namespace
+
 // ---- UploadWriter ----
 
 UploadWriter::UploadWriter(UploadWriter&& other) noexcept
     : store_(std::exchange(other.store_, nullptr)),
       session_(std::exchange(other.session_, nullptr)),
-      id_(std::move(other.id_)),
-      first_write_(other.first_write_) {}
+      id_(std::move(other.id_)) {}
 
 UploadWriter& UploadWriter::operator=(UploadWriter&& other) noexcept {
   if (this == &other) return *this;
@@ -322,7 +341,6 @@ UploadWriter& UploadWriter::operator=(UploadWriter&& other) noexcept {
   store_ = std::exchange(other.store_, nullptr);
   session_ = std::exchange(other.session_, nullptr);
   id_ = std::move(other.id_);
-  first_write_ = other.first_write_;
   return *this;
 }
 
@@ -335,14 +353,13 @@ Status UploadWriter::write(std::string_view bytes) {
   if (session_->failed) return std::unexpected(*session_->failed);
   // Only this writer changes `size`, so reading it without the mutex is safe here.
   uint64_t end = session_->size + bytes.size();
-  if (!session_->direct && first_write_ && session_->size % kDirectAlign == 0 &&
-      store_->direct_io_) {
+  // Where the upload stands at an aligned offset, the pipeline can take over from here.
+  if (!session_->direct && session_->size % kDirectAlign == 0 && store_->direct_io_) {
     session_->direct =
         DirectPipeline::open(session_->path, session_->fd.get(), session_->hasher, session_->size);
     // Only EINVAL says the file system takes no O_DIRECT; anything else is this open's trouble.
     if (!session_->direct && errno == EINVAL) store_->direct_io_ = false;
   }
-  first_write_ = false;
   if (session_->direct) {
     if (auto status = session_->direct->write(bytes); !status) return status;
   } else {
@@ -365,11 +382,8 @@ Status UploadWriter::write(std::string_view bytes) {
 }
 
 Status UploadWriter::close() {
-  if (session_ == nullptr || !session_->direct) return {};
-  Status written = session_->direct->finish();
-  session_->direct.reset();
-  if (!written) session_->failed = written.error();
-  return written;
+  if (session_ == nullptr) return {};
+  return finish_pipeline(*session_);
 }
 
 uint64_t UploadWriter::size() const {
@@ -568,10 +582,7 @@ Result<uint64_t> BlobStore::append(std::string_view id, uint64_t offset, std::st
 }
 
 void BlobStore::release(UploadSession* session) {
-  if (session->direct) {
-    if (Status written = session->direct->finish(); !written) session->failed = written.error();
-    session->direct.reset();
-  }
+  (void)finish_pipeline(*session);  // a failure stays in the session for completion to report
   session->fd.reset();
   std::lock_guard lock(mutex_);
   session->busy = false;

@@ -85,7 +85,6 @@ class UploadWriter {
   BlobStore* store_ = nullptr;
   UploadSession* session_ = nullptr;  // the store's session, pinned (busy) while this writer lives
   std::string id_;
-  bool first_write_ = true;
 };
 
 class BlobStore {
