@@ -522,13 +522,10 @@ void Agent::watch_loop() {
     if (!update) {
       spdlog::warn("watching tasks: {}; asking for the whole desired state",
                    update.error().message);
-      desired.clear();
-      version = 0;
-      continue;
     }
-    if (!engine_->apply(*update)) {
+    if (!update || !engine_->apply(*update)) {
       desired.clear();
-      version = 0;
+      version = 0;  // the whole desired state again
       continue;
     }
     version = json::get_int(*answer, "version").value_or(0);

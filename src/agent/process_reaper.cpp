@@ -80,34 +80,16 @@ void ProcessReaper::record_exit(pid_t pid, int wait_status) {
   if (stranger_exits_.size() > kMaxStrangerExits) stranger_exits_.pop_front();
 }
 
-namespace {
-
-struct ProgramCache {
-  std::mutex mutex;
-  std::map<std::string, std::filesystem::path, std::less<>> found;
-};
-
-ProgramCache& program_cache() {
-  static ProgramCache cache;
-  return cache;
-}
-
-void forget_program(std::string_view name) {
-  ProgramCache& cache = program_cache();
-  std::lock_guard lock(cache.mutex);
-  if (auto known = cache.found.find(name); known != cache.found.end()) cache.found.erase(known);
-}
-
-}  // namespace
-
 std::filesystem::path find_program(std::string_view name) {
   if (name.empty() || name.find('/') != std::string_view::npos) return std::string(name);
-  ProgramCache& cache = program_cache();
-  std::mutex& mutex = cache.mutex;
-  auto& found = cache.found;
+  static std::mutex mutex;
+  static std::map<std::string, std::filesystem::path, std::less<>> found;
   {
     std::lock_guard lock(mutex);
-    if (auto known = found.find(name); known != found.end()) return known->second;
+    if (auto known = found.find(name); known != found.end()) {
+      if (::access(known->second.c_str(), X_OK) == 0) return known->second;
+      found.erase(known);  // moved by a package upgrade, say: search again
+    }
   }
   const char* variable = std::getenv("PATH");
   std::string_view dirs = variable != nullptr ? variable : "/usr/bin:/bin";
@@ -121,7 +103,7 @@ std::filesystem::path find_program(std::string_view name) {
     if (::access(candidate.c_str(), X_OK) == 0 &&
         !std::filesystem::is_directory(candidate, error)) {
       std::lock_guard lock(mutex);
-      found.emplace(std::string(name), candidate);
+      found.insert_or_assign(std::string(name), candidate);
       return candidate;
     }
   }
@@ -155,10 +137,6 @@ Result<pid_t> ProcessReaper::spawn(const std::vector<std::string>& argv, const C
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::string program = find_program(argv[0]);
-  if (program != argv[0] && ::access(program.c_str(), X_OK) != 0) {
-    forget_program(argv[0]);  // moved by a package upgrade, say: search again
-    program = find_program(argv[0]);
-  }
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);

@@ -59,9 +59,10 @@ struct ChildIo {
 UniqueFd open_pidfd(pid_t pid);
 
 // The absolute path of program `name` on PATH; `name` itself when it is not found there or holds
-// a slash. Successful lookups are remembered, so a program started often (a runtime per
-// container, `nft`) is not searched for along PATH each time: with a long PATH, the failed
-// exec attempts of that search cost milliseconds per start.
+// a slash. Successful lookups are remembered (and looked up again once the program is no longer
+// there), so a program started often (a runtime per container, `nft`) is not searched for along
+// PATH each time: with a long PATH, the failed exec attempts of that search cost milliseconds
+// per start.
 std::filesystem::path find_program(std::string_view name);
 
 class ProcessReaper {

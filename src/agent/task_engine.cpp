@@ -1744,7 +1744,6 @@ bool TaskEngine::apply_locked(const DesiredUpdate& update) {
       return false;
     }
   }
-  const std::set<std::string>& listed = update.listed;
   for (const DesiredTask& task : update.changed) {
     auto found = runners_.find(task.arn);
     if (found != runners_.end()) {
@@ -1759,7 +1758,7 @@ bool TaskEngine::apply_locked(const DesiredUpdate& update) {
   }
   for (auto runner = runners_.begin(); runner != runners_.end();) {
     auto next = std::next(runner);
-    if (!listed.contains(runner->first)) {
+    if (!update.listed.contains(runner->first)) {
       if (runner->second->settled()) {
         forget_locked(runner);
       } else {

@@ -1,9 +1,9 @@
 // AssignmentWatch: versions, published assignments and held polls.
 #include "ecs/assignment_watch.hpp"
 
-#include "common/crypto.hpp"
-
 #include <algorithm>
+
+#include "common/crypto.hpp"
 
 namespace wharf::ecs {
 
