@@ -893,19 +893,19 @@ Result<std::vector<PortBinding>> BridgeNetwork::allocate_ports(
     std::uint16_t& next = next_port_[port.protocol];
     auto last_start = static_cast<std::uint16_t>(
         options_.ephemeral_high - std::min<std::size_t>(count - 1, options_.ephemeral_high));
-    auto picked =
-        pick_port(options_.ephemeral_low, last_start, next, {}, [&](std::uint16_t candidate) {
-          std::vector<UniqueFd> block;
-          for (std::size_t offset = 0; offset < count; ++offset) {
-            auto number = static_cast<std::uint16_t>(candidate + offset);
-            if (protocol_taken.contains(number)) return false;
-            auto reserved = reserve_port(number, port.protocol);
-            if (!reserved) return false;
-            block.push_back(std::move(*reserved));
-          }
-          for (UniqueFd& fd : block) reservations.push_back(std::move(fd));
-          return true;
-        });
+    auto picked = pick_port(options_.ephemeral_low, last_start, next, protocol_taken,
+                            [&](std::uint16_t candidate) {
+                              std::vector<UniqueFd> block;
+                              for (std::size_t offset = 0; offset < count; ++offset) {
+                                auto number = static_cast<std::uint16_t>(candidate + offset);
+                                if (protocol_taken.contains(number)) return false;
+                                auto reserved = reserve_port(number, port.protocol);
+                                if (!reserved) return false;
+                                block.push_back(std::move(*reserved));
+                              }
+                              for (UniqueFd& fd : block) reservations.push_back(std::move(fd));
+                              return true;
+                            });
     if (!picked) {
       return fail(ErrorCode::kResourceInUse,
                   "no " + std::string(count > 1 ? std::to_string(count) + " consecutive " : "") +
