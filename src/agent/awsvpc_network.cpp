@@ -231,7 +231,11 @@ Status set_up_links(NewNamespace& netns, const AwsvpcEndpoint& endpoint, int mtu
   if (auto added = inside.add_address(*eth0, address, 32, false); !added) return added;
   if (auto routed = inside.add_route(*eth0, gateway, 32); !routed) return routed;
   if (auto routed = inside.add_route(*eth0, 0, 0, gateway); !routed) return routed;
-  return inside.add_permanent_neighbour(*eth0, gateway, kHostVethMac);
+  if (auto added = inside.add_permanent_neighbour(*eth0, gateway, kHostVethMac); !added) {
+    return added;
+  }
+  if (auto running = inside.await_link_running(*eth0); !running) return running;
+  return host->await_link_running(*veth);
 }
 
 // Waits for the kernel to destroy `veths` (with their namespaces), then deletes what is left:

@@ -761,7 +761,10 @@ Status create_links(const Endpoint& endpoint, const std::string& netns, const st
   if (!eth0) return std::unexpected(eth0.error());
   if (auto added = inside.add_address(*eth0, *address, prefix_length, false); !added) return added;
   if (auto up = inside.set_link_up(*eth0); !up) return up;
-  return inside.add_route(*eth0, 0, 0, *gateway);
+  if (auto routed = inside.add_route(*eth0, 0, 0, *gateway); !routed) return routed;
+  // Running, the host end is also a forwarding port of the bridge.
+  if (auto running = inside.await_link_running(*eth0); !running) return running;
+  return host->await_link_running(*veth);
 }
 
 }  // namespace

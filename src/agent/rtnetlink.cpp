@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cstring>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace wharf::agent {
@@ -107,9 +108,9 @@ class RouteNetlink::Message {
 
  private:
   void append(const void* data, std::size_t size) {
-    const char* begin = static_cast<const char*>(data);
-    if (size > 0) bytes_.insert(bytes_.end(), begin, begin + size);
-    bytes_.resize(NLMSG_ALIGN(bytes_.size()), 0);
+    std::size_t offset = bytes_.size();
+    bytes_.resize(NLMSG_ALIGN(offset + size), 0);
+    if (size > 0) std::memcpy(bytes_.data() + offset, data, size);
   }
 
   std::vector<char> bytes_;
@@ -152,7 +153,7 @@ std::string extended_ack_message(const nlmsghdr* reply) {
 
 }  // namespace
 
-Status RouteNetlink::transact(Message& message, std::string_view what, int* index) {
+Status RouteNetlink::transact(Message& message, std::string_view what, ifinfomsg* link) {
   std::vector<char>& bytes = message.finish(++sequence_);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -172,9 +173,9 @@ Status RouteNetlink::transact(Message& message, std::string_view what, int* inde
     for (auto* reply = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(reply, length);
          reply = NLMSG_NEXT(reply, length)) {
       if (reply->nlmsg_seq != sequence_) continue;  // a late answer to an earlier request
-      if (reply->nlmsg_type == RTM_NEWLINK && index != nullptr &&
+      if (reply->nlmsg_type == RTM_NEWLINK && link != nullptr &&
           reply->nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) {
-        *index = static_cast<const ifinfomsg*>(NLMSG_DATA(reply))->ifi_index;
+        std::memcpy(link, NLMSG_DATA(reply), sizeof *link);
         continue;
       }
       if (reply->nlmsg_type != NLMSG_ERROR) continue;
@@ -194,12 +195,31 @@ Result<int> RouteNetlink::link_index(const std::string& name) {
   info.ifi_family = AF_UNSPEC;
   Message message(RTM_GETLINK, 0, info);
   message.attribute_string(IFLA_IFNAME, name);
-  int index = 0;
-  if (auto done = transact(message, "looking up link " + name, &index); !done) {
+  ifinfomsg link{};
+  if (auto done = transact(message, "looking up link " + name, &link); !done) {
     return std::unexpected(done.error());
   }
-  if (index <= 0) return fail(ErrorCode::kNotFound, "link " + name + " has no index");
-  return index;
+  if (link.ifi_index <= 0) return fail(ErrorCode::kNotFound, "link " + name + " has no index");
+  return link.ifi_index;
+}
+
+Status RouteNetlink::await_link_running(int index, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string what = "waiting for link " + std::to_string(index) + " to carry traffic";
+  while (true) {
+    ifinfomsg info{};
+    info.ifi_family = AF_UNSPEC;
+    info.ifi_index = index;
+    Message message(RTM_GETLINK, 0, info);
+    ifinfomsg link{};
+    if (auto done = transact(message, what, &link); !done) return done;
+    if ((link.ifi_flags & IFF_RUNNING) != 0) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(ErrorCode::kInternal, what + ": the kernel has not brought it up within " +
+                                            std::to_string(limit.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 Status RouteNetlink::add_veth_pair(const VethPair& pair) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,6 +11,8 @@
 
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
+
+struct ifinfomsg;
 
 namespace wharf::agent {
 
@@ -42,6 +45,11 @@ class RouteNetlink {
   Result<int> link_index(const std::string& name);
   Status add_veth_pair(const VethPair& pair);
   Status set_link_up(int index);
+  // Waits until link `index` is operationally up (IFF_RUNNING). Until the kernel's link watcher
+  // has seen a new veth's carrier, the link's queue discards what is sent through it, so a
+  // task's first packets, or the first ARP request towards it, would be lost (TCP then waits a
+  // second to retry). The watcher runs on a kernel worker, later under load.
+  Status await_link_running(int index, std::chrono::milliseconds limit = std::chrono::seconds(3));
   // The interface's alias (`ip link set … alias`), its ifalias in /sys/class/net.
   Status set_link_alias(int index, std::string_view alias);
   // Enslaves link `index` to `master` (a bridge), as `ip link set … master` does.
@@ -56,8 +64,8 @@ class RouteNetlink {
  private:
   explicit RouteNetlink(UniqueFd fd) : fd_(std::move(fd)) {}
   class Message;
-  // Sends `message` and waits for its acknowledgement; a reply's ifindex lands in `index`.
-  Status transact(Message& message, std::string_view what, int* index = nullptr);
+  // Sends `message` and waits for its acknowledgement; a link reply's header lands in `link`.
+  Status transact(Message& message, std::string_view what, ifinfomsg* link = nullptr);
 
   UniqueFd fd_;
   std::uint32_t sequence_ = 0;
