@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "agent/network.hpp"
@@ -442,6 +444,9 @@ class AwsvpcNetworkTest : public ::testing::Test {
 TEST_F(AwsvpcNetworkTest, AnEndpointHasItsAddressRoutesAndMac) {
   AwsvpcEndpoint endpoint = attach({"task-a", task_ip(0), "", open_tcp()});
   ASSERT_FALSE(HasFailure());
+  // Running (its queue active) on return, not only once the kernel gets round to it.
+  std::ifstream operstate("/sys/class/net/" + endpoint.host_veth + "/operstate");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(operstate), {}), "up\n");
   EXPECT_EQ(endpoint.netns_path, "/run/netns/" + options_.netns_prefix + "task-a");
   EXPECT_EQ(endpoint.mac, mac_for_address(*parse_ipv4(task_ip(0))));
   EXPECT_EQ(endpoint.gateway, "169.254.1.1");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -397,6 +398,16 @@ TEST_F(BridgeNetworkTest, TwoEndpointsGetDistinctAddressesAndReachEachOther) {
   Endpoint first = attach("first");
   Endpoint second = attach("second");
   ASSERT_FALSE(::testing::Test::HasFailure());
+  // On return the host end runs and forwards as a bridge port (state 3), so no packet is lost.
+  auto read_line = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+  };
+  EXPECT_EQ(read_line("/sys/class/net/" + second.host_veth + "/operstate"), "up");
+  EXPECT_EQ(read_line("/sys/class/net/" + options_.name + "/brif/" + second.host_veth + "/state"),
+            "3");
   Ipv4Prefix subnet = *parse_ipv4_prefix(options_.subnet);
   EXPECT_NE(first.ip, second.ip);
   EXPECT_TRUE(subnet.contains(*parse_ipv4(first.ip))) << first.ip;

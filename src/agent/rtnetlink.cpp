@@ -60,6 +60,11 @@ Result<MacAddress> parse_mac(std::string_view text) {
 
 // One request: the netlink header, the family's header, then attributes (nested ones too),
 // each padded to 4 bytes as the kernel expects.
+struct RouteNetlink::LinkReply {
+  int index = 0;
+  std::uint8_t operstate = IF_OPER_UNKNOWN;
+};
+
 class RouteNetlink::Message {
  public:
   template <typename Header>
@@ -153,7 +158,7 @@ std::string extended_ack_message(const nlmsghdr* reply) {
 
 }  // namespace
 
-Status RouteNetlink::transact(Message& message, std::string_view what, ifinfomsg* link) {
+Status RouteNetlink::transact(Message& message, std::string_view what, LinkReply* link) {
   std::vector<char>& bytes = message.finish(++sequence_);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -175,7 +180,14 @@ Status RouteNetlink::transact(Message& message, std::string_view what, ifinfomsg
       if (reply->nlmsg_seq != sequence_) continue;  // a late answer to an earlier request
       if (reply->nlmsg_type == RTM_NEWLINK && link != nullptr &&
           reply->nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) {
-        std::memcpy(link, NLMSG_DATA(reply), sizeof *link);
+        const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(reply));
+        link->index = info->ifi_index;
+        int left = static_cast<int>(IFLA_PAYLOAD(reply));
+        for (const rtattr* attr = IFLA_RTA(info); RTA_OK(attr, left); attr = RTA_NEXT(attr, left)) {
+          if (attr->rta_type == IFLA_OPERSTATE && RTA_PAYLOAD(attr) >= 1) {
+            link->operstate = *static_cast<const std::uint8_t*>(RTA_DATA(attr));
+          }
+        }
         continue;
       }
       if (reply->nlmsg_type != NLMSG_ERROR) continue;
@@ -195,12 +207,12 @@ Result<int> RouteNetlink::link_index(const std::string& name) {
   info.ifi_family = AF_UNSPEC;
   Message message(RTM_GETLINK, 0, info);
   message.attribute_string(IFLA_IFNAME, name);
-  ifinfomsg link{};
+  LinkReply link;
   if (auto done = transact(message, "looking up link " + name, &link); !done) {
     return std::unexpected(done.error());
   }
-  if (link.ifi_index <= 0) return fail(ErrorCode::kNotFound, "link " + name + " has no index");
-  return link.ifi_index;
+  if (link.index <= 0) return fail(ErrorCode::kNotFound, "link " + name + " has no index");
+  return link.index;
 }
 
 Status RouteNetlink::await_link_running(int index, std::chrono::milliseconds limit) {
@@ -211,9 +223,9 @@ Status RouteNetlink::await_link_running(int index, std::chrono::milliseconds lim
     info.ifi_family = AF_UNSPEC;
     info.ifi_index = index;
     Message message(RTM_GETLINK, 0, info);
-    ifinfomsg link{};
+    LinkReply link;
     if (auto done = transact(message, what, &link); !done) return done;
-    if ((link.ifi_flags & IFF_RUNNING) != 0) return {};
+    if (link.operstate == IF_OPER_UP) return {};
     if (std::chrono::steady_clock::now() >= deadline) {
       return fail(ErrorCode::kInternal, what + ": the kernel has not brought it up within " +
                                             std::to_string(limit.count()) + " ms");

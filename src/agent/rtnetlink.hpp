@@ -12,8 +12,6 @@
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 
-struct ifinfomsg;
-
 namespace wharf::agent {
 
 using MacAddress = std::array<std::uint8_t, 6>;
@@ -45,8 +43,9 @@ class RouteNetlink {
   Result<int> link_index(const std::string& name);
   Status add_veth_pair(const VethPair& pair);
   Status set_link_up(int index);
-  // Waits until link `index` is operationally up (IFF_RUNNING). Until the kernel's link watcher
-  // has seen a new veth's carrier, the link's queue discards what is sent through it, so a
+  // Waits until link `index` is operationally up (IF_OPER_UP; IFF_RUNNING also shows the
+  // "unknown" state a new link has before the watcher first looks at it). Until the kernel's link
+  // watcher has seen a new veth's carrier, the link's queue discards what is sent through it, so a
   // task's first packets, or the first ARP request towards it, would be lost (TCP then waits a
   // second to retry). The watcher runs on a kernel worker, later under load.
   Status await_link_running(int index, std::chrono::milliseconds limit = std::chrono::seconds(3));
@@ -64,8 +63,9 @@ class RouteNetlink {
  private:
   explicit RouteNetlink(UniqueFd fd) : fd_(std::move(fd)) {}
   class Message;
-  // Sends `message` and waits for its acknowledgement; a link reply's header lands in `link`.
-  Status transact(Message& message, std::string_view what, ifinfomsg* link = nullptr);
+  struct LinkReply;
+  // Sends `message` and waits for its acknowledgement; a link's description lands in `link`.
+  Status transact(Message& message, std::string_view what, LinkReply* link = nullptr);
 
   UniqueFd fd_;
   std::uint32_t sequence_ = 0;
