@@ -66,6 +66,29 @@ struct SinkBody {
   };
 };
 
+// "HTTP/1.1 200 OK\r\n", then each field, then the blank line, as Beast's serializer writes
+// them, into `out` (reused, so its capacity carries over between replies).
+void serialize_header(const Response& response, std::string& out) {
+  out.clear();
+  unsigned version = response.version();
+  out += "HTTP/";
+  out += static_cast<char>('0' + version / 10);
+  out += '.';
+  out += static_cast<char>('0' + version % 10);
+  out += ' ';
+  out += std::to_string(response.result_int());
+  out += ' ';
+  out += response.reason();
+  out += "\r\n";
+  for (const auto& field : response) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Handler& handler, std::size_t body_limit, std::atomic<int>& in_flight)
@@ -102,6 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
     string_parser_->body_limit(body_limit_);
     auto length = string_parser_->content_length();
     if (length && *length > body_limit_) return refuse_oversized();
+    if (string_parser_->is_done()) return on_string_body({});  // no body (most GETs)
     continue_then(expect_continue, [this] { read_string_body(); });
   }
 
@@ -129,7 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return close();
     stream_.expires_never();
     request_started();
-    handler_.handle(string_parser_->release(), responder());
+    handler_.handle(string_parser_->release(), responder(true));
   }
 
   void read_sink_body() {
@@ -158,9 +182,15 @@ class Session : public std::enable_shared_from_this<Session> {
     sink_->finish({}, responder());
   }
 
-  Responder responder() {
+  // A reply given on the connection's own loop thread is written at once when `direct`; else,
+  // and from other threads, it is posted to the loop. A body sink's finish() is not direct:
+  // writing destroys the sink, which is still running then.
+  Responder responder(bool direct = false) {
     auto executor = stream_.get_executor();
-    return [self = shared_from_this(), executor](Reply reply) {
+    return [self = shared_from_this(), executor, direct](Reply reply) {
+      if (direct && std::this_thread::get_id() == self->loop_thread_) {
+        return self->write(std::move(reply));
+      }
       asio::post(executor,
                  [self, reply = std::move(reply)]() mutable { self->write(std::move(reply)); });
     };
@@ -194,6 +224,16 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(kIdleTimeout);
     if (!reply_->file && !reply_->head) {
       reply_->response.prepare_payload();
+      // The header as one flat buffer beside the body: one two-piece sendmsg, where Beast's
+      // serializer hands the kernel a piece per field name, separator and value.
+      if (!reply_->response.chunked()) {
+        serialize_header(reply_->response, head_);
+        std::array<asio::const_buffer, 2> pieces{asio::buffer(head_),
+                                                 asio::buffer(reply_->response.body())};
+        return asio::async_write(
+            stream_, pieces,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+      }
       return beast_http::async_write(
           stream_, reply_->response,
           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
@@ -264,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_;  // the reply's status line and fields, serialised
   std::optional<beast_http::request_parser<beast_http::empty_body>> header_parser_;
   std::optional<beast_http::request_parser<beast_http::string_body>> string_parser_;
   std::optional<beast_http::request_parser<SinkBody>> sink_parser_;
@@ -273,6 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Handler& handler_;
   std::size_t body_limit_;
   std::atomic<int>& in_flight_;
+  std::thread::id loop_thread_ = std::this_thread::get_id();  // made on its loop's thread
   bool dispatched_ = false;
   bool draining_ = false;
   std::size_t drained_ = 0;
@@ -354,22 +396,21 @@ class Worker {
 
  private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(io_),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             if (ec == asio::error::operation_aborted) return;
-                             if (!ec) start_session(std::move(socket));
-                             accept();
-                           });
+    // No strand: each loop has one thread, so a connection's handlers never run concurrently.
+    acceptor_.async_accept(io_, [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) start_session(std::move(socket));
+      accept();
+    });
   }
 
   // Accepts on an adopted socket until it is closed; the handler keeps the acceptor alive.
   void accept_on(std::shared_ptr<tcp::acceptor> acceptor) {
-    acceptor->async_accept(
-        asio::make_strand(io_), [this, acceptor](beast::error_code ec, tcp::socket socket) {
-          if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
-          if (!ec) start_session(std::move(socket));
-          if (acceptor->is_open()) accept_on(acceptor);
-        });
+    acceptor->async_accept(io_, [this, acceptor](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return;
+      if (!ec) start_session(std::move(socket));
+      if (acceptor->is_open()) accept_on(acceptor);
+    });
   }
 
   void start_session(tcp::socket socket) {

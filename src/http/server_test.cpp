@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include "common/crypto.hpp"
@@ -118,6 +119,34 @@ TEST_F(ServerTest, BuffersSmallBodies) {
   auto response = send(std::move(request));
   EXPECT_EQ(response.result(), beast_http::status::ok);
   EXPECT_EQ(response.body(), "echo:hello");
+}
+
+// Bodiless GETs, pipelined: each is answered at once, with the header bytes Beast's serializer
+// would write; the HTTP/1.0 one closes the connection.
+TEST_F(ServerTest, AnswersPipelinedBodilessRequestsByteForByte) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  asio::write(socket, asio::buffer(std::string("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                                               "GET /b HTTP/1.0\r\n\r\n")));
+  std::string received;
+  beast::error_code ec;
+  char buffer[4096];
+  while (!ec) {
+    std::size_t got = socket.read_some(asio::buffer(buffer), ec);
+    received.append(buffer, got);
+  }
+  EXPECT_EQ(ec, asio::error::eof);
+  Response expected{beast_http::status::ok, 11};
+  expected.set(beast_http::field::content_type, "text/plain");
+  expected.body() = "echo:";
+  expected.prepare_payload();
+  std::ostringstream beast_bytes;
+  beast_bytes << expected;
+  expected.version(10);
+  expected.keep_alive(false);
+  beast_bytes << expected;
+  EXPECT_EQ(received, beast_bytes.str());
 }
 
 // A listening socket on a free loopback port, as a caller in another namespace would hand over.
