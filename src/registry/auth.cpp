@@ -209,8 +209,24 @@ Result<Identity> RegistryAuth::verify_bearer(std::string_view authorization_valu
 Result<Identity> RegistryAuth::authenticate(std::string_view authorization_value,
                                             TimePoint now) const {
   if (authorization_value.empty()) return anonymous(now);
-  if (credentials_of(authorization_value, "Bearer")) return verify_bearer(authorization_value, now);
-  return verify_basic(authorization_value, now);
+  std::string key(authorization_value);
+  {
+    std::lock_guard lock(verified_mutex_);
+    if (auto known = verified_.find(key); known != verified_.end()) {
+      if (now < known->second.expires_at) return known->second;
+      verified_.erase(known);  // expired: verified again below, for the right error
+    }
+  }
+  Result<Identity> identity = credentials_of(authorization_value, "Bearer")
+                                  ? verify_bearer(authorization_value, now)
+                                  : verify_basic(authorization_value, now);
+  if (identity) {
+    constexpr std::size_t kMaxVerified = 1024;
+    std::lock_guard lock(verified_mutex_);
+    if (verified_.size() >= kMaxVerified) verified_.clear();
+    verified_.emplace(std::move(key), *identity);
+  }
+  return identity;
 }
 
 Identity RegistryAuth::anonymous(TimePoint now) const {

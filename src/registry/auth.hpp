@@ -5,9 +5,11 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -68,6 +70,11 @@ class RegistryAuth {
 
   std::string secret_;
   std::string default_region_;
+  // Authorization values verified already, with whom they name: a client sends the same value
+  // on every request, and verifying it (base64, HMAC) is a good part of a manifest GET. Tokens
+  // cannot be revoked, so an entry stays right until its expiry, which is checked on use.
+  mutable std::mutex verified_mutex_;
+  mutable std::unordered_map<std::string, Identity> verified_;
 };
 
 // Reads DATA_DIR/registry.key, creating it (random, mode 0600, written atomically) when absent.

@@ -65,6 +65,30 @@ TEST(RegistryAuthTest, RefusesExpiredForgedAndMalformedCredentials) {
   EXPECT_FALSE(auth.verify_basic(basic("AWS:" + bearer.token), kNow));
 }
 
+TEST(RegistryAuthTest, AuthenticateRemembersOnlyWhatVerifiedAndOnlyUntilItExpires) {
+  RegistryAuth auth("secret", "us-east-1");
+  auto token = auth.issue_authorization_token("123456789012", "eu-west-1", "AKIA", kNow);
+  std::string value = "Basic " + token.token;
+  for (int i = 0; i < 3; ++i) {  // verified, then remembered: the same answer
+    auto identity = auth.authenticate(value, kNow + std::chrono::hours(i));
+    ASSERT_TRUE(identity) << identity.error().message;
+    EXPECT_EQ(identity->account_id, "123456789012");
+    EXPECT_EQ(identity->region, "eu-west-1");
+  }
+  auto expired = auth.authenticate(value, kNow + std::chrono::hours(13));
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().code, ErrorCode::kInvalidSignature);
+
+  // A forged value is refused every time, however often it comes.
+  std::string forged = basic("AWS:" + password_of(token) + "x");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(auth.authenticate(forged, kNow).error().code, ErrorCode::kUnrecognizedClient);
+  }
+  // Another server's secret does not share what this one remembered.
+  RegistryAuth other("another secret", "us-east-1");
+  EXPECT_FALSE(other.authenticate(value, kNow));
+}
+
 TEST(RegistryAuthTest, BearerTokensCarryTheIdentity) {
   RegistryAuth auth("secret", "us-east-1");
   auto token = auth.issue_authorization_token("123456789012", "us-west-2", "AKIA", kNow);

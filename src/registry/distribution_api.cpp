@@ -203,6 +203,7 @@ std::string rfc3339(TimePoint time) {
 
 // "123456789012.dkr.ecr.us-west-2.<anything>": ECR-style hosts name the registry's owner.
 std::optional<std::pair<std::string, std::string>> registry_of_host(std::string_view host) {
+  if (host.find(".dkr.ecr.") == std::string_view::npos) return std::nullopt;  // skip the regex
   static const std::regex kEcrHost(R"(^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\..*$)");
   std::string text(host);
   std::smatch match;
