@@ -13,7 +13,9 @@ docker-registry 2.8 (the peer; filesystem storage, no auth) on this machine:
      p50/p99 and requests per second;
   4. 1,000 concurrent manifest GETs (bench/manifest_burst.cpp): 1,000 open keep-alive
      connections, then rounds in which one GET is written on every connection at once; each
-     request is timed from its own write to its whole response; p50/p99 over all rounds.
+     request is timed from its own write to its whole response; p50/p99 over all rounds. The
+     same client also runs against bench/floor_server.cpp, which answers with fixed bytes and
+     does no work: the least any server can reach on this machine.
 Before each timed transfer the page cache's dirty data is written back (sync) and the driver
 waits for other processes to go quiet. The test file and both servers' data live in one
 temporary directory (default under /tmp), removed at the end; servers are stopped by PID.
@@ -125,6 +127,23 @@ def start_docker_registry(work):
         except OSError:
             time.sleep(0.05)
     return Target("docker-registry", "http://" + host, {}, process)
+
+
+def start_floor_server(args):
+    """bench/floor_server.cpp: answers each request with fixed bytes and does nothing else."""
+    port = free_port()
+    binary = os.path.join(os.path.dirname(args.burst_binary), "floor_server")
+    process = subprocess.Popen([binary, str(port)])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("floor_server did not start")
+            time.sleep(0.02)
+    return Target("floor (no work)", "http://127.0.0.1:%d" % port, {}, process)
 
 
 def stop_process(process):
@@ -473,8 +492,12 @@ def main():
         log("\n[4] %d concurrent manifest GETs: %s, %d rounds (after one untimed round)"
             % (args.connections, args.burst_binary, args.burst_rounds))
         results["burst"] = {}
-        for target in targets:
-            results["burst"][target.name] = manifest_burst(args, target)
+        floor = start_floor_server(args)
+        try:
+            for target in targets + [floor]:
+                results["burst"][target.name] = manifest_burst(args, target)
+        finally:
+            stop_process(floor.process)
     finally:
         for target in targets[1:]:
             stop_process(target.process)
