@@ -5,6 +5,7 @@ crashes (agentConnected), and cluster deletion while instances are registered.""
 import os
 import time
 import unittest
+import unittest.mock
 
 from harness import ACCOUNT, REGION, WharfAgent, WharfServer, WharfTestCase
 
@@ -233,6 +234,35 @@ class ContainerInstanceTest(WharfTestCase):
         self.wait_for(lambda: self.describe("restarts", [arn])["containerInstances"][0]
                       ["agentConnected"], "agentConnected true again")
         self.assertEqual(set(self.list_arns("restarts")), {steady_arn, arn})
+
+    def test_the_agent_runs_without_malloc_thread_caches(self):
+        # glibc's per-thread caches of freed memory cost the agent megabytes with hundreds of
+        # runner threads; the agent executes itself again with them turned off (same pid).
+        self.ecs.create_cluster(clusterName="malloc")
+
+        def tunables(agent):
+            with open("/proc/%d/environ" % agent.pid, "rb") as environ:
+                for entry in environ.read().split(b"\0"):
+                    if entry.startswith(b"GLIBC_TUNABLES="):
+                        return entry.split(b"=", 1)[1].decode()
+            return None
+
+        with unittest.mock.patch.dict(os.environ):
+            os.environ.pop("GLIBC_TUNABLES", None)
+            plain = self.start_agent("malloc")
+        plain.wait_registered()
+        self.assertEqual(tunables(plain), "glibc.malloc.tcache_count=0")
+
+        # Other tunables are kept after it (glibc shows a process only the first of its
+        # tunables); a tcache setting of the caller's wins.
+        with unittest.mock.patch.dict(os.environ, GLIBC_TUNABLES="glibc.malloc.trim_threshold=1"):
+            other = self.start_agent("malloc")
+        other.wait_registered()
+        self.assertEqual(tunables(other), "glibc.malloc.tcache_count=0")
+        with unittest.mock.patch.dict(os.environ, GLIBC_TUNABLES="glibc.malloc.tcache_count=3"):
+            chosen = self.start_agent("malloc")
+        chosen.wait_registered()
+        self.assertEqual(tunables(chosen), "glibc.malloc.tcache_count=3")
 
     def test_cluster_with_instances_is_deleted_only_after_deregistration(self):
         self.ecs.create_cluster(clusterName="doomed")
