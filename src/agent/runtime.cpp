@@ -7,10 +7,14 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
+#include "agent/cgroup.hpp"
 #include "agent/cli_runtime.hpp"
 #include "agent/remove_tree.hpp"
+#include "common/log.hpp"
 
 namespace wharf::agent {
 namespace fs = std::filesystem;
@@ -85,6 +89,23 @@ bj::object probe_spec(const fs::path& rootfs, const std::string& cgroup) {
   };
 }
 
+// A runtime that fails half-way (crun on a hybrid host), or whose delete races the probe's
+// exit, can leave the probe's cgroup behind; nothing else would ever remove it.
+void remove_probe_cgroup(const std::string& path) {
+  auto cgroups = Cgroups::detect();
+  if (!cgroups) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (true) {
+    auto removed = cgroups->remove(path);
+    if (removed || removed.error().code != ErrorCode::kResourceInUse ||
+        std::chrono::steady_clock::now() > deadline) {
+      if (!removed) spdlog::warn("probe cgroup {} left: {}", path, removed.error().message);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 }  // namespace
 
 Status probe_runtime(Runtime& runtime) {
@@ -111,6 +132,7 @@ Status probe_runtime(Runtime& runtime) {
     return runtime.remove(id, true);
   }();
   (void)remove_tree(bundle);
+  remove_probe_cgroup("/wharf-probe-" + suffix);
   if (!probe)
     return std::unexpected(
         std::move(probe.error()).context("probing " + std::string(runtime.name())));

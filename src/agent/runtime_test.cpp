@@ -322,6 +322,18 @@ TEST_F(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
   auto listed = (*runtime)->list();
   ASSERT_TRUE(listed.has_value()) << listed.error().message;
   EXPECT_TRUE(listed->empty());  // the probe container is gone
+  // So are the probes' cgroups, in every hierarchy (crun's failed one included).
+  std::string prefix = "wharf-probe-" + std::to_string(getpid()) + "-";
+  std::error_code error;
+  std::vector<fs::path> hierarchies{"/sys/fs/cgroup"};
+  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup", error)) {
+    if (entry.is_directory(error) && !entry.is_symlink(error)) hierarchies.push_back(entry.path());
+  }
+  for (const fs::path& hierarchy : hierarchies) {
+    for (const auto& entry : fs::directory_iterator(hierarchy, error)) {
+      EXPECT_FALSE(entry.path().filename().string().starts_with(prefix)) << entry.path();
+    }
+  }
   options.name = "youki";
   EXPECT_EQ(make_runtime(options, ProcessReaper::instance()).error().code,
             ErrorCode::kInvalidParameter);
