@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string_view>
 #include <thread>
@@ -262,8 +263,8 @@ void add_registry_flags(CLI::App* command, ImageFlags& flags) {
 // 200 tasks the agent's RSS was 31 MiB with the caches and 27 MiB without (bench/RESULTS.md).
 // The cache can only be turned off before malloc first runs, through GLIBC_TUNABLES, so the
 // agent executes itself again (same pid and arguments) with that set first, unless the caller
-// chose a tcache setting already. WHARF_AGENT_MALLOC marks the second run, which never execs:
-// glibc cuts the variable it sees down to its first tunable, so the setting alone cannot.
+// chose a tcache setting already (which also ends the second run's check). WHARF_AGENT_MALLOC
+// carries the caller's GLIBC_TUNABLES across, for the programs the agent starts.
 constexpr std::string_view kNoThreadCaches = "glibc.malloc.tcache_count=0";
 constexpr const char* kMallocMarker = "WHARF_AGENT_MALLOC";
 
@@ -285,6 +286,11 @@ void exec_without_thread_caches(char** argv) {
   if (!tunables.empty()) value += ":" + tunables;
   ::setenv("GLIBC_TUNABLES", value.c_str(), 1);
   ::setenv(kMallocMarker, tunables.empty() ? "none" : ("=" + tunables).c_str(), 1);
+  // By its real path, so the process keeps its name ("exe" otherwise); /proc/self/exe when
+  // the binary was replaced meanwhile.
+  std::error_code unreadable;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", unreadable);
+  if (!unreadable) ::execv(self.c_str(), argv);
   ::execv("/proc/self/exe", argv);
   int error = errno;
   ::unsetenv(kMallocMarker);

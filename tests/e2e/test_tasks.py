@@ -55,6 +55,15 @@ def make_busybox_rootfs(root):
     return root
 
 
+def read_or_empty(path, mode="r"):
+    """A /proc file's content, or empty when the process has gone meanwhile."""
+    try:
+        with open(path, mode) as file:
+            return file.read()
+    except OSError:
+        return b"" if "b" in mode else ""
+
+
 class AgentTestCase(WharfTestCase):
     """A server, a busybox image in its registry, the cluster "prod" and one agent in it."""
 
@@ -212,6 +221,16 @@ class TaskTest(AgentTestCase):
         instance = self.ecs.describe_container_instances(
             cluster="prod", containerInstances=[self.instance_arn])["containerInstances"][0]
         self.assertGreaterEqual(instance["runningTasksCount"], 2)
+        # What the agent starts gets the environment it was given, not its own malloc setting.
+        shims = [pid for pid in os.listdir("/proc") if pid.isdigit()
+                 and read_or_empty("/proc/%s/comm" % pid).strip() == "wharf-shim"]
+        self.assertTrue(shims)
+        for pid in shims:
+            names = [entry.split(b"=", 1)[0] for entry in
+                     read_or_empty("/proc/%s/environ" % pid, "rb").split(b"\0")]
+            self.assertNotIn(b"WHARF_AGENT_MALLOC", names)
+            if "GLIBC_TUNABLES" not in os.environ:
+                self.assertNotIn(b"GLIBC_TUNABLES", names)
 
         stopped = self.ecs.stop_task(cluster="prod", task=arns[0], reason="enough")["task"]
         self.assertEqual(stopped["desiredStatus"], "STOPPED")
