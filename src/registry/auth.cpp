@@ -209,10 +209,9 @@ Result<Identity> RegistryAuth::verify_bearer(std::string_view authorization_valu
 Result<Identity> RegistryAuth::authenticate(std::string_view authorization_value,
                                             TimePoint now) const {
   if (authorization_value.empty()) return anonymous(now);
-  std::string key(authorization_value);
   {
     std::lock_guard lock(verified_mutex_);
-    if (auto known = verified_.find(key); known != verified_.end()) {
+    if (auto known = verified_.find(authorization_value); known != verified_.end()) {
       if (now < known->second.expires_at) return known->second;
       verified_.erase(known);  // expired: verified again below, for the right error
     }
@@ -221,10 +220,14 @@ Result<Identity> RegistryAuth::authenticate(std::string_view authorization_value
                                   ? verify_bearer(authorization_value, now)
                                   : verify_basic(authorization_value, now);
   if (identity) {
+    // Full: the expired entries go, else one entry; never everyone's at once.
     constexpr std::size_t kMaxVerified = 1024;
     std::lock_guard lock(verified_mutex_);
-    if (verified_.size() >= kMaxVerified) verified_.clear();
-    verified_.emplace(std::move(key), *identity);
+    if (verified_.size() >= kMaxVerified) {
+      std::erase_if(verified_, [&](const auto& entry) { return entry.second.expires_at <= now; });
+    }
+    if (verified_.size() >= kMaxVerified) verified_.erase(verified_.begin());
+    verified_.emplace(std::string(authorization_value), *identity);
   }
   return identity;
 }

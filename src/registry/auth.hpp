@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -73,8 +74,14 @@ class RegistryAuth {
   // Authorization values verified already, with whom they name: a client sends the same value
   // on every request, and verifying it (base64, HMAC) is a good part of a manifest GET. Tokens
   // cannot be revoked, so an entry stays right until its expiry, which is checked on use.
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
   mutable std::mutex verified_mutex_;
-  mutable std::unordered_map<std::string, Identity> verified_;
+  mutable std::unordered_map<std::string, Identity, TextHash, std::equal_to<>> verified_;
 };
 
 // Reads DATA_DIR/registry.key, creating it (random, mode 0600, written atomically) when absent.
