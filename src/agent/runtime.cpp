@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <fstream>
@@ -109,13 +108,13 @@ void remove_probe_cgroup(const std::string& path) {
 }  // namespace
 
 Status probe_runtime(Runtime& runtime) {
-  static std::atomic<int> probe_count{0};
-  std::string suffix = std::to_string(getpid()) + "-" + std::to_string(probe_count++);
   std::string dir_template = (fs::temp_directory_path() / "wharf-probe-XXXXXX").string();
   if (mkdtemp(dir_template.data()) == nullptr) {
     return fail(ErrorCode::kInternal, "creating a probe bundle directory");
   }
   fs::path bundle = dir_template;
+  // Unique on the host, even between agents in pid namespaces of their own.
+  std::string suffix = bundle.filename().string().substr(std::string("wharf-probe-").size());
   auto probe = [&]() -> Status {
     fs::path rootfs = bundle / "rootfs";
     std::error_code error;

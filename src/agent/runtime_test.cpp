@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "agent/bundle.hpp"
@@ -301,7 +302,24 @@ TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
   EXPECT_EQ(wait(killed), (ExitStatus{137, SIGKILL}));
 }
 
+// The runtime probes' cgroups (wharf-probe-*) in every hierarchy.
+std::set<fs::path> probe_cgroups() {
+  std::set<fs::path> found;
+  std::error_code error;
+  std::vector<fs::path> hierarchies{"/sys/fs/cgroup"};
+  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup", error)) {
+    if (entry.is_directory(error) && !entry.is_symlink(error)) hierarchies.push_back(entry.path());
+  }
+  for (const fs::path& hierarchy : hierarchies) {
+    for (const auto& entry : fs::directory_iterator(hierarchy, error)) {
+      if (entry.path().filename().string().starts_with("wharf-probe-")) found.insert(entry.path());
+    }
+  }
+  return found;
+}
+
 TEST_F(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
+  std::set<fs::path> probes_before = probe_cgroups();
   RuntimeOptions options;
   options.state_root = root_ / "factory-state";
   auto runtime = make_runtime(options, ProcessReaper::instance());
@@ -323,17 +341,7 @@ TEST_F(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
   ASSERT_TRUE(listed.has_value()) << listed.error().message;
   EXPECT_TRUE(listed->empty());  // the probe container is gone
   // So are the probes' cgroups, in every hierarchy (crun's failed one included).
-  std::string prefix = "wharf-probe-" + std::to_string(getpid()) + "-";
-  std::error_code error;
-  std::vector<fs::path> hierarchies{"/sys/fs/cgroup"};
-  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup", error)) {
-    if (entry.is_directory(error) && !entry.is_symlink(error)) hierarchies.push_back(entry.path());
-  }
-  for (const fs::path& hierarchy : hierarchies) {
-    for (const auto& entry : fs::directory_iterator(hierarchy, error)) {
-      EXPECT_FALSE(entry.path().filename().string().starts_with(prefix)) << entry.path();
-    }
-  }
+  EXPECT_EQ(probe_cgroups(), probes_before);
   options.name = "youki";
   EXPECT_EQ(make_runtime(options, ProcessReaper::instance()).error().code,
             ErrorCode::kInvalidParameter);
