@@ -84,15 +84,22 @@ int main(int argc, char** argv) {
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<std::uint16_t>(std::atoi(argv[2])));
   if (inet_pton(AF_INET, argv[1], &address.sin_addr) != 1) die("address");
-  std::string request = std::string("GET ") + argv[3] + " HTTP/1.1\r\nHost: " + argv[1] + ":" +
-                        argv[2] + "\r\n";
+  std::string request =
+      std::string("GET ") + argv[3] + " HTTP/1.1\r\nHost: " + argv[1] + ":" + argv[2] + "\r\n";
   int connections = 1000;
   int rounds = 20;
+  if ((argc - 4) % 2 != 0) {
+    std::fprintf(stderr, "manifest_burst: %s needs a value\n", argv[argc - 1]);
+    return 2;
+  }
   for (int i = 4; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--connections") connections = std::atoi(argv[i + 1]);
-    else if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (flag == "--header") request += std::string(argv[i + 1]) + "\r\n";
+    if (flag == "--connections")
+      connections = std::atoi(argv[i + 1]);
+    else if (flag == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (flag == "--header")
+      request += std::string(argv[i + 1]) + "\r\n";
     else {
       std::fprintf(stderr, "unknown option %s\n", flag.c_str());
       return 2;
@@ -110,8 +117,8 @@ int main(int argc, char** argv) {
     if (::epoll_ctl(poller, EPOLL_CTL_ADD, all[i].fd, &event) != 0) die("epoll_ctl");
   }
 
-  std::vector<double> latencies;       // ms, from each request's own write
-  std::vector<double> since_burst;     // ms, from the round's first write
+  std::vector<double> latencies;    // ms, from each request's own write
+  std::vector<double> since_burst;  // ms, from the round's first write
   std::vector<double> round_p99;
   int errors = 0;
   std::vector<epoll_event> events(1024);

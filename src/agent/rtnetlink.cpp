@@ -58,13 +58,14 @@ Result<MacAddress> parse_mac(std::string_view text) {
   return mac;
 }
 
-// One request: the netlink header, the family's header, then attributes (nested ones too),
-// each padded to 4 bytes as the kernel expects.
+// What a link's description (RTM_NEWLINK) says that the requests need.
 struct RouteNetlink::LinkReply {
   int index = 0;
   std::uint8_t operstate = IF_OPER_UNKNOWN;
 };
 
+// One request: the netlink header, the family's header, then attributes (nested ones too),
+// each padded to 4 bytes as the kernel expects.
 class RouteNetlink::Message {
  public:
   template <typename Header>

@@ -1,3 +1,4 @@
+// Tests for the rtnetlink client against the kernel, in namespaces of their own.
 #include "agent/rtnetlink.hpp"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "agent/netns.hpp"
 
