@@ -724,6 +724,10 @@ Status ensure_bridge(const std::string& bridge, const Ipv4Prefix& subnet, int mt
   if (auto done = run_checked({"ip", "-batch", "-"}, ip_batch_text(lines)); !done) {
     return std::unexpected(std::move(done.error()).context("setting up bridge " + bridge));
   }
+  // No spanning tree: with it, a new port listens and learns for 30 s before it forwards. A
+  // bridge made by ip has it off; one found (made or changed by someone else) may not.
+  fs::path stp = fs::path("/sys/class/net") / bridge / "bridge" / "stp_state";
+  if (auto set = write_proc_setting(stp, "0"); !set) return set;
   if (auto set = write_proc_setting("/proc/sys/net/ipv4/ip_forward", "1"); !set) return set;
   // Lets DNAT'ed packets from 127.0.0.1 leave through the bridge (then masqueraded).
   return write_proc_setting(fs::path("/proc/sys/net/ipv4/conf") / bridge / "route_localnet", "1");

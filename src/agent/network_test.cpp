@@ -542,7 +542,11 @@ TEST_F(BridgeNetworkTest, DetachFreesTheAddressAndPort) {
 TEST_F(BridgeNetworkTest, ReopenAfterACrashAdoptsTheState) {
   Endpoint web = attach("web", {{80, 0, "tcp"}});
   network_.reset();  // the agent dies: no detach, no destroy
+  // Meanwhile someone turns the spanning tree on; the bridge is taken back without it.
+  std::string stp = "/sys/class/net/" + options_.name + "/bridge/stp_state";
+  ASSERT_EQ(shell("echo 1 > " + stp + " && cat " + stp), "1\n");
   open_network();
+  EXPECT_EQ(shell("cat " + stp), "0\n");
   ASSERT_EQ(network_->endpoints().size(), 1u);
   EXPECT_EQ(network_->endpoints()[0], web);
   Listener listener(web.netns_path, 80, "still here\n");
