@@ -319,8 +319,9 @@ def write_manifest_lua(path, target):
 
 
 def manifest_load(args, target, script, strict):
-    """wrk against one target; with `strict`, errors and timeouts fail the run (Wharf), else
-    they are reported (the peer: wrk counts a response slower than 2 s as a timeout)."""
+    """wrk against one target (see least_disturbed); with `strict`, errors and timeouts fail the
+    run (Wharf), else they are reported (the peer: wrk counts a response slower than 2 s as a
+    timeout)."""
     warmup = run_wrk(target.url, script, args.wrk_threads, args.connections, args.warmup,
                      latency=False)
     if strict and warmup["non2xx"]:
@@ -330,9 +331,7 @@ def manifest_load(args, target, script, strict):
         # them after 1 s, then 3 s, past wrk's 2 s timeout. The measurement after is strict.
         log("  %-16s warm-up: %d socket errors (connection set-up)"
             % (target.name, warmup["socket_errors"]))
-    best = None
-    for attempt in range(1 + args.retries):
-        wait_for_quiet(args, "manifest GETs")
+    def measure():
         server_before, wrk_before = target.cpu_seconds(), children_cpu_seconds()
         (busy_before, irq_before), began = busy_cpu_seconds(), time.monotonic()
         result = run_wrk(target.url, script, args.wrk_threads, args.connections, args.duration)
@@ -345,24 +344,38 @@ def manifest_load(args, target, script, strict):
                                   - result["server_cpu"] - result["wrk_cpu"])
         if strict:
             check_clean(result, target.name + " manifest GETs")
-        disturbed = result["other_cpu"] > DISTURBED_CORES
         log("  %-16s manifest GET: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d requests; "
             "%d non-2xx, %d socket errors; CPU cores: server %.2f, wrk %.2f, softirq %.2f, "
             "other processes %.2f%s)"
             % (target.name, result["rps"], result["p50"], result["p99"], result["requests"],
                result["non2xx"], result["socket_errors"],
                result["server_cpu"], result["wrk_cpu"], result["irq_cpu"], result["other_cpu"],
-               " DISTURBED" if disturbed else ""))
+               disturbed_mark(result)))
+        return result
+
+    return least_disturbed(args, "manifest GETs", measure)
+
+
+def disturbed_mark(result):
+    return " DISTURBED" if result["other_cpu"] > DISTURBED_CORES else ""
+
+
+def least_disturbed(args, what, measure):
+    """`measure` after waiting for a quiet machine, until an attempt no other process disturbed
+    (at most 1 + --retries): that attempt, else the least disturbed one."""
+    best = None
+    for _ in range(1 + args.retries):
+        wait_for_quiet(args, what)
+        result = measure()
         if best is None or result["other_cpu"] < best["other_cpu"]:
             best = result
-        if not disturbed:
+        if result["other_cpu"] <= DISTURBED_CORES:
             break
     return best
 
 
 def manifest_burst(args, target):
-    """manifest_burst against one target: the best of a few attempts that no other process
-    disturbed, else the least disturbed."""
+    """bench/manifest_burst.cpp against one target (see least_disturbed)."""
     url = urllib.parse.urlsplit(target.url)
     command = [args.burst_binary, url.hostname, str(url.port),
                "/v2/%s/manifests/%s" % (REPOSITORY, TAG),
@@ -370,21 +383,16 @@ def manifest_burst(args, target):
                "--header", "Accept: " + ACCEPT]
     for name, value in target.headers.items():
         command += ["--header", "%s: %s" % (name, value)]
-    best = None
-    for attempt in range(1 + args.retries):
-        wait_for_quiet(args, "manifest bursts")
+    def measure():
         server_before, client_before = target.cpu_seconds(), children_cpu_seconds()
-        busy_before, _ = busy_cpu_seconds()
-        began = time.monotonic()
+        busy_before, began = busy_cpu_seconds()[0], time.monotonic()
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         elapsed = time.monotonic() - began
-        busy_after, _ = busy_cpu_seconds()
         result = json.loads(output)
         server_cpu = target.cpu_seconds() - server_before
         client_cpu = children_cpu_seconds() - client_before
-        result["other_cpu"] = max(0.0, (busy_after - busy_before - server_cpu - client_cpu)
-                                  / elapsed)
-        disturbed = result["other_cpu"] > DISTURBED_CORES
+        result["other_cpu"] = max(0.0, (busy_cpu_seconds()[0] - busy_before - server_cpu
+                                        - client_cpu) / elapsed)
         log("  %-16s %d x %d GETs: p50 %6.2f ms  p90 %6.2f ms  p99 %6.2f ms  max %6.2f ms  "
             "(per-round p99: median %.2f, worst %.2f ms; all answered by %.2f ms after a "
             "burst's first write, p99; %d errors; other processes %.2f cores%s)"
@@ -392,12 +400,10 @@ def manifest_burst(args, target):
                result["p90_ms"], result["p99_ms"], result["max_ms"],
                result["round_p99_median_ms"], result["round_p99_worst_ms"],
                result["since_burst_p99_ms"], result["errors"], result["other_cpu"],
-               " DISTURBED" if disturbed else ""))
-        if best is None or result["other_cpu"] < best["other_cpu"]:
-            best = result
-        if not disturbed:
-            break
-    return best
+               disturbed_mark(result)))
+        return result
+
+    return least_disturbed(args, "manifest bursts", measure)
 
 
 def raise_fd_limit(wanted):
