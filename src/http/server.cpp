@@ -223,19 +223,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (draining_) reply_->response.keep_alive(false);
     stream_.expires_after(kIdleTimeout);
     if (!reply_->file && !reply_->head) {
+      // A string body always gets a Content-Length here, never chunked encoding.
       reply_->response.prepare_payload();
       // The header as one flat buffer beside the body: one two-piece sendmsg, where Beast's
       // serializer hands the kernel a piece per field name, separator and value.
-      if (!reply_->response.chunked()) {
-        serialize_header(reply_->response, head_);
-        std::array<asio::const_buffer, 2> pieces{asio::buffer(head_),
-                                                 asio::buffer(reply_->response.body())};
-        return asio::async_write(
-            stream_, pieces,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
-      }
-      return beast_http::async_write(
-          stream_, reply_->response,
+      serialize_header(reply_->response, head_);
+      std::array<asio::const_buffer, 2> pieces{asio::buffer(head_),
+                                               asio::buffer(reply_->response.body())};
+      return asio::async_write(
+          stream_, pieces,
           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
     }
     if (reply_->file) reply_->response.content_length(reply_->file->length);

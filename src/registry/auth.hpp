@@ -71,15 +71,15 @@ class RegistryAuth {
 
   std::string secret_;
   std::string default_region_;
-  // Authorization values verified already, with whom they name: a client sends the same value
-  // on every request, and verifying it (base64, HMAC) is a good part of a manifest GET. Tokens
-  // cannot be revoked, so an entry stays right until its expiry, which is checked on use.
-  struct TextHash {
+  struct TextHash {  // lets a string_view look up a std::string key
     using is_transparent = void;
     std::size_t operator()(std::string_view text) const {
       return std::hash<std::string_view>{}(text);
     }
   };
+  // Authorization values verified already, with whom they name: a client sends the same value
+  // on every request, and verifying it (base64, HMAC) is a good part of a manifest GET. Tokens
+  // cannot be revoked, so an entry stays right until its expiry, which is checked on use.
   mutable std::mutex verified_mutex_;
   mutable std::unordered_map<std::string, Identity, TextHash, std::equal_to<>> verified_;
 };
