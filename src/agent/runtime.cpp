@@ -113,8 +113,9 @@ Status probe_runtime(Runtime& runtime) {
     return fail(ErrorCode::kInternal, "creating a probe bundle directory");
   }
   fs::path bundle = dir_template;
-  // Unique on the host, even between agents in pid namespaces of their own.
-  std::string suffix = bundle.filename().string().substr(std::string("wharf-probe-").size());
+  // The container and its cgroup are named after the bundle: unique on the host, even between
+  // agents in pid namespaces of their own.
+  std::string id = bundle.filename().string();
   auto probe = [&]() -> Status {
     fs::path rootfs = bundle / "rootfs";
     std::error_code error;
@@ -122,16 +123,15 @@ Status probe_runtime(Runtime& runtime) {
     std::ofstream(rootfs / "probe").flush();
     fs::permissions(rootfs / "probe", fs::perms(0755), error);
     std::ofstream config(bundle / "config.json");
-    config << bj::serialize(probe_spec(rootfs, "/wharf-probe-" + suffix));
+    config << bj::serialize(probe_spec(rootfs, "/" + id));
     config.close();
     if (!config) return fail(ErrorCode::kInternal, "writing the probe bundle");
-    std::string id = "wharf-probe-" + suffix;
     auto created = runtime.create(id, bundle, {bundle / "probe.log", bundle / "probe.log"});
     if (!created) return std::unexpected(created.error());
     return runtime.remove(id, true);
   }();
   (void)remove_tree(bundle);
-  remove_probe_cgroup("/wharf-probe-" + suffix);
+  remove_probe_cgroup("/" + id);
   if (!probe)
     return std::unexpected(
         std::move(probe.error()).context("probing " + std::string(runtime.name())));
