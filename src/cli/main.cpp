@@ -268,24 +268,26 @@ void add_registry_flags(CLI::App* command, ImageFlags& flags) {
 constexpr std::string_view kNoThreadCaches = "glibc.malloc.tcache_count=0";
 constexpr const char* kMallocMarker = "WHARF_AGENT_MALLOC";
 
-void exec_without_thread_caches(char** argv) {
-  if (auto marker = env(kMallocMarker)) {
-    // Programs the agent starts (runc, ip, nft) get the environment it was given: the marker
-    // holds "=" and the caller's GLIBC_TUNABLES, or "none".
-    ::unsetenv(kMallocMarker);
-    if (marker->starts_with("=")) {
-      ::setenv("GLIBC_TUNABLES", marker->c_str() + 1, 1);
-    } else {
-      ::unsetenv("GLIBC_TUNABLES");
-    }
-    return;
+// Puts the caller's GLIBC_TUNABLES back as the marker holds it ("=" and the value, or "none"),
+// so the programs the agent starts (runc, ip, nft) get the environment it was given.
+void restore_caller_tunables(const std::string& marker) {
+  ::unsetenv(kMallocMarker);
+  if (marker.starts_with("=")) {
+    ::setenv("GLIBC_TUNABLES", marker.c_str() + 1, 1);
+  } else {
+    ::unsetenv("GLIBC_TUNABLES");
   }
+}
+
+void exec_without_thread_caches(char** argv) {
+  if (auto marker = env(kMallocMarker)) return restore_caller_tunables(*marker);
   std::string tunables = env("GLIBC_TUNABLES").value_or("");
   if (tunables.find("glibc.malloc.tcache_count=") != std::string::npos) return;
+  std::string marker = tunables.empty() ? "none" : "=" + tunables;
   std::string value(kNoThreadCaches);
   if (!tunables.empty()) value += ":" + tunables;
   ::setenv("GLIBC_TUNABLES", value.c_str(), 1);
-  ::setenv(kMallocMarker, tunables.empty() ? "none" : ("=" + tunables).c_str(), 1);
+  ::setenv(kMallocMarker, marker.c_str(), 1);
   // By its real path, so the process keeps its name ("exe" otherwise); /proc/self/exe when
   // the binary was replaced meanwhile.
   std::error_code unreadable;
@@ -293,12 +295,7 @@ void exec_without_thread_caches(char** argv) {
   if (!unreadable) ::execv(self.c_str(), argv);
   ::execv("/proc/self/exe", argv);
   int error = errno;
-  ::unsetenv(kMallocMarker);
-  if (tunables.empty()) {
-    ::unsetenv("GLIBC_TUNABLES");
-  } else {
-    ::setenv("GLIBC_TUNABLES", tunables.c_str(), 1);
-  }
+  restore_caller_tunables(marker);
   std::cerr << "wharf agent: running with malloc's per-thread caches (exec /proc/self/exe: "
             << std::strerror(error) << ")\n";
 }
