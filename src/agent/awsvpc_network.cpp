@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,7 +22,6 @@
 #include <thread>
 
 #include "agent/cgroup_files.hpp"
-#include "agent/command.hpp"
 #include "agent/files.hpp"
 #include "agent/layout.hpp"
 #include "agent/netns.hpp"
