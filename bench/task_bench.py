@@ -9,8 +9,10 @@ A `wharf server` and one `wharf agent` on this machine run a busybox image (impo
   2. a burst: --burst tasks launched at once (RunTask count=10 from parallel callers) and the time
      until all are RUNNING; then the agent's resident memory and the largest wharf-shim's, with
      all of them running; then the time to stop them all;
-  3. references measured in the same run on the same machine: `runc run --detach` of a busybox
-     bundle (the runtime alone), and `podman run -d --network none` when podman is installed.
+  3. references measured in the same run on the same machine: `runc run --detach` and
+     `crun run --detach` of a busybox bundle (the runtimes alone; crun run as the agent runs it),
+     and `podman run -d --network none` when podman is installed.
+The agent runs containers with --runtime (crun where it is installed, as the agent would choose).
 Everything lives in a temporary directory that is removed at the end; processes are stopped by
 PID and the containers of both references are deleted.
 """
@@ -129,7 +131,8 @@ class Bench:
         self.agent_log = open(os.path.join(self.work, "agent.log"), "w")
         self.agent = subprocess.Popen(
             [self.args.binary, "--log-level", self.args.agent_log_level, "agent", "--server", self.server.endpoint,
-             "--cluster", "bench", "--data-dir", self.agent_dir, "--stop-timeout-seconds", "2"],
+             "--cluster", "bench", "--data-dir", self.agent_dir, "--stop-timeout-seconds", "2",
+             "--runtime", self.args.runtime],
             env=env, stdout=subprocess.DEVNULL, stderr=self.agent_log)
         deadline = time.monotonic() + 60
         while not self.ecs.list_container_instances(cluster="bench")["containerInstanceArns"]:
@@ -311,10 +314,18 @@ class Bench:
             self.server.stop()
 
 
-def runc_reference(work, rootfs, runs):
-    """`runc run --detach` of a busybox bundle: the OCI runtime alone."""
-    bundle = os.path.join(work, "runc-bundle")
-    os.makedirs(bundle)
+def runtime_command(binary, runtime):
+    """How the agent runs `runtime`: crun through wharf-shim on a hybrid cgroup host, which hides
+    the cgroup2 mount that crun refuses to work with."""
+    path = shutil.which(runtime)
+    if runtime == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
+        return [os.path.join(os.path.dirname(binary), "wharf-shim"), "--cgroup-v1", "--", path]
+    return [path]
+
+
+def runtime_reference(work, rootfs, runs, command):
+    """`<runtime> run --detach` of a busybox bundle: the OCI runtime alone."""
+    bundle = tempfile.mkdtemp(prefix="bundle-", dir=work)
     subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
     with open(os.path.join(bundle, "config.json")) as file:
         spec = json.load(file)
@@ -324,20 +335,20 @@ def runc_reference(work, rootfs, runs):
     spec["linux"].setdefault("resources", {})["memory"] = {"limit": 16 << 20}
     with open(os.path.join(bundle, "config.json"), "w") as file:
         json.dump(spec, file)
-    root = os.path.join(work, "runc-root")
+    root = os.path.join(bundle, "state")
     times, ids = [], []
     try:
         for index in range(runs):
             container = "bench-%d-%d" % (os.getpid(), index)
             begin = time.monotonic()
-            subprocess.run(["runc", "--root", root, "run", "--detach", "--bundle", bundle,
-                            container], check=True, stdin=subprocess.DEVNULL,
+            subprocess.run(command + ["--root", root, "run", "--detach", "--bundle", bundle,
+                                      container], check=True, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times.append((time.monotonic() - begin) * 1000)
             ids.append(container)
     finally:
         for container in ids:
-            subprocess.run(["runc", "--root", root, "delete", "--force", container],
+            subprocess.run(command + ["--root", root, "delete", "--force", container],
                            capture_output=True)
     return times
 
@@ -414,6 +425,9 @@ def main():
     parser.add_argument("--poll-ms", type=float, default=1.0,
                         help="pause between DescribeTasks polls while waiting for RUNNING")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument("--runtime", default="crun" if shutil.which("crun") else "runc",
+                        help="the agent's OCI runtime (default: crun where installed, as the "
+                        "agent would choose)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("[tasks] skipped: containers need root")
@@ -439,8 +453,10 @@ def main():
         log("[tasks] 100 awsvpc tasks, each reached by its address, then torn down")
         vpc_started_s, vpc_reachable, vpc_count, vpc_teardown_s = bench.awsvpc_hundred()
         bench.stop()
-        log("[tasks] references: runc run, podman run")
-        runc = runc_reference(work, bench.rootfs, args.reference_runs)
+        log("[tasks] references: runc run, crun run, podman run")
+        references = {runtime: runtime_reference(work, bench.rootfs, args.reference_runs,
+                                                 runtime_command(args.binary, runtime))
+                      for runtime in ("runc", "crun") if shutil.which(runtime)}
         podman = podman_reference(work, bench.rootfs, args.reference_runs)
         podman_port = podman_reference(work, bench.rootfs, args.reference_runs, ("-p", "80"))
     finally:
@@ -451,10 +467,12 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached):" % len(times))
+    print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached, agent on "
+          "%s):" % (len(times), args.runtime))
     print_latency(times, stamped, "p50_ms", "p99_ms")
-    print("  runc run -d   p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
-          % (statistics.median(runc), percentile(runc, 0.99), len(runc)))
+    for runtime, runs in references.items():
+        print("  %s run -d   p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
+              % (runtime, statistics.median(runs), percentile(runs, 0.99), len(runs)))
     if podman:
         print("  podman run -d --network none p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
               % (statistics.median(podman), percentile(podman, 0.99), len(podman)))
@@ -477,7 +495,7 @@ def main():
           % (args.burst, burst_s, TARGETS["burst_s"], verdict(burst_s, TARGETS["burst_s"]),
              burst_stop_s))
     print("  CPU during the burst: %.2f s busy of %.2f s (agent itself %.2f s, server %.2f s; "
-          "runc runs under the shims)" % (bench.burst_cpu[0], bench.burst_cpu[3],
+          "the runtime runs under the shims)" % (bench.burst_cpu[0], bench.burst_cpu[3],
                                           bench.burst_cpu[1], bench.burst_cpu[2]))
     print("  agent VmRSS with %d tasks running: %.1f MiB right after the burst, %.1f MiB 12 s "
           "later (target %.0f MiB: %s)"

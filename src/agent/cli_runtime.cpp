@@ -146,7 +146,9 @@ class CliRuntime final : public Runtime {
         binary_(options.binary.empty() ? find_program(flavor_.name) : options.binary),
         state_root_(options.state_root),
         shim_(options.shim),
-        reaper_(reaper) {}
+        reaper_(reaper) {
+    if (shim_.empty()) flavor_.cgroup_v1_view = false;
+  }
 
   std::string_view name() const override { return flavor_.name; }
 
@@ -309,8 +311,16 @@ class CliRuntime final : public Runtime {
     return fs::exists(state_root_ / std::string(id), error);
   }
 
+  // The runtime command, run through the shim when the runtime must not see the cgroup2 mount.
   std::vector<std::string> command_line(const std::vector<std::string>& args,
                                         const fs::path& log = {}) const {
+    std::vector<std::string> argv = runtime_command_line(args, log);
+    if (flavor_.cgroup_v1_view) argv.insert(argv.begin(), {shim_.string(), "--cgroup-v1", "--"});
+    return argv;
+  }
+
+  std::vector<std::string> runtime_command_line(const std::vector<std::string>& args,
+                                                const fs::path& log) const {
     std::vector<std::string> argv = {binary_.string(), "--root=" + state_root_.string()};
     if (!log.empty()) {
       argv.push_back("--log=" + log.string());
@@ -371,10 +381,11 @@ class CliRuntime final : public Runtime {
     // The runtime's own failure message goes there too (and to `log`, where it is read from).
     subcommand.insert(subcommand.end(), {"--bundle", bundle.string(), "--pid-file",
                                          pid_file.string(), std::string(id)});
-    std::vector<std::string> argv = command_line(subcommand, log);
+    std::vector<std::string> argv = runtime_command_line(subcommand, log);
     if (!shim_.empty()) {
       argv.insert(argv.begin(),
                   {shim_.string(), exit_status_file(bundle).string(), pid_file.string(), "--"});
+      if (flavor_.cgroup_v1_view) argv.insert(argv.begin() + 1, "--cgroup-v1");
     }
     auto pid = reaper_.spawn(argv, ChildIo{-1, out->get(), err->get()});
     if (!pid) return std::unexpected(pid.error());

@@ -13,6 +13,9 @@ namespace wharf::agent {
 struct CliFlavor {
   std::string name;                      // "runc"; also the executable looked up on PATH
   std::vector<std::string> global_args;  // before the subcommand
+  // Runs the runtime through `wharf-shim --cgroup-v1` (see src/shim/wharf_shim.c), which hides a
+  // hybrid host's cgroup2 mount from it. Needs RuntimeOptions::shim.
+  bool cgroup_v1_view = false;
 };
 
 std::unique_ptr<Runtime> make_cli_runtime(CliFlavor flavor, const RuntimeOptions& options,

@@ -62,9 +62,9 @@ Result<std::unique_ptr<Runtime>> make_named_runtime(const RuntimeOptions& option
 
 namespace {
 
-// A minimal bundle: a read-only rootfs holding /proc (the runtime needs it mounted) and one empty
-// executable file, which the runtime checks at create and would only run at start. A cgroup of its
-// own, so cgroup setup is tried.
+// A minimal bundle: a read-only rootfs holding /proc and /dev (for the runtime's mounts) and one
+// empty executable file, which the runtime checks at create and would only run at start. A cgroup
+// of its own, so cgroup setup is tried.
 bj::object probe_spec(const fs::path& rootfs, const std::string& cgroup) {
   bj::array namespaces;
   for (const char* type : {"pid", "ipc", "uts", "mount", "network"}) {
@@ -120,6 +120,7 @@ Status probe_runtime(Runtime& runtime) {
     fs::path rootfs = bundle / "rootfs";
     std::error_code error;
     fs::create_directories(rootfs / "proc", error);
+    fs::create_directories(rootfs / "dev", error);  // crun mounts /dev over it
     std::ofstream(rootfs / "probe").flush();
     fs::permissions(rootfs / "probe", fs::perms(0755), error);
     std::ofstream config(bundle / "config.json");

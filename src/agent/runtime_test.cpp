@@ -1,6 +1,6 @@
-// Real containers under runc: a busybox layer unpacked and mounted as the rootfs, a bundle from a
-// container definition, a task cgroup with limits; exit codes, logs, OOM kills and signals.
-// Runs as root only; skipped where runc, overlayfs or cgroups are missing.
+// Real containers under runc and crun: a busybox layer unpacked and mounted as the rootfs, a bundle
+// from a container definition, a task cgroup with limits; exit codes, logs, OOM kills and signals.
+// Runs as root only; skipped where the runtime, overlayfs or cgroups are missing.
 #include "agent/runtime.hpp"
 
 #include <gtest/gtest.h>
@@ -48,17 +48,20 @@ std::string trim(std::string text) {
   return text;
 }
 
-class RuntimeTest : public DataDirTest {
+// Every test runs under each runtime (the parameter).
+class RuntimeTest : public DataDirTest, public ::testing::WithParamInterface<const char*> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    if (!on_path("runc")) GTEST_SKIP() << "runc is not installed (apt-get install runc)";
+    if (!on_path(GetParam())) {
+      GTEST_SKIP() << GetParam() << " is not installed (apt-get install " << GetParam() << ")";
+    }
     if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
     DataDirTest::SetUp();
     auto cgroups = Cgroups::detect();
     if (!cgroups) GTEST_SKIP() << cgroups.error().message;
     cgroups_.emplace(std::move(*cgroups));
-    runtime_ = make_runc(false);
+    runtime_ = make_driver(false);
     ASSERT_NE(runtime_, nullptr);
 
     static int test_count = 0;
@@ -97,13 +100,14 @@ class RuntimeTest : public DataDirTest {
     DataDirTest::TearDown();
   }
 
-  // A runc driver on the test's state root; with `shim`, through the wharf-shim built beside
-  // the tests.
-  std::unique_ptr<Runtime> make_runc(bool shim) {
+  // A driver of the test's runtime on the test's state root; with `shim`, through the
+  // wharf-shim built beside the tests. crun always gets the shim: on a hybrid cgroup host it
+  // runs only through it.
+  std::unique_ptr<Runtime> make_driver(bool shim) {
     RuntimeOptions options;
-    options.name = "runc";
-    options.state_root = root_ / "runc-state";
-    if (shim) options.shim = WHARF_SHIM_PATH;
+    options.name = GetParam();
+    options.state_root = root_ / "runtime-state";
+    if (shim || options.name == "crun") options.shim = WHARF_SHIM_PATH;
     auto runtime = make_named_runtime(options, ProcessReaper::instance());
     EXPECT_TRUE(runtime.has_value()) << runtime.error().message;
     return runtime ? std::move(*runtime) : nullptr;
@@ -190,7 +194,7 @@ class RuntimeTest : public DataDirTest {
   std::vector<ContainerRef> rootfs_;
 };
 
-TEST_F(RuntimeTest, RunsACommandWithLimitsAndReportsItsExitCode) {
+TEST_P(RuntimeTest, RunsACommandWithLimitsAndReportsItsExitCode) {
   bool v1 = cgroups_->version() == CgroupVersion::kV1;
   EXPECT_EQ(trim(testkit::read_file(
                 control_file(task_cgroup_, "cpu", v1 ? "cpu.cfs_quota_us" : "cpu.max"))),
@@ -238,7 +242,7 @@ TEST_F(RuntimeTest, RunsACommandWithLimitsAndReportsItsExitCode) {
   EXPECT_EQ(duplicate.error().code, ErrorCode::kResourceInUse);
 }
 
-TEST_F(RuntimeTest, AMemoryHogIsKilledByTheOomKiller) {
+TEST_P(RuntimeTest, AMemoryHogIsKilledByTheOomKiller) {
   Container hog = create(R"({"name":"hog","memory":16,
       "entryPoint":["sh","-c"],"command":["x=aaaa; while true; do x=$x$x; done"]})");
   EXPECT_EQ(start_and_wait(hog), (ExitStatus{137, SIGKILL}));
@@ -251,7 +255,7 @@ TEST_F(RuntimeTest, AMemoryHogIsKilledByTheOomKiller) {
   EXPECT_LT(*usage, 128u * kMib);
 }
 
-TEST_F(RuntimeTest, SigtermStopsASleepingContainer) {
+TEST_P(RuntimeTest, SigtermStopsASleepingContainer) {
   // PID 1 of a pid namespace ignores signals it has no handler for, so the shell traps TERM.
   Container sleeper = create(R"({"name":"sleeper","entryPoint":["sh","-c"],
       "command":["trap 'echo terminated; exit 143' TERM; echo ready; sleep 30 & wait"]})");
@@ -270,15 +274,15 @@ TEST_F(RuntimeTest, SigtermStopsASleepingContainer) {
   EXPECT_EQ(late.error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(RuntimeTest, SigkillStopsAContainerThatIgnoresSigterm) {
+TEST_P(RuntimeTest, SigkillStopsAContainerThatIgnoresSigterm) {
   Container sleeper = create(R"({"name":"plain","entryPoint":["sleep"],"command":["30"]})");
   ASSERT_TRUE(runtime_->start(sleeper.id).has_value());
   ASSERT_TRUE(runtime_->kill(sleeper.id, SIGKILL).has_value());
   EXPECT_EQ(wait(sleeper), (ExitStatus{137, SIGKILL}));
 }
 
-TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
-  runtime_ = make_runc(true);
+TEST_P(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
+  runtime_ = make_driver(true);
   Container quick = create(R"({"name":"quick","entryPoint":["sh","-c"],"command":["exit 7"]})");
   Container slow = create(R"({"name":"slow","entryPoint":["sh","-c"],"command":["sleep 0.3"]})");
   ASSERT_TRUE(runtime_->start(quick.id).has_value());
@@ -287,7 +291,7 @@ TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
 
   // A new driver (as after an agent restart) learns both exits, the one that already happened
   // and the one it waits for.
-  runtime_ = make_runc(true);
+  runtime_ = make_driver(true);
   EXPECT_EQ(wait(quick), (ExitStatus{7, std::nullopt}));
   auto pending = runtime_->wait(slow.id, 0ms);
   ASSERT_TRUE(pending.has_value()) << pending.error().message;
@@ -300,6 +304,35 @@ TEST_F(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
   EXPECT_EQ(runtime_->state(killed.id)->status, ContainerStatus::kRunning);
   ASSERT_TRUE(runtime_->kill(killed.id, SIGKILL).has_value());
   EXPECT_EQ(wait(killed), (ExitStatus{137, SIGKILL}));
+}
+
+// The parent of process `pid`, from /proc.
+pid_t parent_of(pid_t pid) {
+  std::string status = testkit::read_file("/proc/" + std::to_string(pid) + "/status");
+  std::size_t at = status.find("\nPPid:");
+  return at == std::string::npos ? 0 : std::atoi(status.c_str() + at + 6);
+}
+
+TEST_P(RuntimeTest, TheShimStaysInTheHostsMountNamespace) {
+  // On a hybrid host crun runs in a mount namespace without the cgroup2 mount; the shim that
+  // stays with the container must not, or it would keep copies of the host's mounts alive.
+  runtime_ = make_driver(true);
+  Container sleeper =
+      create(R"({"name":"sleeper","entryPoint":["sleep"],"command":["30"]})", /*run_now=*/true);
+  auto state = runtime_->state(sleeper.id);
+  ASSERT_TRUE(state.has_value()) << state.error().message;
+  pid_t shim = parent_of(state->pid);
+  ASSERT_GT(shim, 1);
+  EXPECT_EQ(testkit::read_file("/proc/" + std::to_string(shim) + "/comm"), "wharf-shim\n");
+  EXPECT_EQ(fs::read_symlink("/proc/" + std::to_string(shim) + "/ns/mnt"),
+            fs::read_symlink("/proc/self/ns/mnt"));
+  // And the host keeps its cgroup2 mount.
+  if (!cgroups_->mounts().unified.empty()) {
+    EXPECT_TRUE(detect_cgroup_mounts().has_value() &&
+                detect_cgroup_mounts()->unified == cgroups_->mounts().unified);
+  }
+  ASSERT_TRUE(runtime_->kill(sleeper.id, SIGKILL).has_value());
+  EXPECT_EQ(wait(sleeper), (ExitStatus{137, SIGKILL}));
 }
 
 // The runtime probes' cgroups (wharf-probe-*) in every hierarchy.
@@ -318,34 +351,46 @@ std::set<fs::path> probe_cgroups() {
   return found;
 }
 
-TEST_F(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
+TEST_P(RuntimeTest, TheFactoryPicksARuntimeThatWorksHere) {
   std::set<fs::path> probes_before = probe_cgroups();
   RuntimeOptions options;
   options.state_root = root_ / "factory-state";
+  options.shim = WHARF_SHIM_PATH;
   auto runtime = make_runtime(options, ProcessReaper::instance());
   ASSERT_TRUE(runtime.has_value()) << runtime.error().message;
-  EXPECT_TRUE((*runtime)->name() == "crun" || (*runtime)->name() == "runc");
+  // crun first, wherever it is installed: through the shim it works on hybrid hosts too.
+  EXPECT_EQ((*runtime)->name(), std::string_view(on_path("crun") ? "crun" : "runc"));
+  auto listed = (*runtime)->list();
+  ASSERT_TRUE(listed.has_value()) << listed.error().message;
+  EXPECT_TRUE(listed->empty());  // the probe container is gone
 
-  // crun refuses hybrid hosts whose cgroup2 mount has controllers; the probe must find out.
+  options.name = GetParam();
+  auto named = make_runtime(options, ProcessReaper::instance());
+  ASSERT_TRUE(named.has_value()) << named.error().message;
+  EXPECT_EQ((*named)->name(), std::string_view(GetParam()));
+
+  // Without the shim, crun cannot be kept from seeing a hybrid host's cgroup2 mount, and it
+  // refuses such a host when that mount has controllers; the probe must find out.
   const CgroupMounts& mounts = cgroups_->mounts();
   bool hybrid = mounts.version == CgroupVersion::kV1 && !mounts.unified.empty() &&
                 !trim(testkit::read_file(mounts.unified / "cgroup.controllers")).empty();
-  if (hybrid && on_path("crun")) {
-    EXPECT_EQ((*runtime)->name(), "runc");
-    options.name = "crun";
+  if (hybrid && options.name == "crun") {
+    options.shim.clear();
     auto crun = make_runtime(options, ProcessReaper::instance());
     ASSERT_FALSE(crun.has_value());
     EXPECT_NE(crun.error().message.find("hybrid"), std::string::npos) << crun.error().message;
   }
-  auto listed = (*runtime)->list();
-  ASSERT_TRUE(listed.has_value()) << listed.error().message;
-  EXPECT_TRUE(listed->empty());  // the probe container is gone
-  // So are the probes' cgroups, in every hierarchy (crun's failed one included).
+  // The probes' cgroups are gone, in every hierarchy (a failed one's included).
   EXPECT_EQ(probe_cgroups(), probes_before);
   options.name = "youki";
   EXPECT_EQ(make_runtime(options, ProcessReaper::instance()).error().code,
             ErrorCode::kInvalidParameter);
 }
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, RuntimeTest, ::testing::Values("runc", "crun"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param);
+                         });
 
 }  // namespace
 }  // namespace wharf::agent

@@ -1,6 +1,7 @@
 /* wharf-shim: keeps one container's exit status when the agent is not there to see it.
  *
- *   wharf-shim EXIT_FILE PID_FILE -- RUNTIME ARGS...   (e.g. runc ... create --pid-file PID_FILE ID)
+ *   wharf-shim EXIT_FILE PID_FILE -- RUNTIME ARGS...   (e.g. runc ... create --pid-file PID_FILE
+ * ID)
  *
  * The agent starts the shim instead of `runc create`. The shim forks a monitor that becomes a
  * session leader and a child subreaper, runs the runtime command, and waits for it. When the
@@ -14,14 +15,27 @@
  * Because the monitor is in its own session and no longer the agent's child, killing or
  * restarting the agent leaves it running; the next agent reads EXIT_FILE. It is plain C and
  * statically linked so that one per container costs a few hundred KiB at most.
+ *
+ *   wharf-shim --cgroup-v1 EXIT_FILE PID_FILE -- RUNTIME ARGS...
+ *   wharf-shim --cgroup-v1 -- RUNTIME ARGS...          (no monitor: the runtime replaces the shim)
+ *
+ * On a hybrid host (cgroup v1 hierarchies, plus cgroup2 at /sys/fs/cgroup/unified), crun refuses
+ * to start containers when the cgroup2 mount holds a controller. With --cgroup-v1 the runtime runs
+ * in a mount namespace of its own without that mount, where the host looks like a cgroup v1 one:
+ * crun then uses the v1 hierarchies, which hold every controller Wharf sets limits with. Only the
+ * runtime process gets the namespace (the monitor stays in the host's), and the container's own
+ * namespace is made from it and then pivots away from it, so nothing is pinned once the runtime
+ * exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,16 +85,37 @@ static void quiet_stdio(void) {
   if (null_fd > 2) close(null_fd);
 }
 
+static const char kUnifiedMount[] = "/sys/fs/cgroup/unified";
+
+/* Moves this process into a mount namespace where the host's cgroup2 mount of a hybrid layout is
+ * gone. The copied mounts are made private first, so the unmount stays in this namespace. */
+static int hide_cgroup2_mount(void) {
+  if (unshare(CLONE_NEWNS) != 0) return -1;
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
+  if (umount2(kUnifiedMount, MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) return -1;
+  return 0;
+}
+
+static void exec_runtime(char** runtime_argv, int cgroup_v1) {
+  if (cgroup_v1 && hide_cgroup2_mount() != 0) {
+    fprintf(stderr, "wharf-shim: hiding %s from the runtime: %s\n", kUnifiedMount, strerror(errno));
+    _exit(kFailed);
+  }
+  execvp(runtime_argv[0], runtime_argv);
+  fprintf(stderr, "wharf-shim: running %s: %s\n", runtime_argv[0], strerror(errno));
+  _exit(127);
+}
+
 /* Runs the runtime, reports its status through `report`, then waits for the init. */
-static int monitor(const char* exit_file, const char* pid_file, char** runtime_argv, int report) {
+static int monitor(const char* exit_file, const char* pid_file, char** runtime_argv, int cgroup_v1,
+                   int report) {
   setsid();
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return kFailed;
   pid_t runtime = fork();
   if (runtime < 0) return kFailed;
   if (runtime == 0) {
     close(report);
-    execvp(runtime_argv[0], runtime_argv);
-    _exit(127);
+    exec_runtime(runtime_argv, cgroup_v1);
   }
   int status = 0;
   while (waitpid(runtime, &status, 0) < 0) {
@@ -112,8 +147,16 @@ static int monitor(const char* exit_file, const char* pid_file, char** runtime_a
 }
 
 int main(int argc, char** argv) {
+  int cgroup_v1 = argc > 1 && strcmp(argv[1], "--cgroup-v1") == 0;
+  if (cgroup_v1) {
+    --argc;
+    ++argv;
+  }
+  if (cgroup_v1 && argc > 2 && strcmp(argv[1], "--") == 0) exec_runtime(argv + 2, 1);
   if (argc < 5 || strcmp(argv[3], "--") != 0) {
-    fprintf(stderr, "usage: wharf-shim EXIT_FILE PID_FILE -- RUNTIME ARGS...\n");
+    fprintf(stderr,
+            "usage: wharf-shim [--cgroup-v1] EXIT_FILE PID_FILE -- RUNTIME ARGS...\n"
+            "       wharf-shim --cgroup-v1 -- RUNTIME ARGS...\n");
     return kUsage;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -124,7 +167,7 @@ int main(int argc, char** argv) {
   if (child < 0) return kFailed;
   if (child == 0) {
     close(pipe_fds[0]);
-    _exit(monitor(argv[1], argv[2], argv + 4, pipe_fds[1]));
+    _exit(monitor(argv[1], argv[2], argv + 4, cgroup_v1, pipe_fds[1]));
   }
   close(pipe_fds[1]);
   int code = kFailed;

@@ -386,6 +386,22 @@ def saved_agent_field(data_dir, key):
         return None
 
 
+def runtime_commands():
+    """How to run each OCI runtime installed here as the agent does: crun through wharf-shim on a
+    hybrid cgroup host, where it refuses to run otherwise."""
+    commands = []
+    shim = os.path.join(os.path.dirname(WHARF), "wharf-shim")
+    for runtime in ("crun", "runc"):
+        path = shutil.which(runtime)
+        if path is None:
+            continue
+        if runtime == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
+            commands.append([shim, "--cgroup-v1", "--", path])
+        else:
+            commands.append([path])
+    return commands
+
+
 def purge_agent_data(data_dir):
     """Removes whatever containers, mounts and cgroups the tasks of the agent with this data
     directory left: a stopped agent leaves its containers running by design, so a test that did
@@ -394,11 +410,10 @@ def purge_agent_data(data_dir):
     if instance:
         root = os.path.join("/run/wharf", instance, "runtime")
         if os.path.isdir(root):
-            listed = subprocess.run(["runc", "--root", root, "list", "-q"],
-                                    capture_output=True, text=True)
-            for container in listed.stdout.split():
-                subprocess.run(["runc", "--root", root, "delete", "-f", container],
-                               capture_output=True)
+            for container in os.listdir(root):
+                for runtime in runtime_commands():
+                    subprocess.run(runtime + ["--root", root, "delete", "-f", container],
+                                   capture_output=True)
         shutil.rmtree(os.path.join("/run/wharf", instance), ignore_errors=True)
         # The agent's bridge network (names end in the instance id's last 10 characters).
         suffix = instance[-10:]
