@@ -849,7 +849,10 @@ Status BridgeNetwork::change_ports_locked(const Endpoint& endpoint, std::string_
 
 Status BridgeNetwork::save_locked() {
   NetworkState state{options_.subnet, endpoint_list_locked()};
-  auto saved = write_file_atomically(options_.state_file, network_state_json(state));
+  // Endpoints do not outlive the host, and a lost subnet choice is made again: surviving the
+  // agent's death is enough, and a launch does not wait for the disk.
+  auto saved = write_file_atomically(options_.state_file, network_state_json(state),
+                                     Durability::kProcess);
   if (!saved) return std::unexpected(std::move(saved.error()).context("saving network state"));
   return {};
 }
