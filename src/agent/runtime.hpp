@@ -114,7 +114,8 @@ Result<std::unique_ptr<Runtime>> make_named_runtime(const RuntimeOptions& option
 // The runtime to use on this host. With options.name set, that one, if it works; otherwise crun,
 // then runc. "Works" means the probe succeeds: a throwaway container (an empty rootfs, a cgroup)
 // is created and deleted, which fails quickly where the runtime cannot drive this host's
-// cgroups (crun refuses hybrid v1/v2 hosts). The error lists why each candidate failed.
+// cgroups (crun on a hybrid v1/v2 host without a shim to hide the cgroup2 mount from it). The
+// error lists why each candidate failed.
 Result<std::unique_ptr<Runtime>> make_runtime(const RuntimeOptions& options, ProcessReaper& reaper);
 
 // Creates and deletes a throwaway container (see make_runtime).
