@@ -146,9 +146,7 @@ class CliRuntime final : public Runtime {
         binary_(options.binary.empty() ? find_program(flavor_.name) : options.binary),
         state_root_(options.state_root),
         shim_(options.shim),
-        reaper_(reaper) {
-    if (shim_.empty()) flavor_.cgroup_v1_view = false;
-  }
+        reaper_(reaper) {}
 
   std::string_view name() const override { return flavor_.name; }
 
@@ -311,12 +309,25 @@ class CliRuntime final : public Runtime {
     return fs::exists(state_root_ / std::string(id), error);
   }
 
+  // Whether runtime commands go through `wharf-shim --cgroup-v1` (only possible with a shim).
+  bool hides_cgroup2() const { return flavor_.cgroup_v1_view && !shim_.empty(); }
+
+  // The shim and its options, before its own arguments.
+  std::vector<std::string> shim_command() const {
+    std::vector<std::string> argv = {shim_.string()};
+    if (hides_cgroup2()) argv.push_back("--cgroup-v1");
+    return argv;
+  }
+
   // The runtime command, run through the shim when the runtime must not see the cgroup2 mount.
   std::vector<std::string> command_line(const std::vector<std::string>& args,
                                         const fs::path& log = {}) const {
     std::vector<std::string> argv = runtime_command_line(args, log);
-    if (flavor_.cgroup_v1_view) argv.insert(argv.begin(), {shim_.string(), "--cgroup-v1", "--"});
-    return argv;
+    if (!hides_cgroup2()) return argv;
+    std::vector<std::string> through_shim = shim_command();
+    through_shim.push_back("--");
+    through_shim.insert(through_shim.end(), argv.begin(), argv.end());
+    return through_shim;
   }
 
   std::vector<std::string> runtime_command_line(const std::vector<std::string>& args,
@@ -383,9 +394,10 @@ class CliRuntime final : public Runtime {
                                          pid_file.string(), std::string(id)});
     std::vector<std::string> argv = runtime_command_line(subcommand, log);
     if (!shim_.empty()) {
-      argv.insert(argv.begin(),
-                  {shim_.string(), exit_status_file(bundle).string(), pid_file.string(), "--"});
-      if (flavor_.cgroup_v1_view) argv.insert(argv.begin() + 1, "--cgroup-v1");
+      std::vector<std::string> monitored = shim_command();
+      monitored.insert(monitored.end(),
+                       {exit_status_file(bundle).string(), pid_file.string(), "--"});
+      argv.insert(argv.begin(), monitored.begin(), monitored.end());
     }
     auto pid = reaper_.spawn(argv, ChildIo{-1, out->get(), err->get()});
     if (!pid) return std::unexpected(pid.error());

@@ -1,7 +1,6 @@
 /* wharf-shim: keeps one container's exit status when the agent is not there to see it.
  *
- *   wharf-shim EXIT_FILE PID_FILE -- RUNTIME ARGS...   (e.g. runc ... create --pid-file PID_FILE
- * ID)
+ *   wharf-shim EXIT_FILE PID_FILE -- RUNTIME ARGS...   (runc ... create --pid-file PID_FILE ID)
  *
  * The agent starts the shim instead of `runc create`. The shim forks a monitor that becomes a
  * session leader and a child subreaper, runs the runtime command, and waits for it. When the
