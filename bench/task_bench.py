@@ -38,7 +38,7 @@ from wharf_bench import (ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server,  # no
                          busy_cpu_seconds, log)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import purge_agent_data, tcp  # noqa: E402  (agent clean-up; EC2 permissions)
+from harness import purge_agent_data, runtime_command, tcp  # noqa: E402  (clean-up, EC2, runtimes)
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "echo", "cat", "true", "httpd")
@@ -314,15 +314,6 @@ class Bench:
             self.server.stop()
 
 
-def runtime_command(binary, runtime):
-    """How the agent runs `runtime`: crun through wharf-shim on a hybrid cgroup host, which hides
-    the cgroup2 mount that crun refuses to work with."""
-    path = shutil.which(runtime)
-    if runtime == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
-        return [os.path.join(os.path.dirname(binary), "wharf-shim"), "--cgroup-v1", "--", path]
-    return [path]
-
-
 def runtime_reference(work, rootfs, runs, command):
     """`<runtime> run --detach` of a busybox bundle: the OCI runtime alone."""
     bundle = tempfile.mkdtemp(prefix="bundle-", dir=work)
@@ -455,7 +446,7 @@ def main():
         bench.stop()
         log("[tasks] references: runc run, crun run, podman run")
         references = {runtime: runtime_reference(work, bench.rootfs, args.reference_runs,
-                                                 runtime_command(args.binary, runtime))
+                                                 runtime_command(runtime, args.binary))
                       for runtime in ("runc", "crun") if shutil.which(runtime)}
         podman = podman_reference(work, bench.rootfs, args.reference_runs)
         podman_port = podman_reference(work, bench.rootfs, args.reference_runs, ("-p", "80"))

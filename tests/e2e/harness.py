@@ -386,20 +386,18 @@ def saved_agent_field(data_dir, key):
         return None
 
 
+def runtime_command(runtime, wharf=WHARF):
+    """How the agent of binary `wharf` runs OCI runtime `runtime`: crun through the wharf-shim
+    beside it on a hybrid cgroup host, where crun refuses to run otherwise."""
+    path = shutil.which(runtime)
+    if runtime == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
+        return [os.path.join(os.path.dirname(wharf), "wharf-shim"), "--cgroup-v1", "--", path]
+    return [path]
+
+
 def runtime_commands():
-    """How to run each OCI runtime installed here as the agent does: crun through wharf-shim on a
-    hybrid cgroup host, where it refuses to run otherwise."""
-    commands = []
-    shim = os.path.join(os.path.dirname(WHARF), "wharf-shim")
-    for runtime in ("crun", "runc"):
-        path = shutil.which(runtime)
-        if path is None:
-            continue
-        if runtime == "crun" and os.path.ismount("/sys/fs/cgroup/unified"):
-            commands.append([shim, "--cgroup-v1", "--", path])
-        else:
-            commands.append([path])
-    return commands
+    """runtime_command() of each OCI runtime installed here."""
+    return [runtime_command(runtime) for runtime in ("crun", "runc") if shutil.which(runtime)]
 
 
 def purge_agent_data(data_dir):
