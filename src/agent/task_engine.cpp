@@ -347,6 +347,13 @@ Result<DesiredUpdate> DesiredState::merge(const bj::object& answer) {
 
 class TaskEngine::Runner {
  public:
+  // A bridge or none-mode container's network namespace (empty: the runtime makes one), and
+  // the address its metadata endpoint is reached at (empty: served inside the namespace).
+  struct ContainerNetwork {
+    std::string netns_path;
+    std::string gateway;
+  };
+
   // One container of the task.
   struct Container {
     ContainerFacts facts;
@@ -366,6 +373,9 @@ class TaskEngine::Runner {
     std::optional<Image> image;
     bool image_acquired = false;
     UniqueFd pidfd;
+    bool rootfs_detach_due = false;  // started; the host's mount of its rootfs not yet detached
+    // Its own network (bridge, none) once set up, or why it could not be.
+    std::optional<Result<ContainerNetwork>> network;
     bool signalled = false;
     TimePoint kill_at{};
     TimePoint started_at{};
@@ -598,6 +608,7 @@ class TaskEngine::Runner {
     bool awsvpc = json::string_or(definition_, "networkMode", "bridge") == "awsvpc";
     std::optional<std::future<Result<AwsvpcEndpoint>>> attaching;
     if (awsvpc) attaching = begin_task_network();
+    std::optional<std::future<void>> connecting = begin_container_networks();
     Container* unpulled = nullptr;
     std::string pull_error;
     for (Container& container : containers_) {
@@ -609,8 +620,9 @@ class TaskEngine::Runner {
         break;
       }
     }
-    // Whatever the pulls came to, the attachment is recorded, so the teardown undoes it.
+    // Whatever the pulls came to, the attachments are recorded, so the teardown undoes them.
     Status attached = awsvpc ? end_task_network(std::move(attaching)) : Status{};
+    if (connecting) connecting->get();
     if (quitting_) return;
     if (unpulled != nullptr) {
       fail_to_start(*unpulled, pull_error);
@@ -678,6 +690,32 @@ class TaskEngine::Runner {
     return {};
   }
 
+  // Every container's own network (bridge, none), set up on a thread of its own while the
+  // images are checked: it needs nothing from them. A failure waits for the container's start.
+  std::optional<std::future<void>> begin_container_networks() {
+    std::string mode = json::string_or(definition_, "networkMode", "bridge");
+    if (mode != "bridge" && mode != "none") return std::nullopt;
+    return std::async(std::launch::async, [this] {
+      for (Container& container : containers_) {
+        if (quitting_) return;
+        container.network = connect_container(container);
+      }
+    });
+  }
+
+  Result<ContainerNetwork> connect_container(Container& container) {
+    std::string runtime_id = endpoint_id(container);
+    if (json::string_or(definition_, "networkMode", "bridge") == "bridge") {
+      auto endpoint = attach_bridge(container, runtime_id);
+      if (!endpoint) return std::unexpected(endpoint.error());
+      return ContainerNetwork{endpoint->netns_path, endpoint->gateway};
+    }
+    if (engine_.awsvpc_ == nullptr) return ContainerNetwork{};
+    auto netns = isolate(container, runtime_id);
+    if (!netns) return std::unexpected(netns.error());
+    return ContainerNetwork{*netns, ""};
+  }
+
   // A none-mode container's namespace of its own: loopback only, and the metadata endpoint.
   Result<std::string> isolate(Container& container, const std::string& runtime_id) {
     auto endpoint = engine_.awsvpc_->attach(AwsvpcSpec{runtime_id, "", "", {}});
@@ -735,8 +773,15 @@ class TaskEngine::Runner {
     apply_ingress();
     collect_exits();
     follow_desired();
-    if (!stopping()) start_ready_containers();
-    if (!stopping()) check_running();
+    if (!stopping()) {
+      // What a start changes together (a container RUNNING, then the task ACTIVATING and
+      // RUNNING) is saved and reported once: a report in flight would hold the next one back.
+      batch_changes([this] {
+        start_ready_containers();
+        if (!stopping()) check_running();
+      });
+      detach_started_rootfs();
+    }
     if (!stopping()) run_health_checks();
     if (stopping()) continue_stop();
   }
@@ -791,6 +836,18 @@ class TaskEngine::Runner {
         return;
       }
       facts = all_facts();
+    }
+  }
+
+  // The host's view of a started container's rootfs goes once the start is reported: the
+  // container holds its own. Only the host's mount table would grow without it.
+  void detach_started_rootfs() {
+    for (Container& container : containers_) {
+      if (!container.rootfs_detach_due) continue;
+      container.rootfs_detach_due = false;
+      if (auto detached = detach_rootfs(engine_.layout_, {id_, container.facts.name}); !detached) {
+        spdlog::warn("task {}: {}", id_, detached.error().message);
+      }
     }
   }
 
@@ -849,12 +906,18 @@ class TaskEngine::Runner {
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;
       add_metadata_uri(input, container, "127.0.0.1", false);
-    } else if (mode == "bridge") {
-      auto endpoint = attach_bridge(container, runtime_id);
-      if (!endpoint) return std::unexpected(endpoint.error());
-      input.network_namespace = endpoint->netns_path;
-      input.ip_address = endpoint->ip;
-      add_metadata_uri(input, container, endpoint->gateway, false);
+    } else if (mode == "bridge" || mode == "none") {
+      // Connected while preparing, unless an agent restart came in between.
+      if (!container.network) container.network = connect_container(container);
+      if (!*container.network) return std::unexpected(container.network->error());
+      const ContainerNetwork& network = **container.network;
+      if (!network.netns_path.empty()) {
+        input.network_namespace = network.netns_path;
+        input.ip_address = container.ip;
+        add_metadata_uri(input, container,
+                         network.gateway.empty() ? std::string(kMetadataAddress) : network.gateway,
+                         network.gateway.empty());
+      }
     } else if (mode == "awsvpc") {
       // Attached while preparing, unless an agent restart came in between.
       if (task_netns_.empty()) {
@@ -864,13 +927,6 @@ class TaskEngine::Runner {
       input.network_namespace = task_netns_;
       input.ip_address = eni_->ip;
       add_metadata_uri(input, container, std::string(kMetadataAddress), true);
-    } else if (mode == "none") {
-      if (engine_.awsvpc_ != nullptr) {
-        auto netns = isolate(container, runtime_id);
-        if (!netns) return std::unexpected(netns.error());
-        input.network_namespace = *netns;
-        add_metadata_uri(input, container, std::string(kMetadataAddress), true);
-      }
     } else {
       return fail(ErrorCode::kUnsupportedFeature,
                   "networkMode " + mode + " is not supported by this agent");
@@ -912,9 +968,7 @@ class TaskEngine::Runner {
     spdlog::debug("task {}: container {}: the runtime took {} ms", id_, container.facts.name,
                   elapsed_ms() - slot_at);
     if (!pid) return std::unexpected(pid.error());
-    if (auto detached = detach_rootfs(engine_.layout_, ref); !detached) {
-      spdlog::warn("task {}: {}", id_, detached.error().message);
-    }
+    container.rootfs_detach_due = true;
     container.pidfd = open_pidfd(*pid);
     spdlog::debug("task {}: container {} started after {} ms", id_, container.facts.name,
                   elapsed_ms());
@@ -1396,17 +1450,43 @@ class TaskEngine::Runner {
     }
   }
 
-  // Saves the task and offers its new state for reporting.
+  // Saves the task and offers its new state for reporting; inside batch_changes, once at its end.
   void changed() {
     {
       std::lock_guard lock(mutex_);
       ++version_;
+      if (batching_) {
+        batch_changed_ = true;
+        return;
+      }
     }
+    publish();
+  }
+
+  void publish() const {
     save();
     if (engine_.on_change_) engine_.on_change_();
   }
 
+  template <typename Work>
+  void batch_changes(Work work) {
+    {
+      std::lock_guard lock(mutex_);
+      batching_ = true;
+      batch_changed_ = false;
+    }
+    work();
+    bool any = false;
+    {
+      std::lock_guard lock(mutex_);
+      batching_ = false;
+      any = batch_changed_;
+    }
+    if (any) publish();
+  }
+
   void save() const {
+    std::lock_guard saving(save_mutex_);  // one writer of the file at a time
     std::string text;
     {
       std::lock_guard lock(mutex_);
@@ -1626,6 +1706,9 @@ class TaskEngine::Runner {
   bool ingress_stale_ = false;     // eni_->ingress is newer than the rules in force
   std::vector<Container> containers_;
   std::uint64_t version_ = 0;
+  mutable std::mutex save_mutex_;
+  bool batching_ = false;       // changes wait for the end of batch_changes
+  bool batch_changed_ = false;  // and some came
   std::uint64_t acknowledged_ = 0;
 };
 
