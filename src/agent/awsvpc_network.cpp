@@ -268,13 +268,14 @@ std::uint16_t json_port(const bj::object& object, std::string_view key, std::uin
   return static_cast<std::uint16_t>(*number);
 }
 
-Result<std::vector<AwsvpcEndpoint>> load_state(const fs::path& file) {
-  std::error_code error;
-  if (!fs::exists(file, error)) return std::vector<AwsvpcEndpoint>{};
-  auto text = read_text_file(file);
-  if (!text) return fail(ErrorCode::kInternal, "reading " + file.string());
-  auto endpoints = parse_awsvpc_state(*text);
-  if (!endpoints) return std::unexpected(std::move(endpoints.error()).context(file.string()));
+Result<std::vector<AwsvpcEndpoint>> load_state(const StateFile& file) {
+  auto text = file.read();
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::vector<AwsvpcEndpoint>{};
+  auto endpoints = parse_awsvpc_state(**text);
+  if (!endpoints) {
+    return std::unexpected(std::move(endpoints.error()).context(file.path().string()));
+  }
   return endpoints;
 }
 
@@ -536,7 +537,10 @@ struct AwsvpcNetwork::NftJob {
 };
 
 AwsvpcNetwork::AwsvpcNetwork(AwsvpcOptions options, int mtu)
-    : options_(std::move(options)), mtu_(mtu), veth_seed_(std::random_device{}()) {}
+    : options_(std::move(options)),
+      state_file_(options_.state_file),
+      mtu_(mtu),
+      veth_seed_(std::random_device{}()) {}
 
 AwsvpcNetwork::~AwsvpcNetwork() {
   stop_collector();
@@ -564,7 +568,7 @@ Result<std::unique_ptr<AwsvpcNetwork>> AwsvpcNetwork::open(AwsvpcOptions options
 }
 
 Status AwsvpcNetwork::load_and_sync() {
-  auto endpoints = load_state(options_.state_file);
+  auto endpoints = load_state(state_file_);
   if (!endpoints) return std::unexpected(endpoints.error());
   std::string script = awsvpc_table_script(options_);
   if (auto text = read_text_file(groups_file())) {
@@ -605,8 +609,7 @@ Status AwsvpcNetwork::save_locked() {
   std::vector<AwsvpcEndpoint> list;
   for (const auto& [id, endpoint] : endpoints_) list.push_back(endpoint);
   // The namespaces do not outlive the host either: surviving the agent's death is enough.
-  auto saved =
-      write_file_atomically(options_.state_file, awsvpc_state_json(list), Durability::kProcess);
+  auto saved = state_file_.write(awsvpc_state_json(list), Durability::kProcess);
   if (!saved) return std::unexpected(std::move(saved.error()).context("saving awsvpc state"));
   return {};
 }
@@ -1070,9 +1073,8 @@ Status AwsvpcNetwork::destroy() {
   Keep keep = keep_locked();
   lock.unlock();
   if (auto strays = remove_strays(all, keep); !strays) errors.push_back(strays.error().message);
+  if (auto removed = state_file_.remove(); !removed) errors.push_back(removed.error().message);
   std::error_code error;
-  fs::remove(options_.state_file, error);
-  if (error) errors.push_back("removing " + options_.state_file.string() + ": " + error.message());
   fs::remove(groups_file(), error);
   if (error) errors.push_back("removing " + groups_file().string() + ": " + error.message());
   if (auto failed = combined(errors); !failed) {

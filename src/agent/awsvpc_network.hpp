@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/files.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 
@@ -186,6 +187,7 @@ class AwsvpcNetwork {
   Status save_locked();
 
   AwsvpcOptions options_;
+  StateFile state_file_;  // options_.state_file; written with mutex_ held
   int mtu_ = 0;
   std::uint64_t veth_seed_ = 0;  // with veths_made_: a new veth name on every attach
 

@@ -26,6 +26,12 @@
 namespace wharf::agent {
 namespace {
 
+// Whether a network's state file (either slot) is still there.
+bool state_left(const std::filesystem::path& path) {
+  auto text = StateFile(path).read();
+  return !text || text->has_value();
+}
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -380,7 +386,7 @@ class AwsvpcNetworkTest : public ::testing::Test {
     for (const AwsvpcOptions& options : all_options_) {
       EXPECT_EQ(namespaces.find(options.netns_prefix), std::string::npos) << namespaces;
       EXPECT_EQ(tables.find(options.nft_table), std::string::npos) << tables;
-      EXPECT_FALSE(fs::exists(options.state_file)) << options.state_file;
+      EXPECT_FALSE(state_left(options.state_file)) << options.state_file;
       shell("nft delete table inet " + options.nft_table + " 2>/dev/null; for ns in $(ip netns " +
             "list | grep -o '^" + options.netns_prefix + "[^ ]*'); do ip netns del $ns; done");
     }

@@ -1,6 +1,7 @@
 // Small file helpers the agent's state files share.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -19,6 +20,47 @@ enum class Durability {
 // crash) see the old file or the new one, never a mix. The file is created 0600.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view contents,
                              Durability durability = Durability::kSynced);
+
+// A state file the agent rewrites often (a task's, the image index, a network's endpoints),
+// rewritten in place instead of replaced: a rename over an old file costs the filesystem a
+// new inode and a flush each time, ten times what the write does.
+//
+// Two slots, `<path>.0` and `<path>.1`, take writes in turn, so the slot not being written
+// always holds the previous contents whole. Each starts with a header line,
+// `wharf-state <sequence> <length> <fnv-1a 64 of the contents>`: the current contents are the
+// valid slot with the higher sequence, so a write a crash cut short is never read. A plain file
+// at `<path>` (from an agent before this one) is read when there are no slots, and removed by
+// the first write.
+//
+// Not thread-safe: the owner serializes writes.
+class StateFile {
+ public:
+  explicit StateFile(std::filesystem::path path) : path_(std::move(path)) {}
+
+  const std::filesystem::path& path() const { return path_; }
+
+  // Replaces the contents.
+  Status write(std::string_view contents, Durability durability = Durability::kSynced);
+  // The current contents; nullopt when the file was never written (or was removed). An error
+  // when slots exist but none is whole.
+  Result<std::optional<std::string>> read() const;
+  // Removes the slots (and any plain file).
+  Status remove();
+
+ private:
+  struct Slot {
+    std::uint64_t sequence = 0;
+    std::string contents;
+  };
+  std::filesystem::path slot_path(int slot) const;
+  // What a slot holds, nullopt when it is missing, torn or not a state file.
+  std::optional<Slot> read_slot(int slot) const;
+
+  std::filesystem::path path_;
+  bool scanned_ = false;  // sequence_ and sizes_ hold what the slots on disk hold
+  std::uint64_t sequence_ = 0;
+  std::int64_t sizes_[2] = {-1, -1};  // -1: no such file
+};
 
 // The whole of a small text file (/proc, /sys, cgroup control files); nullopt when it cannot be
 // opened.

@@ -205,18 +205,17 @@ std::string flight_key(const oci::Reference& reference,
 
 // The index, or an empty one (logged) when it is unreadable: it only holds references and
 // times of use, which are worth less than an agent that starts.
-bj::object read_index(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path, error)) return {};
-  auto text = read_text(path);
+bj::object read_index(const StateFile& file) {
+  auto text = file.read();
   if (!text) {
     spdlog::warn("ignoring the image index: {}", text.error().message);
     return {};
   }
+  if (!*text) return {};
   boost::system::error_code parse_error;
-  bj::value value = bj::parse(*text, parse_error);
+  bj::value value = bj::parse(**text, parse_error);
   if (parse_error || !value.is_object()) {
-    spdlog::warn("ignoring the image index {}: not a JSON object", path.string());
+    spdlog::warn("ignoring the image index {}: not a JSON object", file.path().string());
     return {};
   }
   return std::move(value.as_object());
@@ -361,7 +360,10 @@ T ImageStore::single_flight(std::map<Key, std::shared_ptr<Flight<T>>>& flights, 
 }
 
 ImageStore::ImageStore(const Layout& layout, ImageStoreOptions options, const Clock& clock)
-    : layout_(layout), options_(with_defaults(std::move(options))), clock_(clock) {}
+    : layout_(layout),
+      options_(with_defaults(std::move(options))),
+      clock_(clock),
+      index_file_(layout_.image_index_file()) {}
 
 ImageStore::~ImageStore() = default;
 
@@ -369,7 +371,7 @@ Status ImageStore::load() {
   if (auto cleared = remove_layer_temp_dirs(layout_); !cleared) {
     return std::unexpected(std::move(cleared.error()).context("loading the image store"));
   }
-  bj::object index = read_index(layout_.image_index_file());
+  bj::object index = read_index(index_file_);
   std::map<oci::Digest, Image> images;
   for (const oci::Digest& digest : digest_dirs(layout_.images_dir())) {
     auto image = load_image(digest);
@@ -765,8 +767,7 @@ Status ImageStore::save_index_locked() const {
   if (auto created = make_directories(layout_.images_dir()); !created) return created;
   // Without fsync: it is rewritten on every use of an image, under the store's lock, and after
   // a host crash load() rebuilds what it lost (only last-use times and references).
-  return write_file_atomically(layout_.image_index_file(), bj::serialize(index),
-                               Durability::kProcess);
+  return index_file_.write(bj::serialize(index), Durability::kProcess);
 }
 
 std::vector<Image> ImageStore::images() const {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/files.hpp"
 #include "agent/layout.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -165,6 +166,7 @@ class ImageStore {
   const Clock& clock_;
 
   mutable std::mutex mutex_;
+  mutable StateFile index_file_;                   // images/index.json
   std::map<std::string, oci::Digest> references_;  // normalised reference → manifest digest
   std::map<oci::Digest, Image> images_;
   std::map<oci::Digest, uint64_t> layer_bytes_;  // by diff_id: disk use of the unpacked tree

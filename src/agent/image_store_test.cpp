@@ -115,6 +115,13 @@ TEST(ParsePullBehavior, NamesAsEcsSpellsThem) {
   EXPECT_EQ(to_string(PullBehavior::kPreferCached), "prefer-cached");
 }
 
+// The image index as the store last saved it.
+std::string saved_index(const Layout& layout) {
+  auto text = StateFile(layout.image_index_file()).read();
+  if (!text || !*text) return "";
+  return **text;
+}
+
 class ImageStoreLoadTest : public testkit::DataDirTest {};
 
 TEST_F(ImageStoreLoadTest, RemovesImagesWithMissingFilesOrLayers) {
@@ -129,7 +136,7 @@ TEST_F(ImageStoreLoadTest, RemovesImagesWithMissingFilesOrLayers) {
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   EXPECT_TRUE(store.images().empty());
   EXPECT_FALSE(fs::exists(layout().image_dir(*digest)));
-  auto index = boost::json::parse(testkit::read_file(layout().images_dir() / "index.json"));
+  auto index = boost::json::parse(saved_index(layout()));
   EXPECT_TRUE(index.as_object().at("images").as_object().empty());
 }
 
@@ -289,7 +296,7 @@ class ImageStoreTest : public testkit::DataDirTest {
 
   // The layer sizes the store recorded in its index.
   uint64_t recorded_layer_bytes(const oci::Digest& diff_id) {
-    auto index = boost::json::parse(testkit::read_file(layout().images_dir() / "index.json"));
+    auto index = boost::json::parse(saved_index(layout()));
     return index.at("layers").at(diff_id.str()).to_number<uint64_t>();
   }
 

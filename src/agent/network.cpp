@@ -91,21 +91,6 @@ Status validate_mappings(const std::vector<PortMapping>& ports) {
   return {};
 }
 
-Result<std::string> read_state_file(const fs::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rbe");
-  if (file == nullptr) {
-    return fail(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInternal,
-                "reading " + path.string() + ": " + errno_message());
-  }
-  std::string text;
-  char buffer[8192];
-  while (std::size_t got = std::fread(buffer, 1, sizeof buffer, file)) text.append(buffer, got);
-  bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return fail(ErrorCode::kInternal, "reading " + path.string());
-  return text;
-}
-
 // A socket bound to host port `port`, so no host process can take it while it is mapped (and
 // the bind doubles as the check that none has).
 Result<UniqueFd> reserve_port(std::uint16_t port, std::string_view protocol) {
@@ -610,7 +595,8 @@ Result<std::string> pick_free_subnet() {
 
 // ---- BridgeNetwork ---------------------------------------------------------------------------
 
-BridgeNetwork::BridgeNetwork(BridgeOptions options) : options_(std::move(options)) {}
+BridgeNetwork::BridgeNetwork(BridgeOptions options)
+    : options_(std::move(options)), state_file_(options_.state_file) {}
 
 BridgeNetwork::~BridgeNetwork() = default;
 
@@ -629,12 +615,14 @@ Result<std::unique_ptr<BridgeNetwork>> BridgeNetwork::open(BridgeOptions options
 
 namespace {
 
-Result<NetworkState> load_state(const fs::path& file) {
-  auto text = read_state_file(file);
-  if (!text && text.error().code == ErrorCode::kNotFound) return NetworkState{};
+Result<NetworkState> load_state(const StateFile& file) {
+  auto text = file.read();
   if (!text) return std::unexpected(text.error());
-  auto state = parse_network_state(*text);
-  if (!state) return std::unexpected(std::move(state.error()).context("reading " + file.string()));
+  if (!*text) return NetworkState{};
+  auto state = parse_network_state(**text);
+  if (!state) {
+    return std::unexpected(std::move(state.error()).context("reading " + file.path().string()));
+  }
   return state;
 }
 
@@ -774,7 +762,7 @@ Status create_links(const Endpoint& endpoint, const std::string& netns, const st
 }  // namespace
 
 Status BridgeNetwork::setup_locked() {
-  auto state = load_state(options_.state_file);
+  auto state = load_state(state_file_);
   if (!state) return std::unexpected(state.error());
   {
     // Picking a subnet and creating the bridge are one step for all agents on the host.
@@ -851,8 +839,7 @@ Status BridgeNetwork::save_locked() {
   NetworkState state{options_.subnet, endpoint_list_locked()};
   // Endpoints do not outlive the host, and a lost subnet choice is made again: surviving the
   // agent's death is enough, and a launch does not wait for the disk.
-  auto saved = write_file_atomically(options_.state_file, network_state_json(state),
-                                     Durability::kProcess);
+  auto saved = state_file_.write(network_state_json(state), Durability::kProcess);
   if (!saved) return std::unexpected(std::move(saved.error()).context("saving network state"));
   return {};
 }
@@ -1110,11 +1097,8 @@ Status BridgeNetwork::destroy() {
       return std::unexpected(std::move(done.error()).context(doing));
     }
   }
-  std::error_code error;
-  fs::remove(options_.state_file, error);
-  if (error) {
-    return fail(ErrorCode::kInternal,
-                doing + ": removing " + options_.state_file.string() + ": " + error.message());
+  if (auto removed = state_file_.remove(); !removed) {
+    return std::unexpected(std::move(removed.error()).context(doing));
   }
   destroyed_ = true;
   return {};

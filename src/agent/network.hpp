@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/files.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 
@@ -136,6 +137,7 @@ class BridgeNetwork {
   std::string netns_name(std::string_view id) const;
 
   BridgeOptions options_;  // subnet filled in by open()
+  StateFile state_file_;   // options_.state_file; written with mutex_ held
   Ipv4Prefix subnet_;
   int mtu_ = 0;
   mutable std::mutex mutex_;  // held across the commands too: attaches and detaches are serial

@@ -21,6 +21,12 @@
 namespace wharf::agent {
 namespace {
 
+// Whether a network's state file (either slot) is still there.
+bool state_left(const std::filesystem::path& path) {
+  auto text = StateFile(path).read();
+  return !text || text->has_value();
+}
+
 namespace fs = std::filesystem;
 
 // ---- Pure helpers ----------------------------------------------------------------------------
@@ -360,7 +366,7 @@ class BridgeNetworkTest : public ::testing::Test {
     EXPECT_EQ(namespaces.find(options_.netns_prefix), std::string::npos) << namespaces;
     std::string tables = shell("nft list tables");
     EXPECT_EQ(tables.find(options_.nft_table), std::string::npos) << tables;
-    EXPECT_FALSE(fs::exists(options_.state_file));
+    EXPECT_FALSE(state_left(options_.state_file));
     shell("ip link del " + options_.name + " 2>/dev/null; nft delete table ip " +
           options_.nft_table + " 2>/dev/null; for ns in $(ip netns list | grep -o '^" +
           options_.netns_prefix + "[^ ]*'); do ip netns del $ns; done");
@@ -645,7 +651,7 @@ TEST_F(BridgeNetworkTest, DestroyLeavesNothing) {
   ASSERT_TRUE(destroyed.has_value()) << destroyed.error().message;
   EXPECT_FALSE(link_exists(options_.name));
   EXPECT_FALSE(netns_exists("first"));
-  EXPECT_FALSE(fs::exists(options_.state_file));
+  EXPECT_FALSE(state_left(options_.state_file));
   EXPECT_FALSE(network_->attach("third", {}).has_value());
   network_.reset();  // TearDown checks links, namespaces and tables
 }

@@ -383,8 +383,11 @@ class TaskEngine::Runner {
     TimePoint next_check{};
   };
 
-  Runner(TaskEngine& engine, std::string arn) : engine_(engine), arn_(std::move(arn)) {
-    id_ = task_id_of(arn_);
+  Runner(TaskEngine& engine, std::string arn)
+      : engine_(engine),
+        arn_(std::move(arn)),
+        id_(task_id_of(arn_)),
+        state_file_(engine_.layout_.task_state_file(id_)) {
     wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   }
 
@@ -1494,9 +1497,7 @@ class TaskEngine::Runner {
     }
     std::error_code error;
     fs::create_directories(dir(), error);
-    if (auto written =
-            write_file_atomically(engine_.layout_.task_state_file(id_), text, Durability::kProcess);
-        !written) {
+    if (auto written = state_file_.write(text, Durability::kProcess); !written) {
       spdlog::warn("task {}: saving its state: {}", id_, written.error().message);
     }
   }
@@ -1707,8 +1708,9 @@ class TaskEngine::Runner {
   std::vector<Container> containers_;
   std::uint64_t version_ = 0;
   mutable std::mutex save_mutex_;
-  bool batching_ = false;       // changes wait for the end of batch_changes
-  bool batch_changed_ = false;  // and some came
+  mutable StateFile state_file_;  // with save_mutex_ held
+  bool batching_ = false;         // changes wait for the end of batch_changes
+  bool batch_changed_ = false;    // and some came
   std::uint64_t acknowledged_ = 0;
 };
 
@@ -1748,12 +1750,14 @@ Status TaskEngine::recover() {
   for (const auto& entry : fs::directory_iterator(layout_.containers_dir(), error)) {
     std::string id = entry.path().filename().string();
     if (!is_safe_path_component(id)) continue;
-    std::ifstream file(layout_.task_state_file(id));
-    if (!file) continue;
-    std::stringstream text;
-    text << file.rdbuf();
+    auto text = StateFile(layout_.task_state_file(id)).read();
+    if (!text) {
+      spdlog::warn("task {}: {}; leaving it", id, text.error().message);
+      continue;
+    }
+    if (!*text) continue;
     boost::system::error_code parse_error;
-    bj::value saved = bj::parse(text.str(), parse_error);
+    bj::value saved = bj::parse(**text, parse_error);
     if (parse_error || !saved.is_object()) {
       spdlog::warn("task {}: its saved state is unreadable; leaving it", id);
       continue;

@@ -15,7 +15,7 @@
 // The runner sleeps in poll() on its wake-up eventfd and on a pidfd per running container's
 // init, so a container's exit is noticed at once without a thread per container.
 //
-// Every change is written to containers/<task-id>/task.json (atomically) before it is offered
+// Every change is written to containers/<task-id>/task.json (a StateFile) before it is offered
 // for reporting, so an agent that restarts next to running containers resumes each task where
 // it was: running containers are re-attached, and the exit statuses of those that ended meanwhile
 // come from their shims (runtime.hpp). The agent reports each task's whole state
