@@ -413,7 +413,7 @@ class TaskEngine::Runner {
         containers_.push_back(std::move(container));
       }
     }
-    changed();
+    save();  // PROVISIONING, as the control plane has it: nothing to report yet
   }
 
   // A task saved by an earlier agent.
@@ -601,13 +601,12 @@ class TaskEngine::Runner {
   // Pulls every container's image and creates the task's cgroup. An awsvpc task's network
   // interface is attached meanwhile, on a thread of its own: neither waits for the other.
   void prepare() {
-    set_status(TaskStatus::kPending);
-    spdlog::debug("task {}: preparing after {} ms", id_, elapsed_ms());
     {
       std::lock_guard lock(mutex_);
       pull_started_ = engine_.clock_.now();
     }
-    changed();
+    set_status(TaskStatus::kPending);
+    spdlog::debug("task {}: preparing after {} ms", id_, elapsed_ms());
     bool awsvpc = json::string_or(definition_, "networkMode", "bridge") == "awsvpc";
     std::optional<std::future<Result<AwsvpcEndpoint>>> attaching;
     if (awsvpc) attaching = begin_task_network();
@@ -650,7 +649,9 @@ class TaskEngine::Runner {
                 attached.error().message);
       return;
     }
-    changed();
+    // pullStoppedAt and the attachment's ATTACHED go with the report of the first container's
+    // start, which follows at once: a report of their own would only hold that one back.
+    save();
   }
 
   // The task's own namespace with its ENI's address and its security groups' rules, and the
