@@ -943,16 +943,16 @@ Status write_bundle(const fs::path& bundle_dir, const bj::object& spec, const Bu
   if (error) {
     return fail(ErrorCode::kInternal, "creating " + bundle_dir.string() + ": " + error.message());
   }
-  // The bundle is rebuilt whenever the container is created again: no fsync.
-  auto write = [&](const std::string& name, const std::string& text) {
-    return write_file_atomically(bundle_dir / name, text, Durability::kProcess);
-  };
+  // The bundle is rebuilt whenever the container is created again, and the runtime reads it
+  // only after this returns: no fsync, and no rename.
+  // hosts, hostname and resolv.conf are the container's /etc files: readable by any user it
+  // runs as, as on a host.
   for (const auto& [name, text] :
        {std::pair{"hosts", &files.hosts}, std::pair{"hostname", &files.hostname},
         std::pair{"resolv.conf", &files.resolv_conf}}) {
-    if (auto written = write(name, *text); !written) return written;
+    if (auto written = write_file(bundle_dir / name, *text, 0644); !written) return written;
   }
-  return write("config.json", bj::serialize(spec));
+  return write_file(bundle_dir / "config.json", bj::serialize(spec));
 }
 
 }  // namespace wharf::agent

@@ -175,19 +175,36 @@ Status StateFile::remove() {
   return fail(ErrorCode::kInternal, message);
 }
 
-Status write_file_atomically(const fs::path& path, std::string_view contents,
-                             Durability durability) {
-  fs::path temp = path;
-  temp += ".tmp";
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return failure("creating " + temp.string());
+// Creates (or truncates) `path` and writes `contents` to it; the open file on success.
+Result<UniqueFd> create_with(const fs::path& path, std::string_view contents, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return std::unexpected(failure("creating " + path.string()).error());
+  // The mode as asked for, whatever the umask, and for a file that was there before.
+  if (::fchmod(fd.get(), mode) != 0)
+    return std::unexpected(failure("chmod " + path.string()).error());
   std::size_t written = 0;
   while (written < contents.size()) {
     ssize_t got = ::write(fd.get(), contents.data() + written, contents.size() - written);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return failure("writing " + temp.string());
+    if (got <= 0) return std::unexpected(failure("writing " + path.string()).error());
     written += static_cast<std::size_t>(got);
   }
+  return fd;
+}
+
+Status write_file(const fs::path& path, std::string_view contents, mode_t mode) {
+  auto created = create_with(path, contents, mode);
+  if (!created) return std::unexpected(created.error());
+  return {};
+}
+
+Status write_file_atomically(const fs::path& path, std::string_view contents,
+                             Durability durability) {
+  fs::path temp = path;
+  temp += ".tmp";
+  auto created = create_with(temp, contents, 0600);
+  if (!created) return std::unexpected(created.error());
+  UniqueFd fd = std::move(*created);
   bool sync = durability == Durability::kSynced;
   if (sync && ::fsync(fd.get()) != 0) return failure("writing " + temp.string());
   fd.reset();

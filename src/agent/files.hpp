@@ -1,6 +1,8 @@
 // Small file helpers the agent's state files share.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -20,6 +22,10 @@ enum class Durability {
 // crash) see the old file or the new one, never a mix. The file is created 0600.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view contents,
                              Durability durability = Durability::kSynced);
+
+// Creates (or truncates) `path` with `mode` and writes `contents`: for a file written once,
+// before anything reads it (an OCI bundle's), where a rename buys nothing.
+Status write_file(const std::filesystem::path& path, std::string_view contents, mode_t mode = 0600);
 
 // A state file the agent rewrites often (a task's, the image index, a network's endpoints),
 // rewritten in place instead of replaced: a rename over an old file costs the filesystem a

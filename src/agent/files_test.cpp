@@ -116,5 +116,18 @@ TEST_F(DataDirTest, StateFileRemoveLeavesNothing) {
   EXPECT_EQ(contents_of(StateFile(root_ / "state/network.json")), "c");
 }
 
+TEST_F(DataDirTest, WriteFileSetsItsModeAndReplacesWhatWasThere) {
+  std::ofstream(root_ / "hosts") << "a much longer old content";
+  ::chmod((root_ / "hosts").c_str(), 0600);
+  mode_t old_mask = ::umask(077);
+  auto written = write_file(root_ / "hosts", "127.0.0.1 localhost\n", 0644);
+  ::umask(old_mask);
+  ASSERT_TRUE(written.has_value()) << written.error().message;
+  EXPECT_EQ(testkit::read_file(root_ / "hosts"), "127.0.0.1 localhost\n");
+  struct stat info {};
+  ASSERT_EQ(::stat((root_ / "hosts").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0644u);
+}
+
 }  // namespace
 }  // namespace wharf::agent

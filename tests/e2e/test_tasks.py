@@ -345,6 +345,19 @@ class TaskTest(AgentTestCase):
         with open(os.path.join(logs, "stdout")) as out, open(os.path.join(logs, "stderr")) as err:
             self.assertEqual((out.read(), err.read()), ("out\n", "err\n"))
 
+    def test_a_container_running_as_another_user_reads_its_etc_files(self):
+        # /etc/hosts, /etc/hostname and /etc/resolv.conf come from the agent; like a host's
+        # they are world-readable, or name lookups fail for any user but root.
+        family = self.register([{"name": "nobody", "user": "65534:65534",
+                                 "entryPoint": ["sh", "-c"],
+                                 "command": ["id -u; cat /etc/hosts /etc/hostname /etc/resolv.conf"
+                                             " > /dev/null && echo readable"]}])
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(self.container(task, "nobody")["exitCode"], 0)
+        with open(os.path.join(self.log_dir(arn, "nobody"), "stdout")) as out:
+            self.assertEqual(out.read(), "65534\nreadable\n")
+
     def test_agent_kill_and_restart_keeps_containers(self):
         family = self.register([
             {"name": "long", "entryPoint": ["sh", "-c"],
