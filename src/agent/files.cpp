@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,8 +22,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+Error os_error(const std::string& doing) {
+  return Error{ErrorCode::kInternal, doing + ": " + std::strerror(errno)};
+}
+
 Status failure(const std::string& doing) {
-  return fail(ErrorCode::kInternal, doing + ": " + std::strerror(errno));
+  return std::unexpected(os_error(doing));
 }
 
 constexpr std::string_view kStateMagic = "wharf-state ";
@@ -106,34 +108,23 @@ Status StateFile::write(std::string_view contents, Durability durability) {
       sizes_[slot] = error ? -1 : static_cast<std::int64_t>(size);
       if (auto found = read_slot(slot)) sequence_ = std::max(sequence_, found->sequence);
     }
+    std::error_code error;
+    plain_ = fs::exists(path_, error);
     scanned_ = true;
   }
   std::uint64_t sequence = sequence_ + 1;
   int slot = static_cast<int>(sequence % 2);
   fs::path path = slot_path(slot);
-  std::string header =
+  std::string bytes =
       fmt::format("{}{} {} {:016x}\n", kStateMagic, sequence, contents.size(), fnv1a(contents));
+  bytes += contents;
   bool created = sizes_[slot] < 0;
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return failure("opening " + path.string());
-  iovec parts[2] = {{header.data(), header.size()},
-                    {const_cast<char*>(contents.data()), contents.size()}};
-  std::size_t total = header.size() + contents.size();
-  std::size_t written = 0;
-  while (written < total) {
-    // The parts from `written` on.
-    iovec rest[2];
-    int count = 0;
-    std::size_t skip = written;
-    for (const iovec& part : parts) {
-      if (skip >= part.iov_len) {
-        skip -= part.iov_len;
-        continue;
-      }
-      rest[count++] = {static_cast<char*>(part.iov_base) + skip, part.iov_len - skip};
-      skip = 0;
-    }
-    ssize_t got = ::pwritev(fd.get(), rest, count, static_cast<off_t>(written));
+  std::size_t total = bytes.size();
+  for (std::size_t written = 0; written < total;) {
+    ssize_t got =
+        ::pwrite(fd.get(), bytes.data() + written, total - written, static_cast<off_t>(written));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return failure("writing " + path.string());
     written += static_cast<std::size_t>(got);
@@ -153,40 +144,40 @@ Status StateFile::write(std::string_view contents, Durability durability) {
     if (dir) ::fsync(dir.get());
   }
   sequence_ = sequence;
-  if (sequence <= 2) {  // the first writes: a plain file from an older agent is superseded
+  if (plain_) {  // a plain file from an older agent is superseded
     std::error_code error;
     fs::remove(path_, error);
+    plain_ = static_cast<bool>(error);  // tried again at the next write
   }
   return {};
 }
 
 Status StateFile::remove() {
-  std::vector<std::string> problems;
+  std::string problems;
   for (const fs::path& path : {slot_path(0), slot_path(1), path_}) {
     std::error_code error;
     fs::remove(path, error);
-    if (error) problems.push_back("removing " + path.string() + ": " + error.message());
+    if (!error) continue;
+    if (!problems.empty()) problems += "; ";
+    problems += "removing " + path.string() + ": " + error.message();
   }
   scanned_ = false;
   sequence_ = 0;
   if (problems.empty()) return {};
-  std::string message = problems.front();
-  for (std::size_t index = 1; index < problems.size(); ++index) message += "; " + problems[index];
-  return fail(ErrorCode::kInternal, message);
+  return fail(ErrorCode::kInternal, problems);
 }
 
 // Creates (or truncates) `path` and writes `contents` to it; the open file on success.
 Result<UniqueFd> create_with(const fs::path& path, std::string_view contents, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) return std::unexpected(failure("creating " + path.string()).error());
+  if (!fd) return std::unexpected(os_error("creating " + path.string()));
   // The mode as asked for, whatever the umask, and for a file that was there before.
-  if (::fchmod(fd.get(), mode) != 0)
-    return std::unexpected(failure("chmod " + path.string()).error());
+  if (::fchmod(fd.get(), mode) != 0) return std::unexpected(os_error("chmod " + path.string()));
   std::size_t written = 0;
   while (written < contents.size()) {
     ssize_t got = ::write(fd.get(), contents.data() + written, contents.size() - written);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return std::unexpected(failure("writing " + path.string()).error());
+    if (got <= 0) return std::unexpected(os_error("writing " + path.string()));
     written += static_cast<std::size_t>(got);
   }
   return fd;

@@ -63,9 +63,10 @@ class StateFile {
   std::optional<Slot> read_slot(int slot) const;
 
   std::filesystem::path path_;
-  bool scanned_ = false;  // sequence_ and sizes_ hold what the slots on disk hold
+  bool scanned_ = false;  // the fields below hold what is on disk
   std::uint64_t sequence_ = 0;
   std::int64_t sizes_[2] = {-1, -1};  // -1: no such file
+  bool plain_ = false;                // a plain file at path_ is left to remove
 };
 
 // The whole of a small text file (/proc, /sys, cgroup control files); nullopt when it cannot be

@@ -598,8 +598,9 @@ class TaskEngine::Runner {
     }
   }
 
-  // Pulls every container's image and creates the task's cgroup. An awsvpc task's network
-  // interface is attached meanwhile, on a thread of its own: neither waits for the other.
+  // Pulls every container's image and creates the task's cgroup. The task's network (an awsvpc
+  // task's interface, or each bridge and none-mode container's own) is set up meanwhile, on a
+  // thread of its own: neither waits for the other.
   void prepare() {
     {
       std::lock_guard lock(mutex_);
@@ -1459,10 +1460,7 @@ class TaskEngine::Runner {
     {
       std::lock_guard lock(mutex_);
       ++version_;
-      if (batching_) {
-        batch_changed_ = true;
-        return;
-      }
+      if (batching_) return;
     }
     publish();
   }
@@ -1474,17 +1472,18 @@ class TaskEngine::Runner {
 
   template <typename Work>
   void batch_changes(Work work) {
+    std::uint64_t before = 0;
     {
       std::lock_guard lock(mutex_);
       batching_ = true;
-      batch_changed_ = false;
+      before = version_;
     }
     work();
     bool any = false;
     {
       std::lock_guard lock(mutex_);
       batching_ = false;
-      any = batch_changed_;
+      any = version_ != before;
     }
     if (any) publish();
   }
@@ -1711,7 +1710,6 @@ class TaskEngine::Runner {
   mutable std::mutex save_mutex_;
   mutable StateFile state_file_;  // with save_mutex_ held
   bool batching_ = false;         // changes wait for the end of batch_changes
-  bool batch_changed_ = false;    // and some came
   std::uint64_t acknowledged_ = 0;
 };
 
