@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include <utility>
 
 #include "agent/command.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
 
@@ -136,6 +140,43 @@ Result<bool> wait_for_process(pid_t pid, std::optional<std::chrono::milliseconds
   }
 }
 
+// A sealed in-memory copy of `binary`: what runc and crun accept as a copy no container can
+// overwrite (all four seals), so they run from it without copying themselves again.
+Result<UniqueFd> sealed_copy_of(const fs::path& binary) {
+  UniqueFd source(open(binary.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!source) return std::unexpected(errno_error("opening " + binary.string()));
+  UniqueFd copy(memfd_create(binary.filename().c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!copy) return std::unexpected(errno_error("making a memfd"));
+  while (true) {
+    ssize_t sent = sendfile(copy.get(), source.get(), nullptr, 1 << 20);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0) return std::unexpected(errno_error("copying " + binary.string()));
+    if (sent == 0) break;
+  }
+  if (fcntl(copy.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
+      0) {
+    return std::unexpected(errno_error("sealing the copy of " + binary.string()));
+  }
+  return copy;
+}
+
+// The path other processes execute `fd` of this process by: /proc/<pid>/fd/<fd>, when it leads
+// there ("" when it does not, as in a pid namespace whose /proc is another's).
+std::string path_to_own_fd(int fd) {
+  std::string path = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd);
+  struct stat by_path {};
+  struct stat by_fd {};
+  if (stat(path.c_str(), &by_path) != 0 || fstat(fd, &by_fd) != 0) return "";
+  if (by_path.st_dev != by_fd.st_dev || by_path.st_ino != by_fd.st_ino) return "";
+  return path;
+}
+
+// crun's annotation that carries a compiled seccomp program (base64), used instead of the
+// spec's profile.
+constexpr std::string_view kSeccompProgramAnnotation = "run.oci.seccomp_bpf_data";
+// At most this many distinct profiles keep their programs.
+constexpr std::size_t kMaxSeccompPrograms = 32;
+
 // How long the shim may take to write the exit file after the init exited.
 constexpr std::chrono::milliseconds kExitFileGrace{3000};
 
@@ -146,9 +187,32 @@ class CliRuntime final : public Runtime {
         binary_(options.binary.empty() ? find_program(flavor_.name) : options.binary),
         state_root_(options.state_root),
         shim_(options.shim),
-        reaper_(reaper) {}
+        reaper_(reaper) {
+    executable_ = binary_.string();
+    if (flavor_.sealed_copy) use_sealed_copy();
+  }
 
   std::string_view name() const override { return flavor_.name; }
+
+  void tune_spec(std::string_view id, bj::object& spec) override {
+    if (!flavor_.reuses_seccomp_programs) return;
+    const bj::value* profile = nullptr;
+    if (const bj::value* linux_section = spec.if_contains("linux");
+        linux_section != nullptr && linux_section->is_object()) {
+      profile = linux_section->as_object().if_contains("seccomp");
+    }
+    if (profile == nullptr) return;
+    std::string key = bj::serialize(*profile);
+    std::lock_guard lock(mutex_);
+    auto program = seccomp_programs_.find(key);
+    if (program == seccomp_programs_.end()) {
+      compiling_[std::string(id)] = std::move(key);  // learnt once the runtime compiled it
+      return;
+    }
+    bj::value& annotations = spec["annotations"];
+    if (!annotations.is_object()) annotations = bj::object{};
+    annotations.as_object()[kSeccompProgramAnnotation] = program->second;
+  }
 
   Result<pid_t> create(std::string_view id, const fs::path& bundle,
                        const ContainerIo& io) override {
@@ -226,6 +290,7 @@ class CliRuntime final : public Runtime {
       reaper_.forget(pid->second);
       pids_.erase(pid);
     }
+    compiling_.erase(std::string(id));
     return {};
   }
 
@@ -300,6 +365,40 @@ class CliRuntime final : public Runtime {
     }
   }
 
+  void use_sealed_copy() {
+    auto copy = sealed_copy_of(binary_);
+    std::string path = copy ? path_to_own_fd(copy->get()) : "";
+    if (path.empty()) {
+      spdlog::info("{} runs from {}: {}", flavor_.name, binary_.string(),
+                   copy ? "this process's /proc is not the one it runs in" : copy.error().message);
+      return;
+    }
+    sealed_copy_ = std::move(*copy);
+    executable_ = std::move(path);
+  }
+
+  // After container `id` started: the program its runtime compiled from the profile it had no
+  // program for yet, which the runtime keeps beside the container's state.
+  void learn_seccomp_program(std::string_view id) {
+    std::string profile;
+    {
+      std::lock_guard lock(mutex_);
+      auto compiling = compiling_.find(std::string(id));
+      if (compiling == compiling_.end()) return;
+      profile = std::move(compiling->second);
+      compiling_.erase(compiling);
+      if (seccomp_programs_.size() >= kMaxSeccompPrograms) return;
+    }
+    UniqueFd fd(
+        open((state_root_ / std::string(id) / "seccomp.bpf").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return;
+    auto program = read_from_start(fd.get());
+    // A program is a non-empty array of 8-byte BPF instructions.
+    if (!program || program->empty() || program->size() % 8 != 0) return;
+    std::lock_guard lock(mutex_);
+    seccomp_programs_.try_emplace(std::move(profile), base64_encode(*program));
+  }
+
   std::string doing(std::string_view what, std::string_view id) const {
     return std::string(what) + " container " + std::string(id) + " with " + flavor_.name;
   }
@@ -332,7 +431,7 @@ class CliRuntime final : public Runtime {
 
   std::vector<std::string> runtime_command_line(const std::vector<std::string>& args,
                                                 const fs::path& log) const {
-    std::vector<std::string> argv = {binary_.string(), "--root=" + state_root_.string()};
+    std::vector<std::string> argv = {executable_, "--root=" + state_root_.string()};
     if (!log.empty()) {
       argv.push_back("--log=" + log.string());
       argv.push_back("--log-format=json");
@@ -415,6 +514,7 @@ class CliRuntime final : public Runtime {
       remove(id, true);
       return fail(ErrorCode::kInternal, "no init pid in " + pid_file.string());
     }
+    learn_seccomp_program(id);
     if (!shim_.empty()) return init_pid;  // the shim is its parent and keeps its status
     // The init re-parented to this (subreaper) process when the runtime exited.
     if (auto adopted = reaper_.adopt(init_pid); !adopted) {
@@ -428,11 +528,15 @@ class CliRuntime final : public Runtime {
 
   CliFlavor flavor_;
   fs::path binary_;
+  UniqueFd sealed_copy_;
+  std::string executable_;  // what runs: the binary, or the sealed copy's path in /proc
   fs::path state_root_;
   fs::path shim_;
   ProcessReaper& reaper_;
   std::mutex mutex_;
   std::map<std::string, pid_t> pids_;  // containers this object created -> init pid
+  std::map<std::string, std::string> seccomp_programs_;  // profile (JSON) -> program (base64)
+  std::map<std::string, std::string> compiling_;  // container -> its profile, without program
 };
 
 }  // namespace

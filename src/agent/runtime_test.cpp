@@ -3,6 +3,7 @@
 // Runs as root only; skipped where the runtime, overlayfs or cgroups are missing.
 #include "agent/runtime.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "agent/cgroup.hpp"
 #include "agent/rootfs.hpp"
 #include "agent/test_layers.hpp"
+#include "common/unique_fd.hpp"
 
 namespace wharf::agent {
 namespace {
@@ -151,6 +153,7 @@ class RuntimeTest : public DataDirTest, public ::testing::WithParamInterface<con
     auto spec = make_runtime_spec(input);
     EXPECT_TRUE(spec.has_value()) << spec.error().message;
     if (!spec) return made;
+    runtime_->tune_spec(made.id, *spec);
     auto written =
         write_bundle(input.bundle_dir, *spec, make_bundle_files(input, read_host_files()));
     EXPECT_TRUE(written.has_value()) << written.error().message;
@@ -304,6 +307,52 @@ TEST_P(RuntimeTest, TheShimKeepsExitStatusesForTheNextAgent) {
   EXPECT_EQ(runtime_->state(killed.id)->status, ContainerStatus::kRunning);
   ASSERT_TRUE(runtime_->kill(killed.id, SIGKILL).has_value());
   EXPECT_EQ(wait(killed), (ExitStatus{137, SIGKILL}));
+}
+
+TEST_P(RuntimeTest, EveryContainerRunsUnderItsSeccompFilterAlsoFromAKeptProgram) {
+  // Docker's profile refuses unshare() without CAP_SYS_ADMIN, which the kernel alone would
+  // allow (a user namespace needs no capability). crun compiles the profile for the first
+  // container and is handed the program for the second.
+  const char* definition = R"({"name":"%s","entryPoint":["sh","-c"],
+      "command":["unshare -U true; echo $?; grep Seccomp: /proc/self/status"]})";
+  std::vector<Container> made;
+  for (const char* name : {"first", "second"}) {
+    char text[512];
+    std::snprintf(text, sizeof text, definition, name);
+    made.push_back(create(text, /*run_now=*/true));
+    EXPECT_EQ(wait(made.back()), (ExitStatus{0, std::nullopt}));
+    EXPECT_EQ(testkit::read_file(made.back().io.stdout_file), "1\nSeccomp:\t2\n") << name;
+  }
+  auto annotated = [&](const Container& container) {
+    std::string config =
+        testkit::read_file(layout().container_bundle_dir(container.ref) / "config.json");
+    return config.find("run.oci.seccomp_bpf_data") != std::string::npos;
+  };
+  EXPECT_FALSE(annotated(made[0]));
+  EXPECT_EQ(annotated(made[1]), std::string_view(GetParam()) == "crun");
+}
+
+TEST_P(RuntimeTest, CrunRunsFromASealedCopyOfItself) {
+  if (std::string_view(GetParam()) != "crun") GTEST_SKIP() << "crun only";
+  // A sealed copy spares crun copying itself at every call; an unsealed one would not.
+  Container sleeper =
+      create(R"({"name":"sleeper","entryPoint":["sleep"],"command":["30"]})", /*run_now=*/true);
+  auto state = runtime_->state(sleeper.id);
+  ASSERT_TRUE(state.has_value()) << state.error().message;
+  std::string exe;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    std::string target = fs::read_symlink(entry.path(), error).string();
+    if (target.starts_with("/memfd:crun")) exe = entry.path().string();
+  }
+  ASSERT_FALSE(exe.empty()) << "no sealed copy of crun held";
+  UniqueFd copy(open(exe.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(fcntl(copy.get(), F_GET_SEALS),
+            F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+  EXPECT_EQ(testkit::read_file(exe), testkit::read_file(find_program("crun")));
+  ASSERT_TRUE(runtime_->kill(sleeper.id, SIGKILL).has_value());
+  EXPECT_EQ(wait(sleeper), (ExitStatus{137, SIGKILL}));
 }
 
 // The parent of process `pid`, from /proc.

@@ -947,6 +947,7 @@ class TaskEngine::Runner {
     input.user = *user;
     auto spec = make_runtime_spec(input);
     if (!spec) return std::unexpected(spec.error());
+    engine_.runtime_.tune_spec(runtime_id, *spec);
     if (auto written =
             write_bundle(input.bundle_dir, *spec, make_bundle_files(input, read_host_files()));
         !written) {

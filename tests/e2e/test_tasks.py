@@ -358,6 +358,20 @@ class TaskTest(AgentTestCase):
         with open(os.path.join(self.log_dir(arn, "nobody"), "stdout")) as out:
             self.assertEqual(out.read(), "65534\nreadable\n")
 
+    def test_every_container_runs_under_the_default_seccomp_filter(self):
+        # Docker's default profile refuses unshare() to a container without CAP_SYS_ADMIN, which
+        # the kernel alone would let make a user namespace. crun compiles the profile once; later
+        # containers get the compiled program, and the filter must hold for them too.
+        family = self.register([{"name": "probe", "entryPoint": ["sh", "-c"],
+                                 "command": ["unshare -U true; echo $?; "
+                                             "grep Seccomp: /proc/self/status"]}])
+        for _ in range(3):
+            [arn] = self.run_task(family)
+            task = self.wait_status("prod", arn, "STOPPED")
+            self.assertEqual(self.container(task, "probe")["exitCode"], 0)
+            with open(os.path.join(self.log_dir(arn, "probe"), "stdout")) as out:
+                self.assertEqual(out.read(), "1\nSeccomp:\t2\n")
+
     def test_agent_kill_and_restart_keeps_containers(self):
         family = self.register([
             {"name": "long", "entryPoint": ["sh", "-c"],
