@@ -373,6 +373,7 @@ class TaskEngine::Runner {
     std::optional<Image> image;
     bool image_acquired = false;
     UniqueFd pidfd;
+    fs::path rootfs;                 // mounted by this runner
     bool rootfs_detach_due = false;  // started; the host's mount of its rootfs not yet detached
     // Its own network (bridge, none) once set up, or why it could not be.
     std::optional<Result<ContainerNetwork>> network;
@@ -598,9 +599,9 @@ class TaskEngine::Runner {
     }
   }
 
-  // Pulls every container's image and creates the task's cgroup. The task's network (an awsvpc
-  // task's interface, or each bridge and none-mode container's own) is set up meanwhile, on a
-  // thread of its own: neither waits for the other.
+  // Pulls every container's image, creates the task's cgroup and mounts each container's
+  // rootfs. The task's network (an awsvpc task's interface, or each bridge and none-mode
+  // container's own) is set up meanwhile, on a thread of its own: neither waits for the other.
   void prepare() {
     {
       std::lock_guard lock(mutex_);
@@ -612,38 +613,18 @@ class TaskEngine::Runner {
     std::optional<std::future<Result<AwsvpcEndpoint>>> attaching;
     if (awsvpc) attaching = begin_task_network();
     std::optional<std::future<void>> connecting = begin_container_networks();
-    Container* unpulled = nullptr;
-    std::string pull_error;
-    for (Container& container : containers_) {
-      if (quitting_) break;
-      auto image = pull(container);
-      if (!image) {
-        unpulled = &container;
-        pull_error = "CannotPullContainerError: " + image.error().message;
-        break;
-      }
-    }
-    // Whatever the pulls came to, the attachments are recorded, so the teardown undoes them.
+    std::optional<PrepareFailure> failed = prepare_containers();
+    // Whatever the rest came to, the attachments are recorded, so the teardown undoes them.
     Status attached = awsvpc ? end_task_network(std::move(attaching)) : Status{};
     if (connecting) connecting->get();
     if (quitting_) return;
-    if (unpulled != nullptr) {
-      fail_to_start(*unpulled, pull_error);
+    if (failed && failed->container != nullptr) {
+      fail_to_start(*failed->container, std::move(failed->reason));
       return;
     }
-    {
-      std::lock_guard lock(mutex_);
-      pull_stopped_ = engine_.clock_.now();
-    }
-    spdlog::debug("task {}: images ready after {} ms", id_, elapsed_ms());
-    auto created = engine_.cgroups_.create(task_cgroup_path(id_), task_limits());
-    if (!created) {
-      fail_task("CannotCreateTaskCgroupError: " + created.error().message);
+    if (failed) {
+      fail_task(std::move(failed->reason));
       return;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      cgroup_created_ = true;
     }
     if (!attached) {
       fail_task("ResourceInitializationError: unable to set up the task's network interface: " +
@@ -653,6 +634,57 @@ class TaskEngine::Runner {
     // pullStoppedAt and the attachment's ATTACHED go with the report of the first container's
     // start, which follows at once: a report of their own would only hold that one back.
     save();
+  }
+
+  // What stopped prepare_containers(): a container's (its pull or its rootfs) or the task's.
+  struct PrepareFailure {
+    Container* container = nullptr;  // null: the task's own
+    std::string reason;
+  };
+
+  std::optional<PrepareFailure> prepare_containers() {
+    for (Container& container : containers_) {
+      if (quitting_) return std::nullopt;
+      auto image = pull(container);
+      if (!image) {
+        return PrepareFailure{&container, "CannotPullContainerError: " + image.error().message};
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      pull_stopped_ = engine_.clock_.now();
+    }
+    spdlog::debug("task {}: images ready after {} ms", id_, elapsed_ms());
+    auto created = engine_.cgroups_.create(task_cgroup_path(id_), task_limits());
+    if (!created) {
+      return PrepareFailure{nullptr, "CannotCreateTaskCgroupError: " + created.error().message};
+    }
+    {
+      std::lock_guard lock(mutex_);
+      cgroup_created_ = true;
+    }
+    for (Container& container : containers_) {
+      if (quitting_) return std::nullopt;
+      if (auto mounted = mount_container_rootfs(container); !mounted) {
+        return PrepareFailure{&container, "CannotStartContainerError: " + mounted.error().message};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The container's rootfs from its image's layers, mounted once by this runner.
+  Result<fs::path> mount_container_rootfs(Container& container) {
+    if (!container.rootfs.empty()) return container.rootfs;
+    auto image = pull(container);
+    if (!image) return std::unexpected(image.error());
+    ContainerRef ref{id_, container.facts.name};
+    if (auto valid = validate_container_ref(ref); !valid) return std::unexpected(valid.error());
+    auto merged = mount_rootfs(engine_.layout_, ref, (*image)->diff_ids);
+    if (!merged) return std::unexpected(merged.error());
+    spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
+                  elapsed_ms());
+    container.rootfs = *merged;
+    return container.rootfs;
   }
 
   // The task's own namespace with its ENI's address and its security groups' rules, and the
@@ -887,14 +919,11 @@ class TaskEngine::Runner {
   }
 
   Status start_container(Container& container) {
+    auto merged = mount_container_rootfs(container);      // mounted while preparing, but after a
+    if (!merged) return std::unexpected(merged.error());  // restart
     auto image = pull(container);
     if (!image) return std::unexpected(image.error());
     ContainerRef ref{id_, container.facts.name};
-    if (auto valid = validate_container_ref(ref); !valid) return valid;
-    auto merged = mount_rootfs(engine_.layout_, ref, (*image)->diff_ids);
-    if (!merged) return std::unexpected(merged.error());
-    spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
-                  elapsed_ms());
 
     BundleInput input;
     input.container = container.definition;
@@ -1290,11 +1319,14 @@ class TaskEngine::Runner {
         if (auto removed = engine_.runtime_.remove(container.runtime_id, true); !removed) {
           spdlog::warn("task {}: {}", id_, removed.error().message);
         }
-        ContainerRef ref{id_, container.facts.name};
-        if (auto removed = remove_rootfs(engine_.layout_, ref); !removed) {
-          spdlog::warn("task {}: {}", id_, removed.error().message);
-        }
       }
+      // Also the rootfs of a container never created: mounted while preparing, maybe by an
+      // agent before a restart.
+      ContainerRef ref{id_, container.facts.name};
+      if (auto removed = remove_rootfs(engine_.layout_, ref); !removed) {
+        spdlog::warn("task {}: {}", id_, removed.error().message);
+      }
+      container.rootfs.clear();
       if (container.attached && engine_.bridge_ != nullptr) {
         if (auto detached = engine_.bridge_->detach(endpoint_id(container)); !detached) {
           spdlog::warn("task {}: {}", id_, detached.error().message);
