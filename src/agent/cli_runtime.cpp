@@ -206,7 +206,9 @@ class CliRuntime final : public Runtime {
     std::lock_guard lock(mutex_);
     auto program = seccomp_programs_.find(key);
     if (program == seccomp_programs_.end()) {
-      compiling_[std::string(id)] = std::move(key);  // learnt once the runtime compiled it
+      // Learnt once the runtime compiled it. A container never created leaves its entry until
+      // remove(): the cap keeps such leftovers from piling up.
+      if (compiling_.size() < kMaxSeccompPrograms) compiling_[std::string(id)] = std::move(key);
       return;
     }
     bj::value& annotations = spec["annotations"];
