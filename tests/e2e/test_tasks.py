@@ -423,6 +423,34 @@ class TaskTest(AgentTestCase):
         task = self.wait_status("prod", arn, "STOPPED")
         self.assertEqual(self.container(task, "main")["exitCode"], 143)
 
+    def test_a_task_its_server_lost_before_the_commit_is_stopped_by_the_agent(self):
+        # Agents get a launch before the server's commit is durable. Should the server die first,
+        # the restarted server does not know the task, and the agent must stop what it started.
+        # A lost commit is staged by putting back a copy of the server's data from before RunTask.
+        family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
+                                 "command": ["trap 'echo stopped; exit 143' TERM; "
+                                             "sleep 60 & wait"]}])
+        self.server.stop()
+        before = tempfile.mkdtemp(prefix="wharf-e2e-before-")
+        self.addCleanup(shutil.rmtree, before, True)
+        shutil.copytree(self.server.data_dir, before, dirs_exist_ok=True)
+        self.server.start()
+        self.agent.wait_registered()
+        [arn] = self.run_task(family)
+        runtime_id = self.container(self.wait_status("prod", arn, "RUNNING"), "main")["runtimeId"]
+        self.assertTrue(any(runtime_id in name for name in netns_names()))
+        self.server.kill9()
+        shutil.rmtree(self.server.data_dir)
+        shutil.copytree(before, self.server.data_dir)
+        self.server.start()
+        self.wait_for(lambda: not any(runtime_id in name for name in netns_names()),
+                      "the agent to stop the task the server no longer has", timeout=30)
+        with open(os.path.join(self.log_dir(arn, "main"), "stdout")) as out:
+            self.assertEqual(out.read(), "stopped\n")
+        self.assertEqual([f["reason"] for f in
+                          self.ecs.describe_tasks(cluster="prod", tasks=[arn])["failures"]],
+                         ["MISSING"])
+
     def test_bridge_mode_publishes_a_dynamic_port(self):
         family = self.register([{
             "name": "web", "entryPoint": ["sh", "-c"],
