@@ -453,22 +453,38 @@ Result<Image> ImageStore::ensure_parsed(
   return *cached;
 }
 
-// The cached image for a reference, marked used; nullopt when there is none or its layers are
-// gone.
-std::optional<Image> ImageStore::use_cached_locked(const oci::Reference& reference) {
+// The cached image for a reference, or null when there is none or its layers are gone.
+Image* ImageStore::find_cached_locked(const oci::Reference& reference) {
   std::optional<oci::Digest> digest = reference.digest;
   if (!digest) {
     auto named = references_.find(reference.str());
-    if (named == references_.end()) return std::nullopt;
+    if (named == references_.end()) return nullptr;
     digest = named->second;
   }
   auto found = images_.find(*digest);
-  if (found == images_.end() || !layers_present_locked(found->second)) return std::nullopt;
-  found->second.last_used = clock_.now();
+  if (found == images_.end() || !layers_present_locked(found->second)) return nullptr;
+  return &found->second;
+}
+
+// The cached image for a reference, marked used.
+std::optional<Image> ImageStore::use_cached_locked(const oci::Reference& reference) {
+  Image* found = find_cached_locked(reference);
+  if (found == nullptr) return std::nullopt;
+  found->last_used = clock_.now();
   if (auto saved = save_index_locked(); !saved) {
     spdlog::warn("saving the image index: {}", saved.error().message);
   }
-  return found->second;
+  return *found;
+}
+
+std::optional<Image> ImageStore::acquire_cached(std::string_view reference) {
+  auto parsed = oci::parse_reference(reference);
+  if (!parsed) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  Image* found = find_cached_locked(*parsed);
+  if (found == nullptr) return std::nullopt;
+  ++in_use_[found->manifest_digest];
+  return *found;
 }
 
 bool ImageStore::layers_present_locked(const Image& image) const {

@@ -115,6 +115,9 @@ class ImageStore {
   // acquire() is matched by a release(). release() counts as a use for max_unused_age.
   void acquire(const oci::Digest& manifest_digest);
   void release(const oci::Digest& manifest_digest);
+  // The image the cache holds for `reference`, acquired, without asking its registry: for work
+  // that may start before ensure() has checked the reference. nullopt when none is cached whole.
+  std::optional<Image> acquire_cached(std::string_view reference);
 
   // Removes unused images as ImageStoreOptions describes, then every cached layer that no
   // remaining image (or pull in progress) needs. Returns how many images were removed.
@@ -154,6 +157,7 @@ class ImageStore {
   void measure_layers(const std::vector<oci::Digest>& diff_ids);
 
   // With mutex_ held.
+  Image* find_cached_locked(const oci::Reference& reference);
   std::optional<Image> use_cached_locked(const oci::Reference& reference);
   bool layers_present_locked(const Image& image) const;
   std::vector<oci::Digest> removable_images_locked(TimePoint now) const;

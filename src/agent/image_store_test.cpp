@@ -506,6 +506,27 @@ TEST_F(ImageStoreTest, CleanUpRemovesUnusedImagesButNotAcquiredOnes) {
   EXPECT_FALSE(store(PullBehavior::kOnce)->ensure(ref("web:old")).has_value());
 }
 
+TEST_F(ImageStoreTest, AcquireCachedGivesTheCachedImageWithoutTheRegistryAndHoldsIt) {
+  oci::BuiltImage image = push("web:early", "early");
+  auto images = store(PullBehavior::kDefault);
+  EXPECT_FALSE(images->acquire_cached(ref("web:early")).has_value());  // not pulled yet
+  ASSERT_TRUE(images->ensure(ref("web:early")).has_value());
+  stop_registry();
+  auto cached = images->acquire_cached(ref("web:early"));
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->manifest_digest, image.manifest_digest);
+  EXPECT_EQ(cached->diff_ids, std::vector<oci::Digest>{image.diff_id});
+  EXPECT_FALSE(images->acquire_cached(ref("web:other")).has_value());
+  EXPECT_FALSE(images->acquire_cached("not a reference").has_value());
+
+  clock_.advance(5h);  // older than max_unused_age, but held
+  EXPECT_EQ(images->clean_up(), 0u);
+  images->release(image.manifest_digest);
+  clock_.advance(5h);
+  EXPECT_EQ(images->clean_up(), 1u);
+  EXPECT_FALSE(images->acquire_cached(ref("web:early")).has_value());
+}
+
 TEST_F(ImageStoreTest, CleanUpKeepsTheCacheUnderItsSizeCapOldestFirst) {
   oci::BuiltImage oldest = push("web:1", "one");
   oci::BuiltImage middle = push("web:2", "two");

@@ -643,6 +643,22 @@ class TaskEngine::Runner {
   };
 
   std::optional<PrepareFailure> prepare_containers() {
+    std::vector<std::optional<EarlyMount>> early;
+    std::future<void> mounting = begin_early_mounts(early);
+    std::optional<PrepareFailure> failed = pull_images();
+    if (!failed) failed = create_task_cgroup();
+    settle_early_mounts(mounting, early);
+    if (failed) return failed;
+    for (Container& container : containers_) {
+      if (quitting_) return std::nullopt;
+      if (auto mounted = mount_container_rootfs(container); !mounted) {
+        return PrepareFailure{&container, "CannotStartContainerError: " + mounted.error().message};
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<PrepareFailure> pull_images() {
     for (Container& container : containers_) {
       if (quitting_) return std::nullopt;
       auto image = pull(container);
@@ -655,21 +671,69 @@ class TaskEngine::Runner {
       pull_stopped_ = engine_.clock_.now();
     }
     spdlog::debug("task {}: images ready after {} ms", id_, elapsed_ms());
+    return std::nullopt;
+  }
+
+  std::optional<PrepareFailure> create_task_cgroup() {
     auto created = engine_.cgroups_.create(task_cgroup_path(id_), task_limits());
     if (!created) {
       return PrepareFailure{nullptr, "CannotCreateTaskCgroupError: " + created.error().message};
     }
-    {
-      std::lock_guard lock(mutex_);
-      cgroup_created_ = true;
-    }
-    for (Container& container : containers_) {
-      if (quitting_) return std::nullopt;
-      if (auto mounted = mount_container_rootfs(container); !mounted) {
-        return PrepareFailure{&container, "CannotStartContainerError: " + mounted.error().message};
-      }
-    }
+    std::lock_guard lock(mutex_);
+    cgroup_created_ = true;
     return std::nullopt;
+  }
+
+  // A rootfs mounted from the image the cache holds for a container's reference, before the
+  // registry check of that reference: the check nearly always confirms the cached image.
+  struct EarlyMount {
+    Image image;  // acquired from the image store until settled
+    Result<fs::path> merged = fail(ErrorCode::kInternal, "not mounted");
+  };
+
+  // Mounts, on a thread of its own, the rootfs of each container whose image is cached.
+  std::future<void> begin_early_mounts(std::vector<std::optional<EarlyMount>>& mounts) {
+    mounts.resize(containers_.size());
+    bool any = false;
+    for (std::size_t index = 0; index < containers_.size(); ++index) {
+      if (!containers_[index].rootfs.empty()) continue;
+      auto cached = engine_.images_.acquire_cached(
+          json::string_or(containers_[index].definition, "image", ""));
+      if (!cached) continue;
+      mounts[index].emplace(EarlyMount{std::move(*cached)});
+      any = true;
+    }
+    if (!any) return {};
+    return std::async(std::launch::async, [this, &mounts] {
+      for (std::size_t index = 0; index < mounts.size() && !quitting_; ++index) {
+        if (!mounts[index]) continue;
+        ContainerRef ref{id_, containers_[index].facts.name};
+        if (!validate_container_ref(ref)) continue;
+        mounts[index]->merged = mount_rootfs(engine_.layout_, ref, mounts[index]->image.diff_ids);
+      }
+    });
+  }
+
+  // Keeps each early mount whose layers are those of the image the check confirmed; undoes the
+  // others (mounted again by mount_container_rootfs()).
+  void settle_early_mounts(std::future<void>& mounting,
+                           std::vector<std::optional<EarlyMount>>& mounts) {
+    if (mounting.valid()) mounting.get();
+    for (std::size_t index = 0; index < mounts.size(); ++index) {
+      if (!mounts[index]) continue;
+      Container& container = containers_[index];
+      EarlyMount& mount = *mounts[index];
+      if (mount.merged && container.image && container.image->diff_ids == mount.image.diff_ids) {
+        container.rootfs = *mount.merged;
+        spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
+                      elapsed_ms());
+      } else if (mount.merged) {
+        if (auto removed = remove_rootfs(engine_.layout_, {id_, container.facts.name}); !removed) {
+          spdlog::warn("task {}: {}", id_, removed.error().message);
+        }
+      }
+      engine_.images_.release(mount.image.manifest_digest);
+    }
   }
 
   // The container's rootfs from its image's layers, mounted once by this runner.

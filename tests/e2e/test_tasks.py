@@ -64,6 +64,16 @@ def read_or_empty(path, mode="r"):
         return b"" if "b" in mode else ""
 
 
+def import_image(rootfs, image):
+    """`wharf image import` of a rootfs directory as `image`, pushed with the admin's keys."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    subprocess.run([WHARF, "image", "import", rootfs, image, "--cmd", "sh"], env=env,
+                   check=True, capture_output=True, timeout=120)
+
+
 class AgentTestCase(WharfTestCase):
     """A server, a busybox image in its registry, the cluster "prod" and one agent in it."""
 
@@ -80,12 +90,7 @@ class AgentTestCase(WharfTestCase):
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         rootfs = make_busybox_rootfs(os.path.join(cls.tmp, "rootfs"))
         cls.image = f"127.0.0.1:{cls.server.port}/busybox:latest"
-        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null",
-                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-        subprocess.run([WHARF, "image", "import", rootfs, cls.image, "--cmd", "sh"], env=env,
-                       check=True, capture_output=True, timeout=120)
+        import_image(rootfs, cls.image)
         cls.ecs.create_cluster(clusterName="prod")
         cls.agent = WharfAgent(cls.server, "prod", extra_args=AGENT_ARGS)
         cls.addClassCleanup(cls.agent.cleanup)
@@ -371,6 +376,27 @@ class TaskTest(AgentTestCase):
             self.assertEqual(self.container(task, "probe")["exitCode"], 0)
             with open(os.path.join(self.log_dir(arn, "probe"), "stdout")) as out:
                 self.assertEqual(out.read(), "1\nSeccomp:\t2\n")
+
+    def test_a_tag_pushed_again_runs_its_new_image(self):
+        # The agent mounts a cached image's rootfs while it checks the tag with the registry;
+        # when the tag has moved, the next task must still run the image the tag names now.
+        image = f"127.0.0.1:{self.server.port}/busybox:moving"
+        outputs = []
+        for version in ("one", "two"):
+            rootfs = os.path.join(self.tmp, "moving-" + version)
+            shutil.copytree(os.path.join(self.tmp, "rootfs"), rootfs, symlinks=True)
+            self.addCleanup(shutil.rmtree, rootfs, True)
+            with open(os.path.join(rootfs, "version"), "w") as marker:
+                marker.write(version + "\n")
+            import_image(rootfs, image)
+            family = self.register([{"name": "reader", "image": image,
+                                     "entryPoint": ["cat"], "command": ["/version"]}])
+            [arn] = self.run_task(family)
+            task = self.wait_status("prod", arn, "STOPPED")
+            self.assertEqual(self.container(task, "reader")["exitCode"], 0)
+            with open(os.path.join(self.log_dir(arn, "reader"), "stdout")) as out:
+                outputs.append(out.read())
+        self.assertEqual(outputs, ["one\n", "two\n"])
 
     def test_agent_kill_and_restart_keeps_containers(self):
         family = self.register([
