@@ -696,7 +696,6 @@ class TaskEngine::Runner {
     mounts.resize(containers_.size());
     bool any = false;
     for (std::size_t index = 0; index < containers_.size(); ++index) {
-      if (!containers_[index].rootfs.empty()) continue;
       auto cached = engine_.images_.acquire_cached(
           json::string_or(containers_[index].definition, "image", ""));
       if (!cached) continue;
@@ -706,10 +705,9 @@ class TaskEngine::Runner {
     if (!any) return {};
     return std::async(std::launch::async, [this, &mounts] {
       for (std::size_t index = 0; index < mounts.size() && !quitting_; ++index) {
-        if (!mounts[index]) continue;
-        ContainerRef ref{id_, containers_[index].facts.name};
-        if (!validate_container_ref(ref)) continue;
-        mounts[index]->merged = mount_rootfs(engine_.layout_, ref, mounts[index]->image.diff_ids);
+        if (mounts[index]) {
+          mounts[index]->merged = mount_layers(containers_[index], mounts[index]->image.diff_ids);
+        }
       }
     });
   }
@@ -725,8 +723,6 @@ class TaskEngine::Runner {
       EarlyMount& mount = *mounts[index];
       if (mount.merged && container.image && container.image->diff_ids == mount.image.diff_ids) {
         container.rootfs = *mount.merged;
-        spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
-                      elapsed_ms());
       } else if (mount.merged) {
         if (auto removed = remove_rootfs(engine_.layout_, {id_, container.facts.name}); !removed) {
           spdlog::warn("task {}: {}", id_, removed.error().message);
@@ -741,14 +737,22 @@ class TaskEngine::Runner {
     if (!container.rootfs.empty()) return container.rootfs;
     auto image = pull(container);
     if (!image) return std::unexpected(image.error());
-    ContainerRef ref{id_, container.facts.name};
-    if (auto valid = validate_container_ref(ref); !valid) return std::unexpected(valid.error());
-    auto merged = mount_rootfs(engine_.layout_, ref, (*image)->diff_ids);
+    auto merged = mount_layers(container, (*image)->diff_ids);
     if (!merged) return std::unexpected(merged.error());
-    spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
-                  elapsed_ms());
     container.rootfs = *merged;
     return container.rootfs;
+  }
+
+  Result<fs::path> mount_layers(const Container& container,
+                                const std::vector<oci::Digest>& diff_ids) const {
+    ContainerRef ref{id_, container.facts.name};
+    if (auto valid = validate_container_ref(ref); !valid) return std::unexpected(valid.error());
+    auto merged = mount_rootfs(engine_.layout_, ref, diff_ids);
+    if (merged) {
+      spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
+                    elapsed_ms());
+    }
+    return merged;
   }
 
   // The task's own namespace with its ENI's address and its security groups' rules, and the
@@ -983,8 +987,9 @@ class TaskEngine::Runner {
   }
 
   Status start_container(Container& container) {
-    auto merged = mount_container_rootfs(container);      // mounted while preparing, but after a
-    if (!merged) return std::unexpected(merged.error());  // restart
+    // Mounted while preparing, unless an agent restart came in between.
+    auto merged = mount_container_rootfs(container);
+    if (!merged) return std::unexpected(merged.error());
     auto image = pull(container);
     if (!image) return std::unexpected(image.error());
     ContainerRef ref{id_, container.facts.name};

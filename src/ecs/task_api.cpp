@@ -316,14 +316,13 @@ void EcsApi::commit_task_changes(const Context& context, RegionState& region, Ta
     mutations.push_back(EcsState::put(context.region, *instance));
   }
   if (changes.memberships_changed) add_awsvpc_instances(region, changes.reassigned);
-  // Agents learn of the change at once and act on it while it is committed: a launched task is
-  // being prepared by the time the caller hears of it. Memory holds the change even when the
-  // store fails, and memory is what every later reader sees. Should the server die before the
-  // commit, the change is gone when it restarts, and an agent re-syncing with it stops what it
-  // started for it; the caller never saw the change succeed.
-  publish_assignments(stage_assignments(region, changes.reassigned));
+  std::vector<Publication> publications = stage_assignments(region, changes.reassigned);
   state_.persist(std::move(mutations),
-                 [output = std::move(output), reply = std::move(reply)](Status status) mutable {
+                 [this, publications = std::move(publications), output = std::move(output),
+                  reply = std::move(reply)](Status status) mutable {
+                   // Memory holds the change even when the store failed, and memory is what every
+                   // later reader sees; agents follow it too.
+                   publish_assignments(std::move(publications));
                    if (!status) return reply(std::unexpected(status.error()));
                    reply(std::move(output));
                  });

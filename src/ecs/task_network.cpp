@@ -256,7 +256,6 @@ void EcsApi::add_awsvpc_instances(RegionState& region,
 }
 
 void EcsApi::security_groups_changed(const std::string& region_name) {
-  // Called once the groups' change is durable; the agents of every task with an ENI get it.
   std::vector<Publication> publications;
   {
     std::unique_lock lock(state_.mutex());
@@ -265,7 +264,12 @@ void EcsApi::security_groups_changed(const std::string& region_name) {
     add_awsvpc_instances(region, instances);
     publications = stage_assignments(region, instances);
   }
-  publish_assignments(std::move(publications));
+  if (publications.empty()) return;
+  // An empty commit is durable after every commit queued before it: agents never see a change
+  // staged by another request before the store has it.
+  state_.persist({}, [this, publications = std::move(publications)](Status) mutable {
+    publish_assignments(std::move(publications));
+  });
 }
 
 }  // namespace wharf::ecs
