@@ -153,6 +153,15 @@ class AgentTestCase(WharfTestCase):
     def container(self, task, name):
         return next(container for container in task["containers"] if container["name"] == name)
 
+    def output_of_run(self, family, container):
+        """Runs a task of `family` to its end and returns what `container` wrote to stdout; the
+        container must exit 0."""
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(self.container(task, container)["exitCode"], 0)
+        with open(os.path.join(self.log_dir(arn, container), "stdout")) as out:
+            return out.read()
+
     def log_dir(self, arn, container):
         """Where the agent keeps the container's stdout and stderr."""
         return os.path.join(self.agent.data_dir, "containers", arn.rsplit("/", 1)[1], container,
@@ -357,11 +366,7 @@ class TaskTest(AgentTestCase):
                                  "entryPoint": ["sh", "-c"],
                                  "command": ["id -u; cat /etc/hosts /etc/hostname /etc/resolv.conf"
                                              " > /dev/null && echo readable"]}])
-        [arn] = self.run_task(family)
-        task = self.wait_status("prod", arn, "STOPPED")
-        self.assertEqual(self.container(task, "nobody")["exitCode"], 0)
-        with open(os.path.join(self.log_dir(arn, "nobody"), "stdout")) as out:
-            self.assertEqual(out.read(), "65534\nreadable\n")
+        self.assertEqual(self.output_of_run(family, "nobody"), "65534\nreadable\n")
 
     def test_every_container_runs_under_the_default_seccomp_filter(self):
         # Docker's default profile refuses unshare() to a container without CAP_SYS_ADMIN, which
@@ -371,11 +376,7 @@ class TaskTest(AgentTestCase):
                                  "command": ["unshare -U true; echo $?; "
                                              "grep Seccomp: /proc/self/status"]}])
         for _ in range(3):
-            [arn] = self.run_task(family)
-            task = self.wait_status("prod", arn, "STOPPED")
-            self.assertEqual(self.container(task, "probe")["exitCode"], 0)
-            with open(os.path.join(self.log_dir(arn, "probe"), "stdout")) as out:
-                self.assertEqual(out.read(), "1\nSeccomp:\t2\n")
+            self.assertEqual(self.output_of_run(family, "probe"), "1\nSeccomp:\t2\n")
 
     def test_a_tag_pushed_again_runs_its_new_image(self):
         # The agent mounts a cached image's rootfs while it checks the tag with the registry;
@@ -391,11 +392,7 @@ class TaskTest(AgentTestCase):
             import_image(rootfs, image)
             family = self.register([{"name": "reader", "image": image,
                                      "entryPoint": ["cat"], "command": ["/version"]}])
-            [arn] = self.run_task(family)
-            task = self.wait_status("prod", arn, "STOPPED")
-            self.assertEqual(self.container(task, "reader")["exitCode"], 0)
-            with open(os.path.join(self.log_dir(arn, "reader"), "stdout")) as out:
-                outputs.append(out.read())
+            outputs.append(self.output_of_run(family, "reader"))
         self.assertEqual(outputs, ["one\n", "two\n"])
 
     def test_agent_kill_and_restart_keeps_containers(self):
@@ -449,10 +446,9 @@ class TaskTest(AgentTestCase):
         task = self.wait_status("prod", arn, "STOPPED")
         self.assertEqual(self.container(task, "main")["exitCode"], 143)
 
-    def test_a_task_its_server_lost_before_the_commit_is_stopped_by_the_agent(self):
-        # Agents get a launch before the server's commit is durable. Should the server die first,
-        # the restarted server does not know the task, and the agent must stop what it started.
-        # A lost commit is staged by putting back a copy of the server's data from before RunTask.
+    def test_a_task_a_restored_server_does_not_know_is_stopped_by_the_agent(self):
+        # The server's data is put back from a copy taken before RunTask (a restore from a
+        # backup): the agent, re-syncing with it, must stop the task the server no longer has.
         family = self.register([{"name": "main", "entryPoint": ["sh", "-c"],
                                  "command": ["trap 'echo stopped; exit 143' TERM; "
                                              "sleep 60 & wait"]}])
