@@ -349,6 +349,19 @@ class TaskTest(AgentTestCase):
         self.assertIn("CannotStartContainerError", task["stoppedReason"])
         self.assertIn("/no/such/program", task["stoppedReason"])
 
+        # The image is cached now: its container's rootfs is mounted while the other container's
+        # image is pulled, and the failed task's teardown must unmount it, though that container
+        # was never created.
+        half = self.register([{"name": "cached", "entryPoint": ["true"]},
+                              {"name": "main",
+                               "image": f"127.0.0.1:{self.server.port}/busybox:nope"}])
+        [arn] = self.run_task(half)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertIn("CannotPullContainerError", task["stoppedReason"])
+        task_id = arn.rsplit("/", 1)[1]
+        self.wait_for(lambda: task_id not in read_or_empty("/proc/self/mountinfo"),
+                      "the cached container's rootfs to be unmounted", timeout=10)
+
     def test_container_output_goes_to_log_files(self):
         family = self.register([{"name": "talker", "entryPoint": ["sh", "-c"],
                                  "command": ["echo out; echo err >&2"],
