@@ -19,6 +19,7 @@
 
 #include "agent/files.hpp"
 #include "agent/process_reaper.hpp"
+#include "agent/rootfs.hpp"
 #include "common/crypto.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -200,8 +201,11 @@ Result<std::unique_ptr<Agent>> Agent::open(AgentConfig config, const Clock& cloc
   saved->cluster = config.cluster;
   if (config.init_binary.empty()) config.init_binary = find_init_binary();
   if (saved->instance_id.empty()) saved->instance_id = new_instance_id();
+  // Per agent, so that several agents on one host never see each other's containers.
+  auto with_run_dir = Layout::create(data_dir, fs::path("/run/wharf") / saved->instance_id);
+  if (!with_run_dir) return std::unexpected(with_run_dir.error());
   return std::unique_ptr<Agent>(
-      new Agent(std::move(config), clock, std::move(*layout), std::move(*lock), *saved));
+      new Agent(std::move(config), clock, std::move(*with_run_dir), std::move(*lock), *saved));
 }
 
 Result<std::unique_ptr<Agent>> open_local_agent(std::string server_url,
@@ -334,6 +338,11 @@ Status Agent::run() {
       spdlog::warn("removing the awsvpc network: {}", destroyed.error().message);
     }
   }
+  if (idle && runtime_) {
+    if (auto closed = close_run_dir(layout_); !closed) {
+      spdlog::warn("removing the run directory: {}", closed.error().message);
+    }
+  }
   std::lock_guard lock(mutex_);
   if (fatal_) return std::unexpected(*fatal_);
   return {};
@@ -344,11 +353,14 @@ Status Agent::start_engine() {
   if (!cgroups) return std::unexpected(cgroups.error().context("finding cgroups"));
   cgroups_.emplace(std::move(*cgroups));
 
+  auto run_dir = open_run_dir(layout_);
+  if (!run_dir) return std::unexpected(run_dir.error().context("preparing the run directory"));
+  if (*run_dir) spdlog::info("mounted a tmpfs on {}", layout_.run_dir().string());
+
   RuntimeOptions runtime_options;
   runtime_options.name = config_.runtime;
   runtime_options.binary = config_.runtime_binary;
-  // Per agent, so that several agents on one host never see each other's containers.
-  runtime_options.state_root = fs::path("/run/wharf") / saved_.instance_id / "runtime";
+  runtime_options.state_root = layout_.runtime_state_dir();
   runtime_options.shim = config_.shim.empty() ? default_shim() : config_.shim;
   if (runtime_options.shim.empty()) {
     spdlog::warn(

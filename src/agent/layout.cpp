@@ -28,6 +28,21 @@ fs::path digest_path(const fs::path& dir, const oci::Digest& digest) {
   return dir / digest.algorithm / digest.hex;
 }
 
+// An absolute, normalised directory that overlayfs options and mountinfo carry unescaped.
+Result<fs::path> checked_dir(const fs::path& dir, std::string_view what) {
+  const std::string& text = dir.native();
+  if (!dir.is_absolute()) {
+    return invalid("agent " + std::string(what) + " '" + text + "' must be an absolute path");
+  }
+  if (text.find_first_of(",:\\ \t\n\r\f\v") != std::string::npos) {
+    return invalid("agent " + std::string(what) + " '" + text +
+                   "' must not contain ',', ':', '\\' or white space (overlayfs options)");
+  }
+  fs::path normal = dir.lexically_normal();
+  if (!normal.has_filename() && normal != normal.root_path()) normal = normal.parent_path();
+  return normal;
+}
+
 }  // namespace
 
 bool is_safe_path_component(std::string_view name) {
@@ -46,18 +61,12 @@ Status validate_container_ref(const ContainerRef& container) {
   return {};
 }
 
-Result<Layout> Layout::create(const fs::path& data_dir) {
-  const std::string& text = data_dir.native();
-  if (!data_dir.is_absolute()) {
-    return invalid("agent data directory '" + text + "' must be an absolute path");
-  }
-  if (text.find_first_of(",:\\ \t\n\r\f\v") != std::string::npos) {
-    return invalid("agent data directory '" + text +
-                   "' must not contain ',', ':', '\\' or white space (overlayfs options)");
-  }
-  fs::path normal = data_dir.lexically_normal();
-  if (!normal.has_filename() && normal != normal.root_path()) normal = normal.parent_path();
-  return Layout(std::move(normal));
+Result<Layout> Layout::create(const fs::path& data_dir, const fs::path& run_dir) {
+  auto data = checked_dir(data_dir, "data directory");
+  if (!data) return std::unexpected(data.error());
+  auto run = checked_dir(run_dir.empty() ? *data / "run" : run_dir, "run directory");
+  if (!run) return std::unexpected(run.error());
+  return Layout(std::move(*data), std::move(*run));
 }
 
 fs::path Layout::lock_file() const {
@@ -124,14 +133,27 @@ fs::path Layout::container_upper_dir(const ContainerRef& container) const {
 fs::path Layout::container_work_dir(const ContainerRef& container) const {
   return container_dir(container) / "work";
 }
-fs::path Layout::container_merged_dir(const ContainerRef& container) const {
-  return container_dir(container) / "merged";
-}
-fs::path Layout::container_bundle_dir(const ContainerRef& container) const {
-  return container_dir(container) / "bundle";
-}
 fs::path Layout::container_logs_dir(const ContainerRef& container) const {
   return container_dir(container) / "logs";
+}
+
+fs::path Layout::runtime_state_dir() const {
+  return run_dir_ / "runtime";
+}
+fs::path Layout::run_containers_dir() const {
+  return run_dir_ / "containers";
+}
+fs::path Layout::task_run_dir(std::string_view task_id) const {
+  return run_containers_dir() / checked(task_id);
+}
+fs::path Layout::container_run_dir(const ContainerRef& container) const {
+  return task_run_dir(container.task_id) / checked(container.container_name);
+}
+fs::path Layout::container_merged_dir(const ContainerRef& container) const {
+  return container_run_dir(container) / "rootfs";
+}
+fs::path Layout::container_bundle_dir(const ContainerRef& container) const {
+  return container_run_dir(container) / "bundle";
 }
 
 }  // namespace wharf::agent

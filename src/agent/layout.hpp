@@ -35,7 +35,12 @@ Status validate_container_ref(const ContainerRef& container);
 //   images/index.json                 references → images, last uses, layer sizes
 //   images/<alg>/<hex>/               one image, by manifest digest: manifest.json, config.json
 //   containers/<task-id>/task.json    the task's last known state
-//   containers/<task-id>/<name>/      one container: upper/ work/ merged/ bundle/ logs/
+//   containers/<task-id>/<name>/      one container's lasting files: upper/ work/ logs/
+//
+// <run_dir>/ (on a tmpfs: what lives only as long as the containers, gone at a reboot as they are)
+//   runtime/                          the OCI runtime's state (its --root)
+//   containers/<task-id>/<name>/      one container: bundle/ (config.json, /etc files, the
+//                                     init's pid, the shim's exit status), rootfs/ (the overlay)
 //
 // Layers are keyed by DIFF_ID (the sha256 of the uncompressed tar, listed in the image config's
 // rootfs.diff_ids), not by the compressed blob's digest: the same file tree compressed two ways
@@ -48,11 +53,14 @@ Status validate_container_ref(const ContainerRef& container);
 // std::invalid_argument rather than building a path that escapes the data directory.
 class Layout {
  public:
-  // `data_dir` must be absolute and free of ',', ':', '\' and white space, which overlayfs mount
-  // options and /proc/self/mountinfo would need escaped.
-  static Result<Layout> create(const std::filesystem::path& data_dir);
+  // `data_dir` and `run_dir` must be absolute and free of ',', ':', '\' and white space, which
+  // overlayfs mount options and /proc/self/mountinfo would need escaped. Without a `run_dir`,
+  // <data_dir>/run is one.
+  static Result<Layout> create(const std::filesystem::path& data_dir,
+                               const std::filesystem::path& run_dir = {});
 
   const std::filesystem::path& data_dir() const { return data_dir_; }
+  const std::filesystem::path& run_dir() const { return run_dir_; }
   std::filesystem::path lock_file() const;
 
   std::filesystem::path state_dir() const;
@@ -78,14 +86,21 @@ class Layout {
   std::filesystem::path container_dir(const ContainerRef& container) const;
   std::filesystem::path container_upper_dir(const ContainerRef& container) const;
   std::filesystem::path container_work_dir(const ContainerRef& container) const;
-  std::filesystem::path container_merged_dir(const ContainerRef& container) const;
-  std::filesystem::path container_bundle_dir(const ContainerRef& container) const;
   std::filesystem::path container_logs_dir(const ContainerRef& container) const;
 
+  std::filesystem::path runtime_state_dir() const;
+  std::filesystem::path run_containers_dir() const;
+  std::filesystem::path task_run_dir(std::string_view task_id) const;
+  std::filesystem::path container_run_dir(const ContainerRef& container) const;
+  std::filesystem::path container_merged_dir(const ContainerRef& container) const;
+  std::filesystem::path container_bundle_dir(const ContainerRef& container) const;
+
  private:
-  explicit Layout(std::filesystem::path data_dir) : data_dir_(std::move(data_dir)) {}
+  Layout(std::filesystem::path data_dir, std::filesystem::path run_dir)
+      : data_dir_(std::move(data_dir)), run_dir_(std::move(run_dir)) {}
 
   std::filesystem::path data_dir_;
+  std::filesystem::path run_dir_;
 };
 
 }  // namespace wharf::agent

@@ -30,9 +30,25 @@ TEST(Layout, NamesEveryPathUnderTheDataDir) {
   EXPECT_EQ(layout->container_dir(kContainer), container);
   EXPECT_EQ(layout->container_upper_dir(kContainer), container + "/upper");
   EXPECT_EQ(layout->container_work_dir(kContainer), container + "/work");
-  EXPECT_EQ(layout->container_merged_dir(kContainer), container + "/merged");
-  EXPECT_EQ(layout->container_bundle_dir(kContainer), container + "/bundle");
   EXPECT_EQ(layout->container_logs_dir(kContainer), container + "/logs");
+  // Without a run directory of its own, the data directory holds it.
+  EXPECT_EQ(layout->run_dir(), "/var/lib/wharf/run");
+  EXPECT_EQ(layout->container_merged_dir(kContainer),
+            "/var/lib/wharf/run/containers/3f2c0a1b-task/web/rootfs");
+}
+
+TEST(Layout, WhatLivesOnlyAsLongAsTheContainersIsInTheRunDir) {
+  auto layout = Layout::create("/var/lib/wharf", "/run/wharf/i-1/");
+  ASSERT_TRUE(layout.has_value()) << layout.error().message;
+  EXPECT_EQ(layout->run_dir(), "/run/wharf/i-1");
+  EXPECT_EQ(layout->runtime_state_dir(), "/run/wharf/i-1/runtime");
+  EXPECT_EQ(layout->task_run_dir("t1"), "/run/wharf/i-1/containers/t1");
+  std::string container = "/run/wharf/i-1/containers/3f2c0a1b-task/web";
+  EXPECT_EQ(layout->container_run_dir(kContainer), container);
+  EXPECT_EQ(layout->container_merged_dir(kContainer), container + "/rootfs");
+  EXPECT_EQ(layout->container_bundle_dir(kContainer), container + "/bundle");
+  EXPECT_EQ(layout->container_upper_dir(kContainer),
+            "/var/lib/wharf/containers/3f2c0a1b-task/web/upper");
 }
 
 TEST(Layout, RefusesDataDirsThatOverlayOptionsCannotCarry) {
@@ -41,6 +57,9 @@ TEST(Layout, RefusesDataDirsThatOverlayOptionsCannotCarry) {
     auto layout = Layout::create(bad);
     ASSERT_FALSE(layout.has_value()) << bad;
     EXPECT_EQ(layout.error().code, ErrorCode::kInvalidParameter);
+    auto run = Layout::create("/var/lib/wharf", bad);
+    ASSERT_FALSE(run.has_value()) << bad;
+    EXPECT_NE(run.error().message.find("run directory"), std::string::npos) << bad;
   }
 }
 

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,10 +39,29 @@ Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& shown) 
   return names;
 }
 
-// Opens `name` in `dir_fd` as a directory to remove things from, refusing a symbolic link.
+// Whether the directory open as `child_fd`, in the one open as `parent_fd`, is the root of a
+// mount: another file system, or a bind mount of this one.
+bool is_mount_root(int parent_fd, int child_fd) {
+  struct statx child {};
+  if (statx(child_fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &child) != 0) return false;
+  if (child.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
+    return (child.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  }
+  struct stat parent {};  // kernels before 5.8: a mount of another file system
+  return fstat(parent_fd, &parent) == 0 &&
+         makedev(child.stx_dev_major, child.stx_dev_minor) != parent.st_dev;
+}
+
+// Opens `name` in `dir_fd` as a directory to remove things from, refusing a symbolic link and
+// a mount point: what is mounted there is not part of the tree.
 Result<UniqueFd> open_child_dir(int dir_fd, const std::string& name) {
   UniqueFd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!child) return std::unexpected(system_error(errno, "opening " + name + " to remove it"));
+  if (is_mount_root(dir_fd, child.get())) {
+    return std::unexpected(
+        Error{ErrorCode::kResourceInUse,
+              "not removing " + name + ": a file system is mounted on it (unmount it first)"});
+  }
   return child;
 }
 

@@ -10,7 +10,8 @@ namespace wharf::agent {
 
 // Removes `name` in the directory `dir_fd`, and everything beneath it. No symbolic link is
 // followed, and only one directory is held open at a time, so a tree deeper than the file
-// descriptor limit or PATH_MAX still goes. A missing `name` is not an error.
+// descriptor limit or PATH_MAX still goes. A missing `name` is not an error. A directory that is
+// a mount point is never entered: kResourceInUse, and what was removed before stays removed.
 Status remove_tree_at(int dir_fd, const std::string& name);
 
 // The same for a path whose parent directories are trusted (they are the agent's own).

@@ -1,8 +1,10 @@
-// Tree removal: symlinks are not followed, and depth is not limited by open files or PATH_MAX.
+// Tree removal: symlinks and mount points are not followed, and depth is not limited by open files
+// or PATH_MAX.
 #include "agent/remove_tree.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -29,6 +31,35 @@ TEST_F(DataDirTest, RemoveTreeDoesNotFollowSymlinks) {
   EXPECT_FALSE(fs::exists(root_ / "tree"));
   EXPECT_EQ(testkit::read_file(root_ / "outside/precious"), "keep");
   EXPECT_TRUE(remove_tree(root_ / "tree").has_value());  // missing is fine
+}
+
+TEST_F(DataDirTest, RemoveTreeNeverReachesIntoAMount) {
+  fs::create_directories(root_ / "tree/tmpfs");
+  fs::create_directories(root_ / "tree/bind");
+  fs::create_directories(root_ / "outside");
+  std::ofstream(root_ / "outside/precious") << "keep";
+  ASSERT_EQ(mount("tmpfs", (root_ / "tree/tmpfs").c_str(), "tmpfs", 0, nullptr), 0);
+  std::ofstream(root_ / "tree/tmpfs/precious") << "keep";
+  // A bind mount of the same file system: only the mount-root attribute tells it apart.
+  ASSERT_EQ(
+      mount((root_ / "outside").c_str(), (root_ / "tree/bind").c_str(), nullptr, MS_BIND, nullptr),
+      0);
+
+  for (const char* point : {"tree/tmpfs", "tree/bind"}) {
+    auto removed = remove_tree(root_ / "tree");
+    ASSERT_FALSE(removed.has_value());
+    EXPECT_EQ(removed.error().code, ErrorCode::kResourceInUse);
+    EXPECT_NE(removed.error().message.find("mounted"), std::string::npos)
+        << removed.error().message;
+    auto top = remove_tree(root_ / point);
+    ASSERT_FALSE(top.has_value());  // nor when the mount point is the tree itself
+    EXPECT_EQ(top.error().code, ErrorCode::kResourceInUse);
+    EXPECT_EQ(testkit::read_file(root_ / point / "precious"), "keep");
+    ASSERT_EQ(umount2((root_ / point).c_str(), 0), 0);
+  }
+  ASSERT_TRUE(remove_tree(root_ / "tree").has_value());
+  EXPECT_FALSE(fs::exists(root_ / "tree"));
+  EXPECT_EQ(testkit::read_file(root_ / "outside/precious"), "keep");
 }
 
 TEST_F(DataDirTest, RemoveTreeGoesDeeperThanPathMaxAndTheFdLimit) {

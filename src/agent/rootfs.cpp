@@ -2,9 +2,11 @@
 #include "agent/rootfs.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -215,12 +217,17 @@ Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef
   fs::path upper = layout.container_upper_dir(container);
   fs::path work = layout.container_work_dir(container);
   std::error_code error;
-  fs::create_directories(layout.containers_dir(), error);
-  if (error) return fail(ErrorCode::kInternal, "creating containers dir: " + error.message());
+  for (const fs::path& dir : {layout.containers_dir(), layout.run_containers_dir()}) {
+    fs::create_directories(dir, error);
+    if (error)
+      return fail(ErrorCode::kInternal, "creating " + dir.string() + ": " + error.message());
+  }
   Status made = make_dir(layout.task_dir(container.task_id), 0711);
   if (made) made = make_dir(layout.container_dir(container), 0711);
   if (made) made = make_upper_dir(upper, layout.layer_dir(diff_ids.back()));
   if (made) made = make_dir(work, 0700);
+  if (made) made = make_dir(layout.task_run_dir(container.task_id), 0711);
+  if (made) made = make_dir(layout.container_run_dir(container), 0711);
   if (made) made = make_dir(merged, 0755);
   if (!made) return std::unexpected(std::move(made.error()));
   if (auto mounted = mount_layers(layout, diff_ids, upper, work, merged); !mounted) {
@@ -284,10 +291,12 @@ Status remove_rootfs(const Layout& layout, const ContainerRef& container) {
       return std::unexpected(std::move(removed.error()).context(doing));
     }
   }
-  // The bundle and logs may outlive the rootfs; the directory goes only when they are gone.
-  if (rmdir(layout.container_dir(container).c_str()) != 0 && errno != ENOENT &&
-      errno != ENOTEMPTY) {
-    return std::unexpected(system_error(doing + ": removing the container directory"));
+  // The bundle and logs may outlive the rootfs; their directories go only when they are gone.
+  for (const fs::path& dir :
+       {layout.container_run_dir(container), layout.container_dir(container)}) {
+    if (rmdir(dir.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY) {
+      return std::unexpected(system_error(doing + ": removing " + dir.string()));
+    }
   }
   return {};
 }
@@ -306,22 +315,66 @@ std::vector<fs::path> parse_mount_points(std::string_view mountinfo) {
   return points;
 }
 
-Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
-                                                   std::span<const ContainerRef> live) {
+namespace {
+
+Result<std::string> read_mountinfo() {
   std::ifstream file("/proc/self/mountinfo");
   if (!file.is_open()) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
   std::stringstream mountinfo;
   mountinfo << file.rdbuf();
+  return mountinfo.str();
+}
+
+}  // namespace
+
+Result<bool> open_run_dir(const Layout& layout) {
+  const fs::path& dir = layout.run_dir();
   std::error_code error;
-  fs::path containers = fs::weakly_canonical(layout.containers_dir(), error);
-  if (error) containers = layout.containers_dir();
+  fs::create_directories(dir, error);
+  if (error) return fail(ErrorCode::kInternal, "creating " + dir.string() + ": " + error.message());
+  struct statfs on {};
+  if (statfs(dir.c_str(), &on) != 0) {
+    return std::unexpected(system_error("inspecting the file system of " + dir.string()));
+  }
+  if (on.f_type == TMPFS_MAGIC) return false;  // /run is a tmpfs, or an earlier start mounted one
+  if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711") != 0) {
+    return std::unexpected(system_error("mounting a tmpfs on " + dir.string()));
+  }
+  return true;
+}
+
+Result<bool> close_run_dir(const Layout& layout) {
+  const fs::path& dir = layout.run_dir();
+  std::error_code error;
+  if (!fs::is_empty(layout.runtime_state_dir(), error) && !error) return false;
+  auto mountinfo = read_mountinfo();
+  if (!mountinfo) return std::unexpected(mountinfo.error());
+  for (const fs::path& point : parse_mount_points(*mountinfo)) {
+    fs::path relative = point.lexically_relative(dir);
+    if (!relative.empty() && *relative.begin() != ".." && relative != ".") return false;
+  }
+  if (is_mount_point(dir) && umount2(dir.c_str(), UMOUNT_NOFOLLOW) != 0) {
+    if (errno == EBUSY) return false;  // a process works in it
+    return std::unexpected(system_error("unmounting " + dir.string()));
+  }
+  if (auto removed = remove_tree(dir); !removed) return std::unexpected(removed.error());
+  return true;
+}
+
+Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
+                                                   std::span<const ContainerRef> live) {
+  auto mountinfo = read_mountinfo();
+  if (!mountinfo) return std::unexpected(mountinfo.error());
+  std::error_code error;
+  fs::path containers = fs::weakly_canonical(layout.run_containers_dir(), error);
+  if (error) containers = layout.run_containers_dir();
 
   auto task_is_live = [&](const std::string& task_id) {
     return std::ranges::any_of(live,
                                [&](const ContainerRef& ref) { return ref.task_id == task_id; });
   };
   std::vector<fs::path> stale;
-  for (const fs::path& point : parse_mount_points(mountinfo.str())) {
+  for (const fs::path& point : parse_mount_points(*mountinfo)) {
     fs::path relative = point.lexically_relative(containers);
     auto component = relative.begin();
     if (relative.empty() || *component == "." || *component == "..") continue;

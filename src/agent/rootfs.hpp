@@ -1,9 +1,10 @@
 // Container root file systems: one overlayfs mount per container over its image's cached layers.
 //
-// merged/ = overlay(lowerdir = the image's unpacked layers, top layer first;
+// rootfs/ = overlay(lowerdir = the image's unpacked layers, top layer first;
 //                   upperdir = upper/, workdir = work/, both the container's own)
-// in layout.container_dir(container). Layers stay read-only and shared; the container's writes
-// land in upper/, and removing the rootfs removes them.
+// with upper/ and work/ in layout.container_dir(container), on the data directory's disk, and
+// the mount point in layout.container_run_dir(container). Layers stay read-only and shared; the
+// container's writes land in upper/, and removing the rootfs removes them.
 //
 // Many layers: the legacy mount(2) call takes at most one page of options (4096 bytes). When
 // the absolute lowerdir paths don't fit, the mount runs on a helper thread with a private working
@@ -45,18 +46,31 @@ bool rootfs_mounted(const Layout& layout, const ContainerRef& container);
 // containers. The directories stay for remove_rootfs().
 Status detach_rootfs(const Layout& layout, const ContainerRef& container);
 
-// Unmounts the rootfs and removes merged/, work/ and upper/ (the container's writes), then the
-// container directory if nothing else is left in it. kResourceInUse while a process still uses
-// the mount. Removing a rootfs that is not there succeeds.
+// Unmounts the rootfs and removes its mount point, work/ and upper/ (the container's writes), then
+// the container's directories if nothing else is left in them. kResourceInUse while a process still
+// uses the mount. Removing a rootfs that is not there succeeds.
 Status remove_rootfs(const Layout& layout, const ContainerRef& container);
 
-// After an agent crash: unmounts every mount under layout.containers_dir() that no live
+// After an agent crash: unmounts every mount under layout.run_containers_dir() that no live
 // container owns, deepest first, and returns the mount points it unmounted. A mount at or
 // below containers/<task>/<name>/ belongs to that container; one on containers/<task> itself
 // to the task, live while any of its containers is. A busy stale mount is detached
 // (MNT_DETACH). Directories are left for remove_rootfs().
 Result<std::vector<std::filesystem::path>> unmount_stale_mounts(const Layout& layout,
                                                                 std::span<const ContainerRef> live);
+
+// The run directory (layout.run_dir()) holds what lives only as long as the containers: their
+// bundles, their rootfs mount points and the OCI runtime's state. It belongs on a tmpfs, as /run
+// is on most hosts: a container start creates a dozen small files and directories there, and on
+// a disk file system that costs milliseconds (more where ext4 runs without a journal and skips
+// every recently freed inode). Makes the directory and, unless it is on a tmpfs already, mounts a
+// tmpfs of its own there (mode 0711, nosuid, nodev). Returns whether it mounted one.
+Result<bool> open_run_dir(const Layout& layout);
+
+// Once no container is left (the runtime's state directory is empty and nothing is mounted
+// beneath), removes the run directory, unmounting it if it is a mount of its own. Otherwise keeps
+// it, for an agent that starts again later: returns false then.
+Result<bool> close_run_dir(const Layout& layout);
 
 // The mount points listed in /proc/<pid>/mountinfo text, in its order, octal escapes undone.
 std::vector<std::filesystem::path> parse_mount_points(std::string_view mountinfo);

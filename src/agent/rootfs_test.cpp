@@ -3,13 +3,16 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "agent/test_layers.hpp"
 #include "common/unique_fd.hpp"
@@ -92,6 +95,7 @@ TEST_F(RootfsTest, WhiteoutsAndOpaqueDirectoriesHideLowerLayers) {
   ASSERT_TRUE(remove_rootfs(layout(), kWeb).has_value());
   EXPECT_FALSE(rootfs_mounted(layout(), kWeb));
   EXPECT_FALSE(fs::exists(layout().container_dir(kWeb)));
+  EXPECT_FALSE(fs::exists(layout().container_run_dir(kWeb)));
   EXPECT_TRUE(testkit::mounts_under(root_).empty());
   EXPECT_TRUE(layer_unpacked(layout(), diff_ids[0]));
   EXPECT_TRUE(remove_rootfs(layout(), kWeb).has_value());  // already gone
@@ -211,8 +215,8 @@ TEST_F(RootfsTest, StaleMountsAreUnmountedLiveOnesKept) {
   ASSERT_TRUE(mount_rootfs(layout(), sidecar, diff_ids).has_value());
   ASSERT_TRUE(mount_rootfs(layout(), gone, diff_ids).has_value());
   // Mounts on a task's own directory: kept while the task has a live container.
-  fs::path live_task_mount = layout().task_dir("task-4");
-  fs::path gone_task_mount = layout().task_dir("task-3");
+  fs::path live_task_mount = layout().task_run_dir("task-4");
+  fs::path gone_task_mount = layout().task_run_dir("task-3");
   fs::create_directories(live_task_mount);
   fs::create_directories(gone_task_mount);
   ASSERT_EQ(mount("tmpfs", live_task_mount.c_str(), "tmpfs", 0, nullptr), 0);
@@ -235,6 +239,66 @@ TEST_F(RootfsTest, StaleMountsAreUnmountedLiveOnesKept) {
     EXPECT_TRUE(remove_rootfs(layout(), container).has_value());
   }
   EXPECT_EQ(umount2(live_task_mount.c_str(), 0), 0);
+}
+
+bool on_tmpfs(const fs::path& path) {
+  struct statfs on {};
+  return statfs(path.c_str(), &on) == 0 && on.f_type == TMPFS_MAGIC;
+}
+
+TEST_F(DataDirTest, TheRunDirIsATmpfsThatGoesWithTheLastContainer) {
+  auto layout = Layout::create(root_ / "data", root_ / "run");
+  ASSERT_TRUE(layout.has_value()) << layout.error().message;
+  ASSERT_FALSE(on_tmpfs(root_)) << "this test needs a data directory on a disk file system";
+
+  auto opened = open_run_dir(*layout);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_TRUE(*opened);
+  EXPECT_TRUE(on_tmpfs(layout->run_dir()));
+  EXPECT_EQ(testkit::mounts_under(root_), std::vector<fs::path>{layout->run_dir()});
+  auto again = open_run_dir(*layout);  // an agent that starts again keeps what it holds
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(testkit::mounts_under(root_).size(), 1u);
+
+  // A container the runtime still knows, or a rootfs still mounted: it stays.
+  fs::create_directories(layout->runtime_state_dir() / "c1");
+  auto closed = close_run_dir(*layout);
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_FALSE(*closed);
+  fs::remove(layout->runtime_state_dir() / "c1");
+  fs::path rootfs = layout->container_merged_dir(kWeb);
+  fs::create_directories(rootfs);
+  ASSERT_EQ(mount("tmpfs", rootfs.c_str(), "tmpfs", 0, nullptr), 0);
+  closed = close_run_dir(*layout);
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_FALSE(*closed);
+  EXPECT_TRUE(on_tmpfs(layout->run_dir()));
+
+  ASSERT_EQ(umount2(rootfs.c_str(), 0), 0);
+  closed = close_run_dir(*layout);
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_TRUE(*closed);
+  EXPECT_FALSE(fs::exists(layout->run_dir()));
+  EXPECT_TRUE(testkit::mounts_under(root_).empty());
+}
+
+TEST_F(DataDirTest, ARunDirOnATmpfsAlreadyIsUsedAsItIs) {
+  fs::create_directories(root_ / "run");
+  ASSERT_EQ(mount("tmpfs", (root_ / "run").c_str(), "tmpfs", 0, nullptr), 0);  // like /run
+  auto layout = Layout::create(root_ / "data", root_ / "run/wharf/i-1");
+  ASSERT_TRUE(layout.has_value()) << layout.error().message;
+  auto opened = open_run_dir(*layout);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_FALSE(*opened);
+  EXPECT_EQ(testkit::mounts_under(root_), std::vector<fs::path>{root_ / "run"});
+  std::ofstream(layout->run_dir() / "left") << "x";
+  auto closed = close_run_dir(*layout);
+  ASSERT_TRUE(closed.has_value()) << closed.error().message;
+  EXPECT_TRUE(*closed);
+  EXPECT_FALSE(fs::exists(layout->run_dir()));
+  EXPECT_TRUE(fs::exists(root_ / "run/wharf"));
+  EXPECT_EQ(umount2((root_ / "run").c_str(), 0), 0);
 }
 
 TEST(ParseMountPoints, ReadsTheFifthFieldAndUndoesEscapes) {

@@ -574,6 +574,7 @@ class TaskEngine::Runner {
   }
 
   fs::path dir() const { return engine_.layout_.task_dir(id_); }
+  fs::path run_dir() const { return engine_.layout_.task_run_dir(id_); }
   const std::string& arn() const { return arn_; }
 
  private:
@@ -1383,10 +1384,12 @@ class TaskEngine::Runner {
 
   void tear_down() {
     set_status(TaskStatus::kDeprovisioning);
+    bool all_removed = true;
     for (Container& container : containers_) {
       if (container.created) {
         if (auto removed = engine_.runtime_.remove(container.runtime_id, true); !removed) {
           spdlog::warn("task {}: {}", id_, removed.error().message);
+          all_removed = false;
         }
       }
       // Also the rootfs of a container never created: mounted while preparing, maybe by an
@@ -1394,6 +1397,7 @@ class TaskEngine::Runner {
       ContainerRef ref{id_, container.facts.name};
       if (auto removed = remove_rootfs(engine_.layout_, ref); !removed) {
         spdlog::warn("task {}: {}", id_, removed.error().message);
+        all_removed = false;
       }
       container.rootfs.clear();
       if (container.attached && engine_.bridge_ != nullptr) {
@@ -1416,6 +1420,13 @@ class TaskEngine::Runner {
     detach_task_network();
     if (auto removed = engine_.cgroups_.remove(task_cgroup_path(id_)); !removed) {
       spdlog::warn("task {}: {}", id_, removed.error().message);
+    }
+    // The bundles go with their containers (the logs stay, on disk, until the task is cleaned
+    // up); a container the runtime still knows keeps its bundle.
+    if (all_removed) {
+      if (auto removed = remove_tree(run_dir()); !removed) {
+        spdlog::warn("task {}: {}", id_, removed.error().message);
+      }
     }
     {
       std::lock_guard lock(mutex_);

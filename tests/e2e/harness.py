@@ -412,7 +412,10 @@ def purge_agent_data(data_dir):
                 for runtime in runtime_commands():
                     subprocess.run(runtime + ["--root", root, "delete", "-f", container],
                                    capture_output=True)
-        shutil.rmtree(os.path.join("/run/wharf", instance), ignore_errors=True)
+        run_dir = os.path.join("/run/wharf", instance)
+        for point in reversed(mount_points_under(run_dir, include_itself=True)):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         # The agent's bridge network (names end in the instance id's last 10 characters).
         suffix = instance[-10:]
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -422,10 +425,7 @@ def purge_agent_data(data_dir):
                 subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         subprocess.run(["ip", "link", "delete", f"wharf{suffix}"], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", f"wharf_{suffix}"], capture_output=True)
-    with open("/proc/self/mountinfo") as mountinfo:
-        points = [line.split()[4] for line in mountinfo]
-    for point in sorted((p for p in points if p.startswith(data_dir + "/")), key=len,
-                        reverse=True):
+    for point in reversed(mount_points_under(data_dir)):
         subprocess.run(["umount", "-l", point], capture_output=True)
     tasks_dir = os.path.join(data_dir, "containers")
     task_ids = os.listdir(tasks_dir) if os.path.isdir(tasks_dir) else []
@@ -441,6 +441,16 @@ def purge_agent_data(data_dir):
             os.rmdir(leftover) if leftover == "/run/wharf" else os.unlink(leftover)
         except OSError:
             pass
+
+
+def mount_points_under(directory, include_itself=False):
+    """The mount points beneath `directory` (and on it, with include_itself), shallowest
+    first."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return sorted((p for p in points
+                   if p.startswith(directory + "/") or (include_itself and p == directory)),
+                  key=len)
 
 
 def remove_cgroup(path):

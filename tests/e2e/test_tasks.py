@@ -556,7 +556,7 @@ class TaskTest(AgentTestCase):
         self.assertNotIn(f"{host_port}", nft_ruleset())
         self.assertIsNone(http_get(f"http://127.0.0.1:{host_port}/"))
 
-    def test_a_stopped_agent_with_no_tasks_leaves_no_network_behind(self):
+    def test_a_stopped_agent_with_no_tasks_leaves_no_network_or_mount_behind(self):
         self.ecs.create_cluster(clusterName="net")
         agent = WharfAgent(self.server, "net", extra_args=AGENT_ARGS)
         self.addCleanup(agent.cleanup)
@@ -569,9 +569,17 @@ class TaskTest(AgentTestCase):
             "portMappings": [{"containerPort": 80, "hostPort": 0}]}], network_mode="bridge")
         [arn] = self.run_task(family, cluster="net")
         self.wait_status("net", arn, "RUNNING")
+        # The bundle lives as long as the container, on a tmpfs, whatever /run is on.
+        run_dir = os.path.join("/run/wharf", agent.instance_id())
+        bundle = os.path.join(run_dir, "containers", arn.rsplit("/", 1)[1], "web", "bundle")
+        self.assertTrue(os.path.exists(os.path.join(bundle, "config.json")))
+        self.assertEqual(file_system_type(bundle), "tmpfs")
         self.ecs.stop_task(cluster="net", task=arn)
         self.wait_status("net", arn, "STOPPED")
+        self.assertFalse(os.path.exists(bundle))
         agent.stop()
+        self.assertFalse(os.path.exists(run_dir))
+        self.assertNotIn(f" {run_dir} ", read_or_empty("/proc/self/mountinfo"))
         self.assertFalse(os.path.exists(f"/sys/class/net/wharf{suffix}"))
         self.assertFalse([name for name in netns_names() if name.startswith(f"wharf-{suffix}")])
         self.assertNotIn(f"wharf_{suffix}", nft_ruleset())
@@ -602,6 +610,12 @@ class TaskTest(AgentTestCase):
         container, _ = self.check_metadata(task, seen)
         self.assertEqual(container["Networks"][0]["NetworkMode"], "none")
         self.assertTrue(seen[4].startswith("http://169.254.170.2:"), seen[4])
+
+
+def file_system_type(path):
+    """The type of the file system `path` is on, as stat -f names it (tmpfs, ext2/ext3, …)."""
+    return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def netns_names():
