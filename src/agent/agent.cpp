@@ -121,6 +121,13 @@ EcsClientOptions client_options(const AgentConfig& config) {
                           std::chrono::seconds(10)};
 }
 
+// The run directory once no container is left in it (close_run_dir keeps it otherwise).
+void remove_run_dir(const Layout& layout) {
+  if (auto closed = close_run_dir(layout); !closed) {
+    spdlog::warn("removing the run directory: {}", closed.error().message);
+  }
+}
+
 }  // namespace
 
 std::string saved_registration_to_json(const SavedRegistration& saved) {
@@ -316,7 +323,10 @@ Status Agent::run() {
     if (wait_for_stop(retry_delay)) return {};
     retry_delay = std::min(retry_delay * 2, kMaxRetryDelay);
   }
-  if (auto started = start_engine(); !started) return started;
+  if (auto started = start_engine(); !started) {
+    remove_run_dir(layout_);  // no container was started: leave no tmpfs behind
+    return started;
+  }
 
   std::thread watcher([this] { watch_loop(); });
   std::thread reporter([this] { report_loop(); });
@@ -338,11 +348,7 @@ Status Agent::run() {
       spdlog::warn("removing the awsvpc network: {}", destroyed.error().message);
     }
   }
-  if (idle && runtime_) {
-    if (auto closed = close_run_dir(layout_); !closed) {
-      spdlog::warn("removing the run directory: {}", closed.error().message);
-    }
-  }
+  if (idle) remove_run_dir(layout_);
   std::lock_guard lock(mutex_);
   if (fatal_) return std::unexpected(*fatal_);
   return {};

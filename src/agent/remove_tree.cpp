@@ -39,19 +39,6 @@ Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& shown) 
   return names;
 }
 
-// Whether the directory open as `child_fd`, in the one open as `parent_fd`, is the root of a
-// mount: another file system, or a bind mount of this one.
-bool is_mount_root(int parent_fd, int child_fd) {
-  struct statx child {};
-  if (statx(child_fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &child) != 0) return false;
-  if (child.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
-    return (child.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
-  }
-  struct stat parent {};  // kernels before 5.8: a mount of another file system
-  return fstat(parent_fd, &parent) == 0 &&
-         makedev(child.stx_dev_major, child.stx_dev_minor) != parent.st_dev;
-}
-
 // Opens `name` in `dir_fd` as a directory to remove things from, refusing a symbolic link and
 // a mount point: what is mounted there is not part of the tree.
 Result<UniqueFd> open_child_dir(int dir_fd, const std::string& name) {
@@ -66,6 +53,17 @@ Result<UniqueFd> open_child_dir(int dir_fd, const std::string& name) {
 }
 
 }  // namespace
+
+bool is_mount_root(int parent_fd, int entry_fd) {
+  struct statx entry {};
+  if (statx(entry_fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &entry) != 0) return false;
+  if (entry.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
+    return (entry.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  }
+  struct stat parent {};  // kernels before 5.8: a mount of another file system
+  return fstat(parent_fd, &parent) == 0 &&
+         makedev(entry.stx_dev_major, entry.stx_dev_minor) != parent.st_dev;
+}
 
 Status remove_tree_at(int dir_fd, const std::string& name) {
   if (unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};

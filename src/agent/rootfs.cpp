@@ -7,18 +7,17 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 
+#include "agent/files.hpp"
 #include "agent/layer_unpack.hpp"
 #include "agent/remove_tree.hpp"
 #include "common/unique_fd.hpp"
@@ -56,16 +55,10 @@ Status make_upper_dir(const fs::path& upper, const fs::path& top_layer) {
 }
 
 bool is_mount_point(const fs::path& path) {
-  struct statx status {};
-  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &status) != 0) {
-    return false;
-  }
-  if (status.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
-    return (status.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
-  }
-  struct stat parent {};  // kernels before 5.8: a mount has its own device
-  return stat(path.parent_path().c_str(), &parent) == 0 &&
-         makedev(status.stx_dev_major, status.stx_dev_minor) != parent.st_dev;
+  UniqueFd parent(open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!parent) return false;
+  UniqueFd entry(openat(parent.get(), path.filename().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  return entry && is_mount_root(parent.get(), entry.get());
 }
 
 // mountinfo writes space, tab, newline and backslash as \ooo.
@@ -315,18 +308,6 @@ std::vector<fs::path> parse_mount_points(std::string_view mountinfo) {
   return points;
 }
 
-namespace {
-
-Result<std::string> read_mountinfo() {
-  std::ifstream file("/proc/self/mountinfo");
-  if (!file.is_open()) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
-  std::stringstream mountinfo;
-  mountinfo << file.rdbuf();
-  return mountinfo.str();
-}
-
-}  // namespace
-
 Result<bool> open_run_dir(const Layout& layout) {
   const fs::path& dir = layout.run_dir();
   std::error_code error;
@@ -347,8 +328,8 @@ Result<bool> close_run_dir(const Layout& layout) {
   const fs::path& dir = layout.run_dir();
   std::error_code error;
   if (!fs::is_empty(layout.runtime_state_dir(), error) && !error) return false;
-  auto mountinfo = read_mountinfo();
-  if (!mountinfo) return std::unexpected(mountinfo.error());
+  auto mountinfo = read_text_file("/proc/self/mountinfo");
+  if (!mountinfo) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
   for (const fs::path& point : parse_mount_points(*mountinfo)) {
     fs::path relative = point.lexically_relative(dir);
     if (!relative.empty() && *relative.begin() != ".." && relative != ".") return false;
@@ -363,8 +344,8 @@ Result<bool> close_run_dir(const Layout& layout) {
 
 Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
                                                    std::span<const ContainerRef> live) {
-  auto mountinfo = read_mountinfo();
-  if (!mountinfo) return std::unexpected(mountinfo.error());
+  auto mountinfo = read_text_file("/proc/self/mountinfo");
+  if (!mountinfo) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
   std::error_code error;
   fs::path containers = fs::weakly_canonical(layout.run_containers_dir(), error);
   if (error) containers = layout.run_containers_dir();

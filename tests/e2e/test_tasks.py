@@ -585,6 +585,17 @@ class TaskTest(AgentTestCase):
         self.assertNotIn(f"wharf_{suffix}", nft_ruleset())
         self.assertNotIn(f"wharf{suffix}", links())
 
+    def test_an_agent_that_cannot_start_its_engine_leaves_no_mount_behind(self):
+        self.ecs.create_cluster(clusterName="broken")
+        agent = WharfAgent(self.server, "broken", extra_args=["--runtime", "nosuch"])
+        self.addCleanup(agent.cleanup)
+        agent.start()
+        self.assertNotEqual(agent.process.wait(timeout=30), 0)
+        self.assertIn("nosuch", agent.log())
+        run_dir = os.path.join("/run/wharf", agent.instance_id())
+        self.assertNotIn(f" {run_dir} ", read_or_empty("/proc/self/mountinfo"))
+        self.assertFalse(os.path.exists(run_dir))
+
     def test_the_metadata_endpoint_in_bridge_mode(self):
         task, seen = self.metadata_seen_from_inside("bridge")
         container, stats = self.check_metadata(task, seen)
