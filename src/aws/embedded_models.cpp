@@ -25,6 +25,7 @@
 WHARF_EMBED_FILE(wharf_aws_ecs_model, "ecs.json");
 WHARF_EMBED_FILE(wharf_aws_ecr_model, "ecr.json");
 WHARF_EMBED_FILE(wharf_aws_ec2_model, "ec2.json");
+WHARF_EMBED_FILE(wharf_aws_secretsmanager_model, "secretsmanager.json");
 
 extern "C" {
 extern const char wharf_aws_ecs_model_begin[];
@@ -33,6 +34,8 @@ extern const char wharf_aws_ecr_model_begin[];
 extern const char wharf_aws_ecr_model_end[];
 extern const char wharf_aws_ec2_model_begin[];
 extern const char wharf_aws_ec2_model_end[];
+extern const char wharf_aws_secretsmanager_model_begin[];
+extern const char wharf_aws_secretsmanager_model_end[];
 }
 
 namespace wharf::aws {
@@ -47,6 +50,10 @@ std::string_view embedded_ecr_model() {
 
 std::string_view embedded_ec2_model() {
   return {wharf_aws_ec2_model_begin, wharf_aws_ec2_model_end};
+}
+
+std::string_view embedded_secretsmanager_model() {
+  return {wharf_aws_secretsmanager_model_begin, wharf_aws_secretsmanager_model_end};
 }
 
 }  // namespace wharf::aws

@@ -5,10 +5,11 @@
 
 namespace wharf::aws {
 
-// The text of src/aws/models/ecs.json, ecr.json and ec2.json as they were when this binary was
-// built.
+// The text of src/aws/models/ecs.json, ecr.json, ec2.json and secretsmanager.json as they were
+// when this binary was built.
 std::string_view embedded_ecs_model();
 std::string_view embedded_ecr_model();
 std::string_view embedded_ec2_model();
+std::string_view embedded_secretsmanager_model();
 
 }  // namespace wharf::aws

@@ -144,6 +144,10 @@ WireError json_wire(ErrorCode code) {
 
 WireError to_wire(const Error& error, std::string_view service) {
   WireError wire = service == "ec2" ? ec2_wire(error.code) : json_wire(error.code);
+  // Secrets Manager names its server fault differently from ECS and ECR.
+  if (error.code == ErrorCode::kInternal && service == "secretsmanager") {
+    wire.type = "InternalServiceError";
+  }
   if (!error.wire_type.empty()) wire.type = error.wire_type;
   return wire;
 }

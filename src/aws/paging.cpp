@@ -8,10 +8,12 @@
 namespace wharf::aws {
 
 namespace {
-Error bad_token() {
+Error bad_token(std::string_view member = "nextToken") {
+  std::string name(member);
   return Error{ErrorCode::kInvalidParameter,
-               "Invalid nextToken: pass the nextToken returned by the previous call of the same "
-               "operation with the same filters, within 24 hours."};
+               "Invalid " + name + ": pass the " + name +
+                   " returned by the previous call of the same operation with the same filters, "
+                   "within 24 hours."};
 }
 }  // namespace
 
@@ -54,20 +56,21 @@ Result<std::string> PageTokens::redeem(std::string_view scope, std::string_view 
 
 Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
                                       const boost::json::object& input, std::string_view scope,
-                                      int default_max, int limit) {
+                                      int default_max, int limit, PageMembers members) {
   PageRequest page;
   page.max_results = default_max;
-  if (const auto* max = input.if_contains("maxResults"); max && !max->is_null()) {
+  if (const auto* max = input.if_contains(members.max_results); max && !max->is_null()) {
     if (!max->is_int64() || max->as_int64() < 1 || max->as_int64() > limit) {
-      return fail(ErrorCode::kInvalidParameter,
-                  "maxResults must be an integer from 1 to " + std::to_string(limit) + ".");
+      return fail(ErrorCode::kInvalidParameter, std::string(members.max_results) +
+                                                    " must be an integer from 1 to " +
+                                                    std::to_string(limit) + ".");
     }
     page.max_results = static_cast<int>(max->as_int64());
   }
-  if (const auto* token = input.if_contains("nextToken"); token && !token->is_null()) {
-    if (!token->is_string()) return std::unexpected(bad_token());
+  if (const auto* token = input.if_contains(members.next_token); token && !token->is_null()) {
+    if (!token->is_string()) return std::unexpected(bad_token(members.next_token));
     auto after = tokens.redeem(scope, token->as_string(), now);
-    if (!after) return std::unexpected(after.error());
+    if (!after) return std::unexpected(bad_token(members.next_token));
     page.after = std::move(*after);
   }
   return page;

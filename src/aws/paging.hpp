@@ -37,10 +37,17 @@ struct PageRequest {
   std::optional<std::string> after;  // the last key of the previous page
 };
 
+// The request members that carry the page size and the token: ECS and ECR spell them
+// maxResults/nextToken, Secrets Manager MaxResults/NextToken.
+struct PageMembers {
+  std::string_view max_results = "maxResults";
+  std::string_view next_token = "nextToken";
+};
+
 // Reads maxResults (absent → default_max; outside [1, limit] → InvalidParameterException) and
 // nextToken (redeemed against `scope`) from a List request.
 Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
                                       const boost::json::object& input, std::string_view scope,
-                                      int default_max, int limit);
+                                      int default_max, int limit, PageMembers members = {});
 
 }  // namespace wharf::aws

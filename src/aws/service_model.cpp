@@ -817,6 +817,12 @@ const ServiceModel& ServiceModel::ec2() {
   return model;
 }
 
+const ServiceModel& ServiceModel::secretsmanager() {
+  static const ServiceModel& model =
+      load_embedded("secretsmanager", embedded_secretsmanager_model());
+  return model;
+}
+
 Result<ServiceModel> ServiceModel::parse(std::string_view model_json) {
   json::error_code ec;
   json::value document = json::parse(model_json, ec);

@@ -1,4 +1,5 @@
-// The ECS, ECR and EC2 service models (from botocore), and request validation against them.
+// The ECS, ECR, EC2 and Secrets Manager service models (from botocore), and request validation
+// against them.
 #pragma once
 
 #include <memory>
@@ -23,6 +24,8 @@ class ServiceModel {
   static const ServiceModel& ecr();
   // A subset of EC2's: the operations tools/strip_model.py was told to keep.
   static const ServiceModel& ec2();
+  // A subset of Secrets Manager's, likewise.
+  static const ServiceModel& secretsmanager();
 
   // Reads a model in botocore's service-2.json format, or the stripped subset of it that
   // src/aws/models/ holds.

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "aws/errors.hpp"
+#include "aws/json_api_testing.hpp"
 #include "aws/service_model.hpp"
 #include "common/crypto.hpp"
 #include "registry/registry_testing.hpp"
@@ -39,39 +40,19 @@ class EcrApiTest : public ::testing::Test {
   }
   void TearDown() override { api_.reset(); }
 
-  // Validates the input against the model and calls the operation, waiting for its reply.
+  // Calls as the router does (model validation first); see aws/json_api_testing.hpp.
   Result<bj::object> call(const std::string& operation, bj::object input,
                           std::string region = "us-east-1") {
-    if (auto valid = service_.model().validate_input(operation, input); !valid) {
-      return std::unexpected(valid.error());
-    }
-    const aws::JsonOperation* implementation = service_.find(operation);
-    EXPECT_NE(implementation, nullptr) << operation;
-    aws::CallContext context{region,      "123456789012",
-                             "AKIDTEST",  "arn:aws:iam::123456789012:root",
-                             "request-1", operation};
-    std::promise<Result<bj::object>> replied;
-    auto future = replied.get_future();
-    (*implementation)(context, input, [&replied](Result<bj::object> result) {
-      replied.set_value(std::move(result));
-    });
-    return future.get();
+    return aws::testing::JsonServiceCaller(service_).call(operation, std::move(input),
+                                                          std::move(region));
   }
-
   bj::object ok(const std::string& operation, bj::object input) {
-    auto result = call(operation, std::move(input));
-    EXPECT_TRUE(result.has_value()) << operation << ": " << result.error().message;
-    return result ? *result : bj::object{};
+    return aws::testing::JsonServiceCaller(service_).ok(operation, std::move(input));
   }
-
   void expect_error(const std::string& operation, bj::object input, std::string_view type,
                     std::string_view message_part = "") {
-    auto result = call(operation, std::move(input));
-    ASSERT_FALSE(result.has_value()) << operation << " succeeded: " << bj::serialize(*result);
-    EXPECT_EQ(aws::to_wire(result.error(), "ecr").type, type)
-        << operation << ": " << result.error().message;
-    EXPECT_NE(result.error().message.find(message_part), std::string::npos)
-        << result.error().message;
+    aws::testing::JsonServiceCaller(service_).expect_error(operation, std::move(input), type,
+                                                           message_part);
   }
 
   void create(const std::string& name, bj::object extra = {}) {

@@ -29,6 +29,7 @@
 #include "registry/ecr_api.hpp"
 #include "registry/registry.hpp"
 #include "registry/scanner.hpp"
+#include "secrets/secrets_api.hpp"
 #include "store/store.hpp"
 
 namespace wharf::server {
@@ -224,6 +225,13 @@ class RunningControlPlane final : public ControlPlane {
     ecr_api_->register_operations(*ecr_service_);
     router_->add_service(*ecr_service_);
 
+    secrets_api_ = std::make_unique<secrets::SecretsApi>(*store_, clock_, *tokens_);
+    if (auto status = secrets_api_->load(); !status) return status;
+    secrets_service_ = std::make_unique<aws::JsonService>(aws::ServiceModel::secretsmanager(),
+                                                          "secretsmanager", "1.1");
+    secrets_api_->register_operations(*secrets_service_);
+    router_->add_service(*secrets_service_);
+
     http::ServerOptions options;
     options.host = address->first;
     options.port = address->second;
@@ -260,6 +268,8 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<registry::ImageScanner> scanner_;
   std::unique_ptr<registry::EcrApi> ecr_api_;
   std::unique_ptr<aws::JsonService> ecr_service_;
+  std::unique_ptr<secrets::SecretsApi> secrets_api_;
+  std::unique_ptr<aws::JsonService> secrets_service_;
   std::unique_ptr<aws::ApiRouter> router_;
   std::unique_ptr<http::Server> listener_;
   bool stopped_ = false;
