@@ -20,6 +20,7 @@
 #include "agent/files.hpp"
 #include "agent/process_reaper.hpp"
 #include "agent/rootfs.hpp"
+#include "agent/task_secrets.hpp"
 #include "common/crypto.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -116,9 +117,22 @@ fs::path default_shim() {
   return ::access(shim.c_str(), X_OK) == 0 ? shim : fs::path();
 }
 
-EcsClientOptions client_options(const AgentConfig& config) {
-  return EcsClientOptions{config.server_url, config.credentials, config.insecure,
-                          std::chrono::seconds(10)};
+// The control plane's `service` (ECS unless told), called with the agent's own credentials.
+AwsJsonClientOptions client_options(const AgentConfig& config,
+                                    AwsJsonService service = kEcsService) {
+  AwsJsonClientOptions options{config.server_url, config.credentials, config.insecure,
+                               std::chrono::seconds(10)};
+  options.service = service;
+  return options;
+}
+
+// GetSecretValue with the agent's own credentials, for the task threads (the client is
+// thread-safe). No cancel flag: a fetch cut short by stop() would fail its task, while a task
+// left PENDING is prepared again by the next agent.
+SecretFetcher secret_fetcher(const AgentConfig& config, const Clock& clock) {
+  auto client =
+      std::make_shared<AwsJsonClient>(client_options(config, kSecretsManagerService), clock);
+  return [client](const SecretRef& secret) { return get_secret_value(*client, secret); };
 }
 
 // The run directory once no container is left in it (close_run_dir keeps it otherwise).
@@ -167,6 +181,9 @@ bj::array capability_attributes(bool have_init_binary, bool have_nftables) {
     add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(minor));
   }
   add("com.amazonaws.ecs.capability.ecr-auth");
+  // Secrets Manager secrets as registry logins and environment variables (not SSM parameters).
+  add("com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager");
+  add("ecs.capability.secrets.asm.environment-variables");
   add("ecs.capability.container-health-check");
   add("ecs.capability.container-ordering");
   add("ecs.capability.task-cpu-mem-limit");
@@ -224,7 +241,7 @@ Result<std::unique_ptr<Agent>> open_local_agent(std::string server_url,
   config.cluster = "default";
   config.data_dir = std::move(data_dir);
   config.credentials = std::move(credentials);
-  EcsClient client(client_options(config), clock);
+  AwsJsonClient client(client_options(config), clock);
   if (auto created = client.call("CreateCluster", {{"clusterName", config.cluster}}); !created) {
     return std::unexpected(created.error().context("creating the default cluster"));
   }
@@ -440,6 +457,7 @@ Status Agent::start_engine() {
   engine_options.default_stop_timeout = config_.default_stop_timeout;
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
   engine_options.init_binary = config_.init_binary;
+  engine_options.fetch_secret = secret_fetcher(config_, clock_);
   engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, bridge_.get(),
                                          awsvpc_.get(), clock_, std::move(engine_options), [this] {
                                            {
@@ -512,10 +530,10 @@ void Agent::heartbeat_loop() {
 }
 
 void Agent::watch_loop() {
-  EcsClientOptions options = client_options(config_);
+  AwsJsonClientOptions options = client_options(config_);
   options.timeout = kPollWait + std::chrono::seconds(10);
   options.cancel = &cancel_calls_;
-  EcsClient client(options, clock_);
+  AwsJsonClient client(options, clock_);
   std::int64_t version = 0;
   DesiredState desired;
   bool failing = false;
@@ -551,7 +569,7 @@ void Agent::watch_loop() {
 }
 
 void Agent::report_loop() {
-  EcsClient client(client_options(config_), clock_);  // thread-safe: the workers share it
+  AwsJsonClient client(client_options(config_), clock_);  // thread-safe: the workers share it
   while (true) {
     {
       std::unique_lock lock(mutex_);

@@ -15,8 +15,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "agent/aws_json_client.hpp"
 #include "agent/cgroup.hpp"
-#include "agent/ecs_client.hpp"
 #include "agent/host_resources.hpp"
 #include "agent/image_store.hpp"
 #include "agent/layout.hpp"
@@ -86,7 +86,8 @@ boost::json::array builtin_attributes(const AgentConfig& config, std::string_vie
 // definitions match them): Docker Remote API levels 1.17–1.24 (ulimits, labels,
 // memoryReservation, tmpfs, shared memory, health checks), 1.25–1.29 only with a static init for
 // initProcessEnabled; container ordering, health checks, task cpu/memory limits, ECR
-// authentication; task-eni (awsvpc) when nftables is there. {name} objects without values.
+// authentication, Secrets Manager secrets as registry credentials and environment variables;
+// task-eni (awsvpc) when nftables is there. {name} objects without values.
 boost::json::array capability_attributes(bool have_init_binary, bool have_nftables);
 
 // The first static init on this host (tini-static, docker-init, catatonit), or "".
@@ -133,7 +134,7 @@ class Agent {
   const Clock& clock_;
   Layout layout_;
   UniqueFd lock_;
-  EcsClient client_;
+  AwsJsonClient client_;  // ECS
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -370,6 +370,8 @@ class TaskEngine::Runner {
     std::string metadata_token;  // the secret part of its ECS_CONTAINER_METADATA_URI_V4
     pid_t pid = 0;               // its init on the host, once started
     // Runner-thread only:
+    // Fetched before its image is pulled. Never saved: an agent restart fetches them again.
+    std::optional<ContainerSecrets> secrets;
     std::optional<Image> image;
     bool image_acquired = false;
     UniqueFd pidfd;
@@ -646,7 +648,8 @@ class TaskEngine::Runner {
   std::optional<PrepareFailure> prepare_containers() {
     std::vector<std::optional<EarlyMount>> early;
     std::future<void> mounting = begin_early_mounts(early);
-    std::optional<PrepareFailure> failed = pull_images();
+    std::optional<PrepareFailure> failed = fetch_all_secrets();
+    if (!failed) failed = pull_images();
     if (!failed) failed = create_task_cgroup();
     settle_early_mounts(mounting, early);
     if (failed) return failed;
@@ -657,6 +660,27 @@ class TaskEngine::Runner {
       }
     }
     return std::nullopt;
+  }
+
+  // Before any pull, as ECS does: a task whose secrets cannot be had fails without
+  // downloading its images.
+  std::optional<PrepareFailure> fetch_all_secrets() {
+    for (Container& container : containers_) {
+      if (quitting_) return std::nullopt;
+      if (auto fetched = fetch_secrets(container); !fetched) {
+        return PrepareFailure{&container, fetched.error().message};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The error's message is the reason to report (see fetch_container_secrets).
+  Status fetch_secrets(Container& container) {
+    if (container.secrets) return {};
+    auto fetched = fetch_container_secrets(container.definition, engine_.options_.fetch_secret);
+    if (!fetched) return std::unexpected(fetched.error());
+    container.secrets = std::move(*fetched);
+    return {};
   }
 
   std::optional<PrepareFailure> pull_images() {
@@ -856,7 +880,9 @@ class TaskEngine::Runner {
   Result<Image*> pull(Container& container) {
     if (container.image) return &*container.image;
     std::string reference = json::string_or(container.definition, "image", "");
-    std::optional<oci::RegistryCredentials> credentials;  // repositoryCredentials need secrets
+    // Fetched before any pull (fetch_secrets).
+    std::optional<oci::RegistryCredentials> credentials;
+    if (container.secrets) credentials = container.secrets->registry;
     auto image = engine_.images_.ensure(reference, credentials);
     if (!image) return std::unexpected(image.error());
     if (container.image_acquired && container.image_digest != image->manifest_digest.str()) {
@@ -935,8 +961,17 @@ class TaskEngine::Runner {
         fail_to_start(container, "DependencyConditionNeverSatisfied: " + verdict.reason);
         return;
       }
+      Status fetched;
       Status started;
-      on_scratch_thread([&] { started = start_container(container); });
+      on_scratch_thread([&] {
+        // Fetched while preparing, unless an agent restart came in between.
+        fetched = fetch_secrets(container);
+        if (fetched) started = start_container(container);
+      });
+      if (!fetched) {
+        fail_to_start(container, fetched.error().message);
+        return;
+      }
       if (!started) {
         fail_to_start(container, "CannotStartContainerError: " + started.error().message);
         return;
@@ -1006,6 +1041,7 @@ class TaskEngine::Runner {
     input.bundle_dir = engine_.layout_.container_bundle_dir(ref);
     std::string runtime_id = endpoint_id(container);  // the container is named as its endpoint
     input.hostname = json::string_or(container.definition, "hostname", runtime_id.substr(0, 12));
+    input.extra_environment = container.secrets.value().environment;  // wins over `environment`
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;

@@ -2,8 +2,10 @@
 // as real containers, and keeps the state it reports about them.
 //
 // Each task has a runner thread that walks it through its life (task_lifecycle.hpp):
-//   PENDING        images pulled through the ImageStore (pullStartedAt/pullStoppedAt), the
-//                  task cgroup created with the task's cpu/memory limits;
+//   PENDING        the containers' Secrets Manager secrets fetched (repositoryCredentials and
+//                  `secrets`; held in memory only, never saved), images pulled through the
+//                  ImageStore (pullStartedAt/pullStoppedAt), the task cgroup created with the
+//                  task's cpu/memory limits;
 //   RUNNING        containers created and started in dependsOn order, each with an overlay
 //                  rootfs, an OCI bundle and its own cgroup under the task's; health checks run
 //                  by `runtime exec`;
@@ -44,6 +46,7 @@
 #include "agent/network.hpp"
 #include "agent/runtime.hpp"
 #include "agent/task_lifecycle.hpp"
+#include "agent/task_secrets.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
 
@@ -125,6 +128,9 @@ struct TaskEngineOptions {
   std::string awsvpc_unavailable = "the agent has no awsvpc network";
   std::string cluster_arn;  // for the metadata's "Cluster"
   std::string availability_zone;
+  // Fetches the secrets of repositoryCredentials and container `secrets` (on task threads).
+  // Unset: tasks that name any fail to start.
+  SecretFetcher fetch_secret;
 };
 
 // What the task metadata endpoint serves for one container's token (JSON in the shapes of ECS's

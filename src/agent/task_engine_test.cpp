@@ -1,14 +1,30 @@
-// The agent's copy of its desired state: WharfPollTasks answers with stubs for unchanged tasks.
+// The agent's copy of its desired state (WharfPollTasks answers with stubs for unchanged tasks),
+// and tasks run by the engine against a fake registry and a runtime that starts nothing: their
+// secrets and registry credentials.
 #include "agent/task_engine.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "agent/files.hpp"
+#include "agent/test_layers.hpp"
+#include "common/crypto.hpp"
+#include "http/server.hpp"
+#include "oci/image_builder.hpp"
 
 namespace wharf::agent {
 namespace {
 
 namespace bj = boost::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 bj::object entry(const std::string& arn, const std::string& desired = "RUNNING") {
   return bj::object{
@@ -68,6 +84,414 @@ TEST(DesiredStateTest, StubsStandForWhatTheAgentWasToldBefore) {
   auto whole = state.merge(bj::object{{"tasks", bj::array{entry("task/a")}}});
   ASSERT_TRUE(whole);
   EXPECT_EQ(arns(whole->changed), (std::vector<std::string>{"task/a"}));
+}
+
+std::string read_file(const fs::path& path) {
+  return read_text_file(path).value_or("");
+}
+
+// A registry serving one image as web:latest, only to clients that log in with `login`
+// ("user:password") when one is set. It keeps the Authorization header of every request.
+class FakeRegistry final : public http::Handler {
+ public:
+  FakeRegistry(const oci::BuiltImage& image, std::string login)
+      : image_(image),
+        login_(std::move(login)),
+        blobs_{{image.config.digest.str(), read_file(image.config.path)},
+               {image.layer.digest.str(), read_file(image.layer.path)}} {}
+
+  void handle(http::Request&& request, http::Responder respond) override {
+    std::string authorization(request[http::beast_http::field::authorization]);
+    {
+      std::lock_guard lock(mutex_);
+      authorizations_.push_back(authorization);
+    }
+    if (!login_.empty() && authorization != "Basic " + base64_encode(login_)) {
+      auto refused =
+          http::make_response(request, http::beast_http::status::unauthorized,
+                              R"({"errors": [{"code": "UNAUTHORIZED"}]})", "application/json");
+      refused.set(http::beast_http::field::www_authenticate, R"(Basic realm="fake")");
+      return respond(std::move(refused));
+    }
+    respond(route(request));
+  }
+
+  std::vector<std::string> authorizations() {
+    std::lock_guard lock(mutex_);
+    return authorizations_;
+  }
+
+ private:
+  http::Reply route(const http::Request& request) {
+    std::string path(request.target());
+    if (path == "/v2/") return found(request, "{}", "application/json");
+    if (path == "/v2/web/manifests/latest" ||
+        path == "/v2/web/manifests/" + image_.manifest_digest.str()) {
+      http::Reply reply = found(request, image_.manifest, image_.manifest_media_type);
+      reply.response.set("Docker-Content-Digest", image_.manifest_digest.str());
+      return reply;
+    }
+    std::string blobs = "/v2/web/blobs/";
+    if (path.starts_with(blobs)) {
+      auto blob = blobs_.find(path.substr(blobs.size()));
+      if (blob != blobs_.end()) return found(request, blob->second, "application/octet-stream");
+    }
+    return http::make_response(request, http::beast_http::status::not_found,
+                               R"({"errors": [{"code": "MANIFEST_UNKNOWN"}]})", "application/json");
+  }
+
+  static http::Reply found(const http::Request& request, std::string body,
+                           std::string_view content_type) {
+    auto response =
+        http::make_response(request, http::beast_http::status::ok, std::move(body), content_type);
+    if (request.method() != http::beast_http::verb::head) return response;
+    response.content_length(response.body().size());
+    response.body().clear();
+    return http::Reply::header_only(std::move(response));
+  }
+
+  const oci::BuiltImage& image_;
+  const std::string login_;
+  const std::map<std::string, std::string> blobs_;  // by digest
+  std::mutex mutex_;
+  std::vector<std::string> authorizations_;
+};
+
+// A runtime that starts nothing: it keeps the config.json of every bundle it is asked to run,
+// then refuses, so a task stops right after its first container's bundle is written.
+class BundleKeepingRuntime final : public Runtime {
+ public:
+  std::string_view name() const override { return "test"; }
+  Result<pid_t> create(std::string_view id, const fs::path& bundle, const ContainerIo&) override {
+    return keep(id, bundle);
+  }
+  Status start(std::string_view) override { return fail(ErrorCode::kNotFound, "no container"); }
+  Result<pid_t> run(std::string_view id, const fs::path& bundle, const ContainerIo&) override {
+    return keep(id, bundle);
+  }
+  Result<ContainerState> state(std::string_view) override {
+    return fail(ErrorCode::kNotFound, "no container");
+  }
+  Status kill(std::string_view, int) override { return fail(ErrorCode::kNotFound, "no container"); }
+  Result<ExitStatus> exec(std::string_view, const std::vector<std::string>&,
+                          std::chrono::milliseconds) override {
+    return fail(ErrorCode::kNotFound, "no container");
+  }
+  Status remove(std::string_view, bool) override { return {}; }
+  Result<std::vector<ContainerState>> list() override { return std::vector<ContainerState>{}; }
+  Result<std::optional<ExitStatus>> wait(std::string_view,
+                                         std::optional<std::chrono::milliseconds>) override {
+    return std::optional<ExitStatus>{};
+  }
+
+  // The spec of the container `id` was to run from; nullopt when none was asked for.
+  std::optional<bj::object> spec(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    auto found = specs_.find(id);
+    if (found == specs_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  Result<pid_t> keep(std::string_view id, const fs::path& bundle) {
+    bj::value spec = bj::parse(read_file(bundle / "config.json"));
+    std::lock_guard lock(mutex_);
+    specs_[std::string(id)] = spec.as_object();
+    return fail(ErrorCode::kInternal, "the test runtime starts no container");
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, bj::object> specs_;
+};
+
+// A SecretFetcher over a map, remembering what it was asked for.
+class FakeSecrets {
+ public:
+  void put(const std::string& secret_id, std::string value) {
+    SecretRef secret;
+    secret.secret_id = secret_id;
+    values_[secret] = std::move(value);
+  }
+
+  SecretFetcher fetcher() {
+    return [this](const SecretRef& secret) -> Result<std::string> {
+      std::lock_guard lock(mutex_);
+      asked_.push_back(secret.secret_id);
+      auto found = values_.find(secret);
+      if (found != values_.end()) return found->second;
+      return fail(ErrorCode::kNotFound,
+                  "GetSecretValue: HTTP 400 ResourceNotFoundException: Secrets Manager can't "
+                  "find the specified secret.");
+    };
+  }
+
+  std::vector<std::string> asked() {
+    std::lock_guard lock(mutex_);
+    return asked_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<SecretRef, std::string> values_;
+  std::vector<std::string> asked_;
+};
+
+constexpr std::string_view kTaskArn = "arn:aws:ecs:us-east-1:123456789012:task/default/0a1b2c3d";
+constexpr std::string_view kTaskId = "0a1b2c3d";
+constexpr std::string_view kSecretArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+// The secret values of these tests: none may reach a saved state, a report or a log line.
+constexpr std::string_view kPassword = "s3cr3t-value";
+
+class TaskEngineSecretsTest : public testkit::DataDirTest {
+ protected:
+  void SetUp() override {
+    DataDirTest::SetUp();
+    if (HasFatalFailure()) return;
+    // A cgroup v1 "hierarchy" of plain directories: tasks without limits only make and remove
+    // directories in it.
+    fs::create_directories(root_ / "cgroup");
+    cgroups_.emplace(CgroupMounts{CgroupVersion::kV1, {{"memory", root_ / "cgroup"}}, {}});
+    images_ = std::make_unique<ImageStore>(layout(), ImageStoreOptions{}, clock_);
+    auto loaded = images_->load();
+    ASSERT_TRUE(loaded) << loaded.error().message;
+  }
+
+  void TearDown() override {
+    engine_.reset();
+    if (registry_server_) registry_server_->stop();
+    DataDirTest::TearDown();
+  }
+
+  // Serves a one-layer image as <host>/web:latest; with `login`, only to that login.
+  void start_registry(std::string login = "") {
+    fs::path tree = root_ / "tree";
+    fs::create_directories(tree / "bin");
+    std::ofstream(tree / "bin/app") << "#!/bin/sh\n";
+    oci::ImageBuildOptions options;
+    options.mtime = TimePoint{};
+    options.config.cmd = {"/bin/app"};
+    options.temp_parent = root_;
+    auto built = oci::build_image(tree, options);
+    ASSERT_TRUE(built) << built.error().message;
+    image_.emplace(std::move(*built));
+    registry_.emplace(*image_, std::move(login));
+    auto server = http::Server::start(http::ServerOptions{}, *registry_);
+    ASSERT_TRUE(server) << server.error().message;
+    registry_server_ = std::move(*server);
+    image_reference_ = "127.0.0.1:" + std::to_string(registry_server_->port()) + "/web:latest";
+  }
+
+  // A task definition of one container `definition`, named "web", with the registry's image.
+  bj::object task_definition(bj::object definition) const {
+    definition["name"] = "web";
+    definition["image"] = image_reference_;
+    return bj::object{{"family", "web"},
+                      {"networkMode", "host"},
+                      {"containerDefinitions", bj::array{std::move(definition)}}};
+  }
+
+  // Starts the engine, which resumes the tasks saved in the data directory.
+  void start_engine() {
+    TaskEngineOptions options;
+    options.cluster = "default";
+    options.fetch_secret = secrets_.fetcher();
+    engine_ = std::make_unique<TaskEngine>(layout(), runtime_, *cgroups_, *images_, nullptr,
+                                           nullptr, clock_, std::move(options), [this] {
+                                             std::lock_guard lock(mutex_);
+                                             changes_.notify_all();
+                                           });
+    auto recovered = engine_->recover();
+    EXPECT_TRUE(recovered) << recovered.error().message;
+  }
+
+  // Runs a task of one container `definition` (see task_definition) until it is STOPPED, and
+  // returns its last report.
+  bj::object run_until_stopped(bj::object definition) {
+    start_engine();
+    DesiredTask task;
+    task.arn = kTaskArn;
+    task.task_definition = task_definition(std::move(definition));
+    DesiredUpdate update;
+    update.listed = {task.arn};
+    update.changed = {task};
+    EXPECT_TRUE(engine_->apply(update));
+    return wait_until_stopped();
+  }
+
+  bj::object wait_until_stopped() {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::unique_lock lock(mutex_);
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& report : engine_->pending_reports()) {
+        if (report.change.at("status") == "STOPPED") return report.change;
+      }
+      changes_.wait_for(lock, 100ms);
+    }
+    ADD_FAILURE() << "the task did not stop";
+    return {};
+  }
+
+  std::string saved_task() const {
+    auto text = StateFile(layout().task_state_file(kTaskId)).read();
+    return text && *text ? **text : "";
+  }
+
+  static std::string reason(const bj::object& report) {
+    return std::string(report.at("reason").as_string());
+  }
+  static std::string container_reason(const bj::object& report) {
+    return std::string(report.at("containers").at(0).at("reason").as_string());
+  }
+
+  // The environment the runtime was to start the container with, by name.
+  std::map<std::string, std::string> environment() {
+    std::map<std::string, std::string> variables;
+    auto spec = runtime_.spec(std::string(kTaskId) + "-web");
+    if (!spec) return variables;
+    for (const auto& entry : spec->at("process").at("env").as_array()) {
+      std::string text(entry.as_string());
+      variables[text.substr(0, text.find('='))] = text.substr(text.find('=') + 1);
+    }
+    return variables;
+  }
+
+  ManualClock clock_{TimePoint{} + 1000h};
+  std::optional<Cgroups> cgroups_;
+  std::unique_ptr<ImageStore> images_;
+  BundleKeepingRuntime runtime_;
+  FakeSecrets secrets_;
+  std::optional<oci::BuiltImage> image_;
+  std::optional<FakeRegistry> registry_;
+  std::unique_ptr<http::Server> registry_server_;
+  std::string image_reference_ = "127.0.0.1:1/web:latest";  // nothing listens there
+  std::unique_ptr<TaskEngine> engine_;
+  std::mutex mutex_;
+  std::condition_variable changes_;
+};
+
+TEST_F(TaskEngineSecretsTest, RepositoryCredentialsLogInToTheRegistry) {
+  if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
+  start_registry("alice:" + std::string(kPassword));
+  std::string parameter = std::string(kSecretArn) + "registry-AbCdEf";
+  secrets_.put(parameter,
+               R"({"username": "alice", "password": ")" + std::string(kPassword) + R"("})");
+  auto report = run_until_stopped(
+      bj::object{{"repositoryCredentials", bj::object{{"credentialsParameter", parameter}}}});
+  EXPECT_EQ(secrets_.asked(), std::vector<std::string>{parameter});
+  // The pull succeeded (with the login), so the container got as far as the runtime.
+  EXPECT_TRUE(runtime_.spec(std::string(kTaskId) + "-web").has_value()) << reason(report);
+  auto logins = registry_->authorizations();
+  EXPECT_NE(std::ranges::find(logins, "Basic " + base64_encode("alice:" + std::string(kPassword))),
+            logins.end());
+  EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+  EXPECT_EQ(bj::serialize(report).find(kPassword), std::string::npos);
+}
+
+TEST_F(TaskEngineSecretsTest, SecretsBecomeEnvironmentVariablesThatWinOverEnvironment) {
+  if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
+  start_registry();
+  std::string db = std::string(kSecretArn) + "db-AbCdEf";
+  std::string app = std::string(kSecretArn) + "app";
+  secrets_.put(db, std::string(kPassword));
+  secrets_.put(app, R"({"user": "app-user", "port": 5432})");
+  auto report = run_until_stopped(bj::object{
+      {"environment", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"value", "from-environment"}},
+                                bj::object{{"name", "OTHER"}, {"value", "kept"}}}},
+      {"secrets", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"valueFrom", db}},
+                            bj::object{{"name", "DB_USER"}, {"valueFrom", app + ":user::"}},
+                            bj::object{{"name", "DB_PORT"}, {"valueFrom", app + ":port::"}}}}});
+  auto variables = environment();
+  EXPECT_EQ(variables["DB_PASSWORD"], kPassword) << reason(report);
+  EXPECT_EQ(variables["DB_USER"], "app-user");
+  EXPECT_EQ(variables["DB_PORT"], "5432");
+  EXPECT_EQ(variables["OTHER"], "kept");
+  EXPECT_EQ(secrets_.asked(), (std::vector<std::string>{db, app}));  // each secret once
+  EXPECT_FALSE(saved_task().empty());
+  EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+  EXPECT_EQ(bj::serialize(report).find(kPassword), std::string::npos);
+}
+
+// An agent that restarts after the pulls, before the containers were created, has no secrets
+// (they are never saved): it fetches them again before it starts the containers.
+TEST_F(TaskEngineSecretsTest, SecretsAreFetchedAgainAfterAnAgentRestart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
+  start_registry("alice:" + std::string(kPassword));
+  std::string parameter = std::string(kSecretArn) + "registry";
+  std::string db = std::string(kSecretArn) + "db";
+  secrets_.put(parameter,
+               R"({"username": "alice", "password": ")" + std::string(kPassword) + R"("})");
+  secrets_.put(db, std::string(kPassword));
+  bj::object definition = task_definition(
+      bj::object{{"repositoryCredentials", bj::object{{"credentialsParameter", parameter}}},
+                 {"secrets", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"valueFrom", db}}}}});
+  bj::object container = definition.at("containerDefinitions").at(0).as_object();
+  bj::object saved{
+      {"taskArn", kTaskArn},
+      {"taskDefinition", definition},
+      {"desiredStatus", "RUNNING"},
+      {"status", "PENDING"},
+      {"pullStartedAt", 1.0},
+      {"pullStoppedAt", 2.0},
+      {"containers", bj::array{bj::object{{"definition", container}, {"status", "PENDING"}}}}};
+  fs::create_directories(layout().task_dir(kTaskId));
+  ASSERT_TRUE(StateFile(layout().task_state_file(kTaskId)).write(bj::serialize(saved)));
+  start_engine();
+  auto report = wait_until_stopped();
+  EXPECT_EQ(secrets_.asked(), (std::vector<std::string>{parameter, db}));
+  EXPECT_EQ(environment()["DB_PASSWORD"], kPassword) << reason(report);
+  EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+}
+
+TEST_F(TaskEngineSecretsTest, ASecretThatCannotBeFetchedFailsTheTaskBeforeItsPull) {
+  std::string db = std::string(kSecretArn) + "db";
+  std::string gone = std::string(kSecretArn) + "gone";
+  secrets_.put(db, std::string(kPassword));
+  auto report = run_until_stopped(
+      bj::object{{"secrets", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"valueFrom", db}},
+                                       bj::object{{"name", "API_KEY"}, {"valueFrom", gone}}}}});
+  EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
+  std::string expected =
+      "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+      "retrieval failed: unable to retrieve secret from asm: failed to fetch secret " +
+      gone +
+      " from secrets manager: GetSecretValue: HTTP 400 ResourceNotFoundException: Secrets "
+      "Manager can't find the specified secret.";
+  EXPECT_EQ(reason(report), expected);
+  EXPECT_EQ(container_reason(report), expected);
+  EXPECT_EQ(report.at("containers").at(0).at("status"), "STOPPED");
+  EXPECT_FALSE(runtime_.spec(std::string(kTaskId) + "-web").has_value());
+  EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+}
+
+TEST_F(TaskEngineSecretsTest, RegistryCredentialsThatAreNotAUsernameAndPasswordAreExplained) {
+  std::string parameter = std::string(kSecretArn) + "registry";
+  secrets_.put(parameter, std::string(kPassword));
+  auto report = run_until_stopped(
+      bj::object{{"repositoryCredentials", bj::object{{"credentialsParameter", parameter}}}});
+  EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
+  EXPECT_EQ(reason(report),
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution "
+            "resource retrieval failed: the repositoryCredentials secret " +
+                parameter +
+                ": its SecretString is not JSON with string \"username\" and \"password\" "
+                "members; store the registry login as {\"username\": \"...\", \"password\": "
+                "\"...\"}");
+  EXPECT_EQ(bj::serialize(report).find(kPassword), std::string::npos);
+}
+
+TEST_F(TaskEngineSecretsTest, SsmParameterSecretsFailTheTask) {
+  auto report = run_until_stopped(bj::object{
+      {"secrets",
+       bj::array{bj::object{{"name", "DB_PASSWORD"},
+                            {"valueFrom", "arn:aws:ssm:us-east-1:123456789012:parameter/db"}}}}});
+  EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
+  EXPECT_TRUE(reason(report).starts_with(
+      "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+      "retrieval failed: secret DB_PASSWORD: valueFrom "
+      "'arn:aws:ssm:us-east-1:123456789012:parameter/db' names an SSM Parameter Store "
+      "parameter"))
+      << reason(report);
+  EXPECT_TRUE(secrets_.asked().empty());
 }
 
 }  // namespace

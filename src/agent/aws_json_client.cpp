@@ -1,5 +1,5 @@
-// EcsClient: signing, sending and decoding one ECS call.
-#include "agent/ecs_client.hpp"
+// AwsJsonClient: signing, sending and decoding one AWS JSON 1.1 call.
+#include "agent/aws_json_client.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,9 +11,7 @@ namespace wharf::agent {
 
 namespace {
 
-constexpr std::string_view kTargetPrefix = "AmazonEC2ContainerServiceV20141113.";
-
-oci::TransportOptions transport_options(const EcsClientOptions& options) {
+oci::TransportOptions transport_options(const AwsJsonClientOptions& options) {
   oci::TransportOptions transport;
   transport.insecure = options.insecure;
   transport.user_agent = "wharf-agent";
@@ -23,7 +21,8 @@ oci::TransportOptions transport_options(const EcsClientOptions& options) {
 }
 
 // The error an answer other than 200 stands for.
-Error answer_error(const oci::HttpResponse& response, std::string_view operation) {
+Error answer_error(const oci::HttpResponse& response, std::string_view operation,
+                   std::string_view service) {
   std::string doing = std::string(operation) + ": HTTP " + std::to_string(response.status);
   if (response.status >= 500) return Error{ErrorCode::kInternal, doing};
   boost::system::error_code ec;
@@ -33,31 +32,33 @@ Error answer_error(const oci::HttpResponse& response, std::string_view operation
   std::string type = json::string_or(object, "__type", "");
   type = type.substr(type.find('#') == std::string::npos ? 0 : type.find('#') + 1);
   std::string message = json::string_or(object, "message", json::string_or(object, "Message", ""));
-  ErrorCode code = aws::error_code_for(type, "ecs").value_or(ErrorCode::kClient);
+  ErrorCode code = aws::error_code_for(type, service).value_or(ErrorCode::kClient);
   if (code == ErrorCode::kInternal) code = ErrorCode::kClient;  // a 4xx is never a server fault
   return Error{code, doing + " " + type + ": " + message};
 }
 
 }  // namespace
 
-EcsClient::EcsClient(EcsClientOptions options, const Clock& clock)
+AwsJsonClient::AwsJsonClient(AwsJsonClientOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock), transport_(transport_options(options_)) {}
 
-Result<boost::json::object> EcsClient::call(std::string_view operation,
-                                            const boost::json::object& input) {
+Result<boost::json::object> AwsJsonClient::call(std::string_view operation,
+                                                const boost::json::object& input) {
   auto target = oci::url_target(options_.endpoint);
   if (!target) return std::unexpected(target.error());
+  const AwsJsonService& service = options_.service;
   std::string body = boost::json::serialize(input);
   aws::SignableRequest signable{"POST", target->path, {}, body};
-  signable.headers = {{"Host", target->host},
-                      {"Content-Type", "application/x-amz-json-1.1"},
-                      {"X-Amz-Target", std::string(kTargetPrefix) + std::string(operation)}};
+  signable.headers = {
+      {"Host", target->host},
+      {"Content-Type", "application/x-amz-json-1.1"},
+      {"X-Amz-Target", std::string(service.target_prefix) + std::string(operation)}};
   const auto& credentials = options_.credentials;
   if (!credentials.session_token.empty()) {
     signable.headers.emplace_back("X-Amz-Security-Token", credentials.session_token);
   }
   aws::sign_request(signable, credentials.access_key_id, credentials.secret_access_key,
-                    credentials.region, "ecs", clock_.now());
+                    credentials.region, service.signing_name, clock_.now());
 
   oci::HttpRequest request = oci::make_request("POST", options_.endpoint);
   request.headers = std::move(signable.headers);
@@ -66,7 +67,9 @@ Result<boost::json::object> EcsClient::call(std::string_view operation,
   request.cancel = options_.cancel;
   auto response = transport_.perform(request);
   if (!response) return std::unexpected(std::move(response.error()).context(operation));
-  if (response->status != 200) return std::unexpected(answer_error(*response, operation));
+  if (response->status != 200) {
+    return std::unexpected(answer_error(*response, operation, service.signing_name));
+  }
   boost::system::error_code ec;
   auto output = boost::json::parse(response->body, ec);
   if (ec || !output.is_object()) {
