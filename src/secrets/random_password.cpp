@@ -70,7 +70,9 @@ Result<std::string> random_password(const PasswordOptions& options,
   include(options.exclude_uppercase, kUppercase);
   include(options.exclude_numbers, kNumbers);
   include(options.exclude_punctuation, kPunctuation);
-  include(!options.include_space, " ");
+  // The space may appear but is not a type RequireEachIncludedType demands (AWS's four are
+  // lower case, upper case, digits and punctuation).
+  std::string optional = options.include_space ? " " : "";
   if (classes.empty()) {
     return invalid(
         "The options exclude every character: include at least one class of characters that "
@@ -83,7 +85,7 @@ Result<std::string> random_password(const PasswordOptions& options,
                    " included character types: make it longer, or set "
                    "RequireEachIncludedType to false.");
   }
-  std::string all;
+  std::string all = optional;
   for (const auto& characters : classes) all += characters;
   Draw draw(random_bytes);
   std::string password;

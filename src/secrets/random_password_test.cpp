@@ -39,7 +39,7 @@ TEST(RandomPassword, EveryIncludedClassAppearsAndExclusionsHold) {
 
 TEST(RandomPassword, SpaceOnlyWhenIncluded) {
   PasswordOptions options;
-  options.length = 200;
+  options.length = 4096;  // a space is missing from one with probability (94/95)^4096 < 1e-18
   auto without_space = random_password(options, real_bytes);
   ASSERT_TRUE(without_space);
   EXPECT_EQ(without_space->find(' '), std::string::npos);
@@ -47,6 +47,13 @@ TEST(RandomPassword, SpaceOnlyWhenIncluded) {
   auto with_space = random_password(options, real_bytes);
   ASSERT_TRUE(with_space);
   EXPECT_NE(with_space->find(' '), std::string::npos);
+  // The space is allowed, not required: four characters still cover the four required types.
+  options.length = 4;
+  auto short_one = random_password(options, real_bytes);
+  ASSERT_TRUE(short_one) << short_one.error().message;
+  EXPECT_TRUE(has(*short_one, ::islower) && has(*short_one, ::isupper) &&
+              has(*short_one, ::isdigit) && has(*short_one, ::ispunct))
+      << *short_one;
 }
 
 TEST(RandomPassword, DrawsAreUnbiasedByRejection) {

@@ -90,10 +90,12 @@ const SecretVersion* Secret::find_stage(std::string_view stage) const {
 }
 
 void Secret::add_version(SecretVersion version) {
+  // A version that is given AWSPREVIOUS itself keeps it: the old current one then gets none.
+  bool previous_given = version.has_stage(kPreviousStage);
   for (const auto& stage : version.stages) {
     std::string previous_current;
     take_stage(versions, stage, stage == kCurrentStage ? &previous_current : nullptr);
-    if (previous_current.empty()) continue;
+    if (previous_current.empty() || previous_given) continue;
     take_stage(versions, kPreviousStage, nullptr);
     for (auto& old : versions) {
       if (old.id == previous_current) old.stages.emplace_back(kPreviousStage);

@@ -11,6 +11,7 @@
 #include "common/crypto.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "common/log.hpp"
 #include "secrets/random_password.hpp"
 
 namespace wharf::secrets {
@@ -342,14 +343,13 @@ Result<Secret*> SecretsApi::find(const Context& context, std::string_view secret
   if (arn->region != context.region || arn->account != context.account_id) return not_found();
   std::string_view name =
       std::string_view(arn->resource).substr(std::string_view("secret:").size());
-  // A full ARN ends in the random suffix; a partial one is just the name.
-  auto by_name = secrets.find(name);
-  if (by_name != secrets.end()) return visible(by_name);
+  // A full ARN ends in the random suffix; a partial one is just the name. The full ARN wins:
+  // "app-Ab12Cd" may also be the name of another secret.
   if (name.size() > 7 && name[name.size() - 7] == '-') {
     auto suffixed = secrets.find(name.substr(0, name.size() - 7));
     if (suffixed != secrets.end() && suffixed->second.arn == secret_id) return visible(suffixed);
   }
-  return not_found();
+  return visible(secrets.find(name));
 }
 
 Result<const SecretVersion*> SecretsApi::select_version(const Secret& secret,
@@ -397,6 +397,13 @@ void SecretsApi::commit_then_reply(std::vector<store::Mutation> mutations, bj::o
                 });
 }
 
+void SecretsApi::record_access(std::vector<store::Mutation> mutations) {
+  if (mutations.empty()) return;
+  store_.commit(std::move(mutations), [](Status status) {
+    if (!status) spdlog::warn("recording a secret's last access: {}", status.error().message);
+  });
+}
+
 store::Mutation SecretsApi::put(const std::string& region, const Secret& secret) {
   return {kSecretKind, region + "/" + secret.name, secret_to_store(secret)};
 }
@@ -430,7 +437,11 @@ void SecretsApi::create_secret(const Context& context, const Input& input, Reply
     }
     auto retry = token.empty() ? Result<bool>(false) : is_retry(secret, token, *value);
     if (retry && *retry) {
-      return reply(bj::object{{"ARN", secret.arn}, {"Name", secret.name}, {"VersionId", token}});
+      mutations.push_back(put(context.region, secret));  // answered once the original is durable
+      return commit_then_reply(
+          std::move(mutations),
+          bj::object{{"ARN", secret.arn}, {"Name", secret.name}, {"VersionId", token}},
+          std::move(reply));
     }
     return reply(
         already_exists("The operation failed because the secret " + name + " already exists."));
@@ -473,7 +484,8 @@ void SecretsApi::get_secret_value(const Context& context, const Input& input, Re
   if (!version) return reply(std::unexpected(version.error()));
   bj::object output = value_to_wire(**secret, **version);
   if (touch(**secret)) mutations.push_back(put(context.region, **secret));
-  commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+  record_access(std::move(mutations));
+  reply(std::move(output));
 }
 
 void SecretsApi::batch_get_secret_value(const Context& context, const Input& input, Reply reply) {
@@ -481,6 +493,11 @@ void SecretsApi::batch_get_secret_value(const Context& context, const Input& inp
   const auto* filters = json::get_array(input, "Filters");
   if ((ids == nullptr) == (filters == nullptr)) {
     return reply(invalid("Give either SecretIdList or Filters, not both and not neither."));
+  }
+  if (ids != nullptr && (input.contains("MaxResults") || input.contains("NextToken"))) {
+    return reply(
+        invalid("MaxResults and NextToken page a listing by Filters; with SecretIdList "
+                "every secret named is answered at once."));
   }
   if (ids != nullptr && ids->size() > kMaxBatchIds) {
     return reply(
@@ -540,7 +557,8 @@ void SecretsApi::batch_get_secret_value(const Context& context, const Input& inp
   }
   output["SecretValues"] = std::move(values);
   output["Errors"] = std::move(errors);
-  commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+  record_access(std::move(mutations));
+  reply(std::move(output));
 }
 
 void SecretsApi::put_secret_value(const Context& context, const Input& input, Reply reply) {
@@ -563,10 +581,13 @@ void SecretsApi::put_secret_value(const Context& context, const Input& input, Re
     if (!retry) return reply(std::unexpected(retry.error()));
     if (*retry) {
       const SecretVersion* version = (*secret)->find_version(token);
-      return reply(bj::object{{"ARN", (*secret)->arn},
-                              {"Name", (*secret)->name},
-                              {"VersionId", token},
-                              {"VersionStages", json::strings_array(version->stages)}});
+      mutations.push_back(put(context.region, **secret));  // answered once the original is durable
+      return commit_then_reply(std::move(mutations),
+                               bj::object{{"ARN", (*secret)->arn},
+                                          {"Name", (*secret)->name},
+                                          {"VersionId", token},
+                                          {"VersionStages", json::strings_array(version->stages)}},
+                               std::move(reply));
     }
   }
   TimePoint now = clock_.now();
@@ -600,7 +621,8 @@ void SecretsApi::update_secret(const Context& context, const Input& input, Reply
     if (!retry) return reply(std::unexpected(retry.error()));
     if (*retry) {
       output["VersionId"] = token;
-      return reply(std::move(output));
+      mutations.push_back(put(context.region, target));  // answered once the original is durable
+      return commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
     }
   }
   TimePoint now = clock_.now();

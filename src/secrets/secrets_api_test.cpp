@@ -237,11 +237,37 @@ TEST_F(SecretsApiTest, ScheduledDeletionRestoreAndExpiry) {
   expect_error("GetSecretValue", {{"SecretId", "old"}}, "InvalidRequestException");
   clock_.advance(std::chrono::days(2));
   expect_error("DescribeSecret", {{"SecretId", "old"}}, "ResourceNotFoundException");
-  // The name is free again, and the old record is gone from the store too.
+  // The next write in the region removes the expired record from the store too.
+  ok("CreateSecret", {{"Name", "other"}, {"SecretString", "y"}});
+  auto records = store_->load("secretsmanager.secret");
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].key, "us-east-1/other");
+  // The name is free again.
   ok("CreateSecret", {{"Name", "old"}, {"SecretString", "new"}});
   close();
   open();
   EXPECT_EQ(value_of("old"), "new");
+}
+
+TEST_F(SecretsApiTest, AFullArnNamesItsOwnSecretEvenWhenANameLooksLikeIt) {
+  std::string arn(
+      ok("CreateSecret", {{"Name", "app"}, {"SecretString", "mine"}})["ARN"].as_string());
+  std::string suffixed_name = "app" + arn.substr(arn.rfind('-'));
+  ok("CreateSecret", {{"Name", suffixed_name}, {"SecretString", "other"}});
+  EXPECT_EQ(value_of(arn), "mine");
+  EXPECT_EQ(value_of(suffixed_name), "other");
+}
+
+TEST_F(SecretsApiTest, AVersionGivenAwsPreviousKeepsItAlone) {
+  ok("CreateSecret", {{"Name", "p"}, {"SecretString", "v1"}, {"ClientRequestToken", kToken1}});
+  ok("PutSecretValue", {{"SecretId", "p"},
+                        {"SecretString", "v2"},
+                        {"ClientRequestToken", kToken2},
+                        {"VersionStages", bj::array{"AWSPREVIOUS", "AWSCURRENT"}}});
+  auto stages = ok("DescribeSecret", {{"SecretId", "p"}})["VersionIdsToStages"].as_object();
+  EXPECT_EQ(stages.size(), 1u) << bj::serialize(stages);
+  EXPECT_EQ(stages.at(kToken2), (bj::array{"AWSPREVIOUS", "AWSCURRENT"}));
 }
 
 TEST_F(SecretsApiTest, ForceDeleteRemovesAtOnce) {
@@ -336,6 +362,8 @@ TEST_F(SecretsApiTest, BatchGetSecretValueReportsEachSecret) {
   ASSERT_EQ(batch["Errors"].as_array().size(), 1u);
   EXPECT_EQ(batch["Errors"].as_array()[0].as_object().at("ErrorCode"), "ResourceNotFoundException");
   expect_error("BatchGetSecretValue", {}, "InvalidParameterException", "SecretIdList or Filters");
+  expect_error("BatchGetSecretValue", {{"SecretIdList", bj::array{"one"}}, {"MaxResults", 1}},
+               "InvalidParameterException", "page a listing by Filters");
   auto filtered = ok("BatchGetSecretValue",
                      {{"Filters", bj::array{bj::object{{"Key", "name"}, {"Values", {"tw"}}}}}});
   EXPECT_EQ(filtered["SecretValues"].as_array().size(), 1u);

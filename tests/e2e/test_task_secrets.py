@@ -57,8 +57,10 @@ class TaskSecretsTest(AgentTestCase):
         # Never pulled with credentials, so never in the agent's cache either: the agent's
         # default pull behaviour falls back to a cached image when a pull fails, as ECS's does.
         cls.unpulled_image = f"{cls.registry.host}/private/unpulled:1"
+        cls.by_name_image = f"{cls.registry.host}/private/by-name:1"
         env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-        for image, cmd in ((cls.private_image, "sh"), (cls.unpulled_image, "true")):
+        for image, cmd in ((cls.private_image, "sh"), (cls.unpulled_image, "true"),
+                           (cls.by_name_image, "false")):
             subprocess.run([WHARF, "image", "import", rootfs, image, "--cmd", cmd,
                             "--username", USER, "--password-stdin"], input=PASSWORD + "\n",
                            env=env, text=True, check=True, capture_output=True, timeout=120)
@@ -79,8 +81,10 @@ class TaskSecretsTest(AgentTestCase):
         # By ARN, as ECS users write it, and by name.
         self.assertEqual(self.output_of_run(self.private_task(arn), "main"),
                          "pulled with a password\n")
-        self.assertEqual(self.output_of_run(self.private_task("registry/alice"), "main"),
-                         "pulled with a password\n")
+        # A different image, so that the pull cannot fall back to a cached one.
+        self.assertEqual(self.output_of_run(
+            self.private_task("registry/alice", image=self.by_name_image), "main"),
+            "pulled with a password\n")
 
         # The agent advertises the capability, so the server places such tasks on it.
         attributes = self.ecs.describe_container_instances(
