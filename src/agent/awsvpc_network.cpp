@@ -98,12 +98,6 @@ Status validate_spec(const AwsvpcOptions& options, const AwsvpcSpec& spec) {
   return validate_ingress(spec.ingress);
 }
 
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 std::string netns_name(const AwsvpcOptions& options, std::string_view id) {
   return options.netns_prefix + std::string(id);
 }
@@ -119,7 +113,7 @@ AwsvpcEndpoint endpoint_for(const AwsvpcOptions& options, const AwsvpcSpec& spec
   }
   std::uint32_t address = *parse_ipv4(spec.ip);
   endpoint.ip = format_ipv4(address);
-  endpoint.mac = spec.mac.empty() ? mac_for_address(address) : lowercase(spec.mac);
+  endpoint.mac = spec.mac.empty() ? mac_for_address(address) : lower(spec.mac);
   endpoint.ingress = spec.ingress;
   return endpoint;
 }

@@ -23,6 +23,7 @@
 
 #include "agent/files.hpp"
 #include "common/json.hpp"
+#include "common/text.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -695,16 +696,6 @@ Result<bj::object> make_runtime_spec(const BundleInput& input) {
 // ---- users ----
 
 namespace {
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto at = text.find(separator);
-    parts.push_back(text.substr(0, at));
-    if (at == std::string_view::npos) return parts;
-    text.remove_prefix(at + 1);
-  }
-}
 
 std::optional<std::uint32_t> parse_id(std::string_view text) {
   std::uint32_t id = 0;

@@ -6,22 +6,13 @@
 #include <map>
 
 #include "common/json.hpp"
+#include "common/text.hpp"
 
 namespace wharf::agent {
 
 namespace bj = boost::json;
 
 namespace {
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> fields;
-  for (std::size_t start = 0;;) {
-    std::size_t end = text.find(separator, start);
-    fields.push_back(text.substr(start, end - start));
-    if (end == std::string_view::npos) return fields;
-    start = end + 1;
-  }
-}
 
 // ARN fields before the resource: arn:partition:service:region:account.
 constexpr std::size_t kArnPrefixFields = 5;

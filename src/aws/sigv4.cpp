@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/crypto.hpp"
+#include "common/text.hpp"
 
 namespace wharf::aws {
 namespace {
@@ -29,12 +30,6 @@ char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return ascii_lower(x) == ascii_lower(y);
@@ -49,16 +44,6 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
   return text;
-}
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto found = text.find(separator);
-    parts.push_back(text.substr(0, found));
-    if (found == std::string_view::npos) return parts;
-    text.remove_prefix(found + 1);
-  }
 }
 
 std::string join(const std::vector<std::string>& parts, char separator) {

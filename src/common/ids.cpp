@@ -14,24 +14,24 @@ std::string new_uuid() {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-std::string new_hex_id() { return to_hex(random_bytes(16)); }
+std::string new_hex_id() {
+  return to_hex(random_bytes(16));
+}
 
-namespace {
-std::string random_from(std::string_view alphabet, std::size_t count) {
+std::string random_characters(std::string_view alphabet, std::size_t count) {
   std::string bytes = random_bytes(count);
   std::string out;
   out.reserve(count);
   for (unsigned char byte : bytes) out.push_back(alphabet[byte % alphabet.size()]);
   return out;
 }
-}  // namespace
 
 std::string new_access_key_id() {
-  return "AKIA" + random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
+  return "AKIA" + random_characters("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
 }
 
 std::string new_secret_access_key() {
-  return random_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40);
+  return random_characters("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40);
 }
 
 }  // namespace wharf

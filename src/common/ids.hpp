@@ -1,7 +1,9 @@
 // Identifiers: request ids, task ids, generated access keys.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace wharf {
 
@@ -13,5 +15,7 @@ std::string new_hex_id();
 std::string new_access_key_id();
 // A 40-character secret access key.
 std::string new_secret_access_key();
+// `count` characters drawn from `alphabet` (at most 256 characters long).
+std::string random_characters(std::string_view alphabet, std::size_t count);
 
 }  // namespace wharf

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cctype>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace wharf {
 
@@ -12,6 +14,25 @@ inline std::string_view trim(std::string_view text) {
   while (!text.empty() && blank(text.front())) text.remove_prefix(1);
   while (!text.empty() && blank(text.back())) text.remove_suffix(1);
   return text;
+}
+
+// `text` in ASCII lower case.
+inline std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The parts of `text` between `separator`s, empty ones included: "a::b" → {"a", "", "b"}, and
+// "" → {""}.
+inline std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    auto at = text.find(separator);
+    parts.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return parts;
+    text.remove_prefix(at + 1);
+  }
 }
 
 }  // namespace wharf

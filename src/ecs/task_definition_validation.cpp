@@ -203,13 +203,6 @@ bool is_all_digits(std::string_view text) {
   return !text.empty() && std::ranges::all_of(text, is_digit);
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(),
-                         [](char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // POSIX absolute paths, plus Windows drive paths ("C:\data") for Windows container instances.
 bool is_absolute_path(std::string_view path) {
   if (path.starts_with('/')) return true;

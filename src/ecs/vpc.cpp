@@ -9,6 +9,7 @@
 
 #include "common/crypto.hpp"
 #include "common/json.hpp"
+#include "common/text.hpp"
 #include "ecs/state.hpp"
 
 namespace wharf::ecs {
@@ -37,13 +38,6 @@ std::optional<int64_t> parse_integer(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 // One single-source rule as AWS words it in errors.

@@ -3,18 +3,14 @@
 
 #include <cctype>
 
+#include "common/text.hpp"
+
 namespace wharf::oci {
 namespace {
 
 bool is_tchar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 class Parser {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/text.hpp"
+
 namespace wharf::scheduler {
 
 namespace {
@@ -205,13 +207,6 @@ int compare_ordered(std::string_view value, std::string_view arg) {
   }
   const int order = value.compare(arg);
   return order == 0 ? 0 : (order < 0 ? -1 : 1);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 bool is_word_char(char c) {

@@ -12,6 +12,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "secrets/random_password.hpp"
 
 namespace wharf::secrets {
@@ -60,11 +61,7 @@ Status check_name(std::string_view name) {
 
 // AWS appends a hyphen and six random characters to the name in a secret's ARN.
 std::string arn_suffix() {
-  std::string suffix = "-";
-  for (unsigned char byte : random_bytes(6)) {
-    suffix.push_back(kSuffixCharacters[byte % kSuffixCharacters.size()]);
-  }
-  return suffix;
+  return "-" + random_characters(kSuffixCharacters, 6);
 }
 
 // The value a Create/Put/UpdateSecret carries, if any.
@@ -146,13 +143,6 @@ Result<bool> is_retry(const Secret& secret, std::string_view token, const GivenV
   return already_exists(
       "You can't modify an existing version, you can only create a new version: give a new "
       "ClientRequestToken.");
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char character) { return std::tolower(character); });
-  return out;
 }
 
 // The lower-case runs of letters and digits in `text`, as the "all" filter compares them.
