@@ -8,12 +8,13 @@
 namespace wharf::aws {
 
 namespace {
-Error bad_token(std::string_view member = "nextToken") {
-  std::string name(member);
+Error bad_token(const PageMembers& members = {}) {
+  std::string name(members.next_token);
   return Error{ErrorCode::kInvalidParameter,
                "Invalid " + name + ": pass the " + name +
                    " returned by the previous call of the same operation with the same filters, "
-                   "within 24 hours."};
+                   "within 24 hours.",
+               std::string(members.bad_token_type)};
 }
 }  // namespace
 
@@ -68,9 +69,9 @@ Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
     page.max_results = static_cast<int>(max->as_int64());
   }
   if (const auto* token = input.if_contains(members.next_token); token && !token->is_null()) {
-    if (!token->is_string()) return std::unexpected(bad_token(members.next_token));
+    if (!token->is_string()) return std::unexpected(bad_token(members));
     auto after = tokens.redeem(scope, token->as_string(), now);
-    if (!after) return std::unexpected(bad_token(members.next_token));
+    if (!after) return std::unexpected(bad_token(members));
     page.after = std::move(*after);
   }
   return page;

@@ -38,10 +38,12 @@ struct PageRequest {
 };
 
 // The request members that carry the page size and the token: ECS and ECR spell them
-// maxResults/nextToken, Secrets Manager MaxResults/NextToken.
+// maxResults/nextToken, Secrets Manager MaxResults/NextToken. A bad token is an
+// InvalidParameterException unless `bad_token_type` names the service's own exception.
 struct PageMembers {
   std::string_view max_results = "maxResults";
   std::string_view next_token = "nextToken";
+  std::string_view bad_token_type = {};
 };
 
 // Reads maxResults (absent → default_max; outside [1, limit] → InvalidParameterException) and

@@ -27,9 +27,6 @@ struct SecretVersion {
   TimePoint created;
 
   bool has_stage(std::string_view stage) const;
-  bool same_value(const SecretVersion& other) const {
-    return string_value == other.string_value && binary_base64 == other.binary_base64;
-  }
 };
 
 using SecretTags = std::vector<std::pair<std::string, std::string>>;

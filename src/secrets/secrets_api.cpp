@@ -124,10 +124,20 @@ Status merge_tags(SecretTags& tags, const SecretTags& added) {
   return {};
 }
 
-SecretVersion new_version(const GivenValue& value, std::string id, std::vector<std::string> stages,
-                          TimePoint now) {
-  return SecretVersion{std::move(id), value.string_value, value.binary_base64, std::move(stages),
-                       now};
+// Adds the given value as a new version with `stages`, its id the ClientRequestToken or a new
+// UUID, and returns the id.
+std::string add_given_version(Secret& secret, const GivenValue& value, const std::string& token,
+                              std::vector<std::string> stages, TimePoint now) {
+  std::string id = token.empty() ? new_uuid() : token;
+  secret.add_version(
+      SecretVersion{id, value.string_value, value.binary_base64, std::move(stages), now});
+  return id;
+}
+
+// A secret whose recovery window has passed: gone for every reader, its record removed by the
+// next write in its region.
+bool gone(const Secret& secret, TimePoint now) {
+  return secret.deletion_date && *secret.deletion_date <= now;
 }
 
 bool same_value(const SecretVersion& version, const GivenValue& value) {
@@ -229,30 +239,23 @@ std::vector<const Secret*> sorted(std::vector<const Secret*> secrets, const bj::
   return secrets;
 }
 
-// Where a listing resumes: just after the item whose key the page token holds.
-template <typename Item, typename KeyOf>
-std::size_t resume_index(const std::vector<Item>& items, const aws::PageRequest& page,
-                         KeyOf key_of) {
-  if (!page.after) return 0;
-  for (std::size_t item_idx = 0; item_idx < items.size(); ++item_idx) {
-    if (key_of(items[item_idx]) == *page.after) return item_idx + 1;
+// Emits the page's share of `items`: those after the one whose key the page token holds, at
+// most max_results of them. Returns the key the next page starts after, when there is one.
+template <typename Item, typename KeyOf, typename Emit>
+std::optional<std::string> emit_page(const std::vector<Item>& items, const aws::PageRequest& page,
+                                     KeyOf key_of, Emit emit) {
+  std::size_t start = 0;
+  if (page.after) {
+    while (start < items.size() && key_of(items[start]) != *page.after) ++start;
+    start = std::min(start + 1, items.size());
   }
-  return items.size();
+  std::size_t end = std::min(items.size(), start + static_cast<std::size_t>(page.max_results));
+  for (std::size_t item_idx = start; item_idx < end; ++item_idx) emit(items[item_idx]);
+  if (end == items.size()) return std::nullopt;
+  return key_of(items[end - 1]);
 }
 
-constexpr aws::PageMembers kPageMembers{"MaxResults", "NextToken"};
-
-// Secrets Manager calls a bad NextToken InvalidNextTokenException.
-Result<aws::PageRequest> read_page(const aws::PageTokens& tokens, TimePoint now,
-                                   const bj::object& input, std::string_view scope, int default_max,
-                                   int limit) {
-  auto page = aws::read_page_request(tokens, now, input, scope, default_max, limit, kPageMembers);
-  if (page || !input.contains("NextToken")) return page;
-  if (page.error().message.starts_with("Invalid NextToken")) {
-    return fail_as(ErrorCode::kInvalidParameter, "InvalidNextTokenException", page.error().message);
-  }
-  return page;
-}
+constexpr aws::PageMembers kPageMembers{"MaxResults", "NextToken", "InvalidNextTokenException"};
 
 }  // namespace
 
@@ -304,7 +307,7 @@ SecretsApi::Secrets& SecretsApi::region(const std::string& name,
   if (mutations == nullptr) return secrets;
   TimePoint now = clock_.now();
   for (auto secret = secrets.begin(); secret != secrets.end();) {
-    if (!secret->second.deletion_date || *secret->second.deletion_date > now) {
+    if (!gone(secret->second, now)) {
       ++secret;
       continue;
     }
@@ -318,9 +321,7 @@ Result<Secret*> SecretsApi::find(const Context& context, std::string_view secret
                                  std::vector<store::Mutation>* mutations) {
   auto& secrets = region(context.region, mutations);
   auto visible = [&](Secrets::iterator found) -> Result<Secret*> {
-    if (found == secrets.end()) return not_found();
-    const auto& deletion = found->second.deletion_date;
-    if (deletion && *deletion <= clock_.now()) return not_found();  // gone; removed at a write
+    if (found == secrets.end() || gone(found->second, clock_.now())) return not_found();
     return &found->second;
   };
   if (!looks_like_arn(secret_id)) return visible(secrets.find(secret_id));
@@ -448,9 +449,8 @@ void SecretsApi::create_secret(const Context& context, const Input& input, Reply
   secret.created = secret.last_changed = now;
   bj::object output{{"ARN", secret.arn}, {"Name", secret.name}};
   if (value->given()) {
-    std::string version_id = token.empty() ? new_uuid() : token;
-    secret.add_version(new_version(*value, version_id, {std::string(kCurrentStage)}, now));
-    output["VersionId"] = version_id;
+    output["VersionId"] =
+        add_given_version(secret, *value, token, {std::string(kCurrentStage)}, now);
   }
   mutations.push_back(put(context.region, secret));
   secrets.emplace(name, std::move(secret));
@@ -496,7 +496,7 @@ void SecretsApi::batch_get_secret_value(const Context& context, const Input& inp
   std::string scope =
       "BatchGetSecretValue\n" +
       bj::serialize(input.contains("Filters") ? input.at("Filters") : bj::value(nullptr));
-  auto page = read_page(tokens_, clock_.now(), input, scope, 20, 20);
+  auto page = aws::read_page_request(tokens_, clock_.now(), input, scope, 20, 20, kPageMembers);
   if (!page) return reply(std::unexpected(page.error()));
 
   std::lock_guard lock(mutex_);
@@ -536,14 +536,10 @@ void SecretsApi::batch_get_secret_value(const Context& context, const Input& inp
         matching.push_back(&secret);
       }
     }
-    std::size_t start = resume_index(matching, *page, [](const Secret* s) { return s->name; });
-    for (std::size_t secret_idx = start; secret_idx < matching.size(); ++secret_idx) {
-      if (values.size() == static_cast<std::size_t>(page->max_results)) {
-        output["NextToken"] = tokens_.issue(scope, matching[secret_idx - 1]->name, clock_.now());
-        break;
-      }
-      add_value(*matching[secret_idx]);
-    }
+    auto last = emit_page(
+        matching, *page, [](const Secret* secret) { return secret->name; },
+        [&](Secret* secret) { add_value(*secret); });
+    if (last) output["NextToken"] = tokens_.issue(scope, *last, clock_.now());
   }
   output["SecretValues"] = std::move(values);
   output["Errors"] = std::move(errors);
@@ -581,8 +577,7 @@ void SecretsApi::put_secret_value(const Context& context, const Input& input, Re
     }
   }
   TimePoint now = clock_.now();
-  std::string version_id = token.empty() ? new_uuid() : token;
-  (*secret)->add_version(new_version(*value, version_id, stages, now));
+  std::string version_id = add_given_version(**secret, *value, token, stages, now);
   (*secret)->last_changed = now;
   mutations.push_back(put(context.region, **secret));
   commit_then_reply(std::move(mutations),
@@ -619,9 +614,8 @@ void SecretsApi::update_secret(const Context& context, const Input& input, Reply
   if (auto description = json::get_string(input, "Description")) target.description = *description;
   if (auto key = json::get_string(input, "KmsKeyId")) target.kms_key_id = *key;
   if (new_value) {
-    std::string version_id = token.empty() ? new_uuid() : token;
-    target.add_version(new_version(*value, version_id, {std::string(kCurrentStage)}, now));
-    output["VersionId"] = version_id;
+    output["VersionId"] =
+        add_given_version(target, *value, token, {std::string(kCurrentStage)}, now);
   }
   target.last_changed = now;
   mutations.push_back(put(context.region, target));
@@ -635,28 +629,23 @@ void SecretsApi::list_secrets(const Context& context, const Input& input, Reply 
                       json::string_or(input, "SortBy", "") + "\n" +
                       json::string_or(input, "SortOrder", "") + "\n" +
                       (filters ? bj::serialize(*filters) : "");
-  auto page = read_page(tokens_, clock_.now(), input, scope, 100, 100);
+  auto page = aws::read_page_request(tokens_, clock_.now(), input, scope, 100, 100, kPageMembers);
   if (!page) return reply(std::unexpected(page.error()));
 
   std::lock_guard lock(mutex_);
   TimePoint now = clock_.now();
   std::vector<const Secret*> matching;
   for (const auto& [name, secret] : region(context.region)) {
-    if (secret.deletion_date && *secret.deletion_date <= now) continue;
-    if (secret.deleted && !include_deleted) continue;
+    if (gone(secret, now) || (secret.deleted && !include_deleted)) continue;
     if (matches_filters(secret, filters, context.region)) matching.push_back(&secret);
   }
   auto ordered = sorted(std::move(matching), input);
   bj::array list;
   bj::object output;
-  std::size_t start = resume_index(ordered, *page, [](const Secret* s) { return s->arn; });
-  for (std::size_t secret_idx = start; secret_idx < ordered.size(); ++secret_idx) {
-    if (list.size() == static_cast<std::size_t>(page->max_results)) {
-      output["NextToken"] = tokens_.issue(scope, ordered[secret_idx - 1]->arn, now);
-      break;
-    }
-    list.push_back(list_entry_to_wire(*ordered[secret_idx]));
-  }
+  auto last = emit_page(
+      ordered, *page, [](const Secret* secret) { return secret->arn; },
+      [&](const Secret* secret) { list.push_back(list_entry_to_wire(*secret)); });
+  if (last) output["NextToken"] = tokens_.issue(scope, *last, now);
   output["SecretList"] = std::move(list);
   reply(std::move(output));
 }
@@ -665,7 +654,7 @@ void SecretsApi::list_secret_version_ids(const Context& context, const Input& in
   bool include_deprecated = json::get_bool(input, "IncludeDeprecated").value_or(false);
   std::string secret_id = json::string_or(input, "SecretId", "");
   std::string scope = "ListSecretVersionIds\n" + secret_id + (include_deprecated ? "\nD" : "");
-  auto page = read_page(tokens_, clock_.now(), input, scope, 100, 100);
+  auto page = aws::read_page_request(tokens_, clock_.now(), input, scope, 100, 100, kPageMembers);
   if (!page) return reply(std::unexpected(page.error()));
 
   std::lock_guard lock(mutex_);
@@ -677,17 +666,14 @@ void SecretsApi::list_secret_version_ids(const Context& context, const Input& in
   }
   bj::array list;
   bj::object output{{"ARN", (*secret)->arn}, {"Name", (*secret)->name}};
-  std::size_t start = resume_index(versions, *page, [](const SecretVersion* v) { return v->id; });
-  for (std::size_t version_idx = start; version_idx < versions.size(); ++version_idx) {
-    if (list.size() == static_cast<std::size_t>(page->max_results)) {
-      output["NextToken"] = tokens_.issue(scope, versions[version_idx - 1]->id, clock_.now());
-      break;
-    }
-    const SecretVersion& version = *versions[version_idx];
-    list.push_back(bj::object{{"VersionId", version.id},
-                              {"VersionStages", json::strings_array(version.stages)},
-                              {"CreatedDate", epoch_seconds(version.created)}});
-  }
+  auto last = emit_page(
+      versions, *page, [](const SecretVersion* version) { return version->id; },
+      [&](const SecretVersion* version) {
+        list.push_back(bj::object{{"VersionId", version->id},
+                                  {"VersionStages", json::strings_array(version->stages)},
+                                  {"CreatedDate", epoch_seconds(version->created)}});
+      });
+  if (last) output["NextToken"] = tokens_.issue(scope, *last, clock_.now());
   output["Versions"] = std::move(list);
   reply(std::move(output));
 }
