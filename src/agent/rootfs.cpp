@@ -308,6 +308,28 @@ std::vector<fs::path> parse_mount_points(std::string_view mountinfo) {
   return points;
 }
 
+namespace {
+
+struct MountBeneath {
+  fs::path point;
+  fs::path relative;  // to the directory it is beneath
+};
+
+// The mounts strictly beneath `dir`, in mountinfo's order (a mount after the one it sits on).
+Result<std::vector<MountBeneath>> mounts_beneath(const fs::path& dir) {
+  auto mountinfo = read_text_file("/proc/self/mountinfo");
+  if (!mountinfo) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
+  std::vector<MountBeneath> beneath;
+  for (fs::path& point : parse_mount_points(*mountinfo)) {
+    fs::path relative = point.lexically_relative(dir);
+    if (relative.empty() || *relative.begin() == "." || *relative.begin() == "..") continue;
+    beneath.push_back({std::move(point), std::move(relative)});
+  }
+  return beneath;
+}
+
+}  // namespace
+
 Result<bool> open_run_dir(const Layout& layout) {
   const fs::path& dir = layout.run_dir();
   std::error_code error;
@@ -328,12 +350,9 @@ Result<bool> close_run_dir(const Layout& layout) {
   const fs::path& dir = layout.run_dir();
   std::error_code error;
   if (!fs::is_empty(layout.runtime_state_dir(), error) && !error) return false;
-  auto mountinfo = read_text_file("/proc/self/mountinfo");
-  if (!mountinfo) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
-  for (const fs::path& point : parse_mount_points(*mountinfo)) {
-    fs::path relative = point.lexically_relative(dir);
-    if (!relative.empty() && *relative.begin() != ".." && relative != ".") return false;
-  }
+  auto beneath = mounts_beneath(dir);
+  if (!beneath) return std::unexpected(beneath.error());
+  if (!beneath->empty()) return false;
   if (is_mount_point(dir) && umount2(dir.c_str(), UMOUNT_NOFOLLOW) != 0) {
     if (errno == EBUSY) return false;  // a process works in it
     return std::unexpected(system_error("unmounting " + dir.string()));
@@ -344,21 +363,19 @@ Result<bool> close_run_dir(const Layout& layout) {
 
 Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
                                                    std::span<const ContainerRef> live) {
-  auto mountinfo = read_text_file("/proc/self/mountinfo");
-  if (!mountinfo) return fail(ErrorCode::kInternal, "cannot read /proc/self/mountinfo");
   std::error_code error;
   fs::path containers = fs::weakly_canonical(layout.run_containers_dir(), error);
   if (error) containers = layout.run_containers_dir();
+  auto beneath = mounts_beneath(containers);
+  if (!beneath) return std::unexpected(beneath.error());
 
   auto task_is_live = [&](const std::string& task_id) {
     return std::ranges::any_of(live,
                                [&](const ContainerRef& ref) { return ref.task_id == task_id; });
   };
   std::vector<fs::path> stale;
-  for (const fs::path& point : parse_mount_points(*mountinfo)) {
-    fs::path relative = point.lexically_relative(containers);
+  for (const auto& [point, relative] : *beneath) {
     auto component = relative.begin();
-    if (relative.empty() || *component == "." || *component == "..") continue;
     std::string task_id = *component++;
     if (component == relative.end()) {
       if (!task_is_live(task_id)) stale.push_back(point);

@@ -880,10 +880,9 @@ class TaskEngine::Runner {
   Result<Image*> pull(Container& container) {
     if (container.image) return &*container.image;
     std::string reference = json::string_or(container.definition, "image", "");
-    // Fetched before any pull (fetch_secrets).
-    std::optional<oci::RegistryCredentials> credentials;
-    if (container.secrets) credentials = container.secrets->registry;
-    auto image = engine_.images_.ensure(reference, credentials);
+    // The registry login comes with the secrets, fetched before any pull (fetch_secrets).
+    auto image = engine_.images_.ensure(
+        reference, container.secrets ? container.secrets->registry : std::nullopt);
     if (!image) return std::unexpected(image.error());
     if (container.image_acquired && container.image_digest != image->manifest_digest.str()) {
       release_image(container);  // a resumed task held the image its tag named before
