@@ -17,6 +17,7 @@
 #include "agent/test_layers.hpp"
 #include "common/crypto.hpp"
 #include "http/server.hpp"
+#include "oci/fake_registry_testing.hpp"
 #include "oci/image_builder.hpp"
 
 namespace wharf::agent {
@@ -89,73 +90,6 @@ TEST(DesiredStateTest, StubsStandForWhatTheAgentWasToldBefore) {
 std::string read_file(const fs::path& path) {
   return read_text_file(path).value_or("");
 }
-
-// A registry serving one image as web:latest, only to clients that log in with `login`
-// ("user:password") when one is set. It keeps the Authorization header of every request.
-class FakeRegistry final : public http::Handler {
- public:
-  FakeRegistry(const oci::BuiltImage& image, std::string login)
-      : image_(image),
-        login_(std::move(login)),
-        blobs_{{image.config.digest.str(), read_file(image.config.path)},
-               {image.layer.digest.str(), read_file(image.layer.path)}} {}
-
-  void handle(http::Request&& request, http::Responder respond) override {
-    std::string authorization(request[http::beast_http::field::authorization]);
-    {
-      std::lock_guard lock(mutex_);
-      authorizations_.push_back(authorization);
-    }
-    if (!login_.empty() && authorization != "Basic " + base64_encode(login_)) {
-      auto refused =
-          http::make_response(request, http::beast_http::status::unauthorized,
-                              R"({"errors": [{"code": "UNAUTHORIZED"}]})", "application/json");
-      refused.set(http::beast_http::field::www_authenticate, R"(Basic realm="fake")");
-      return respond(std::move(refused));
-    }
-    respond(route(request));
-  }
-
-  std::vector<std::string> authorizations() {
-    std::lock_guard lock(mutex_);
-    return authorizations_;
-  }
-
- private:
-  http::Reply route(const http::Request& request) {
-    std::string path(request.target());
-    if (path == "/v2/") return found(request, "{}", "application/json");
-    if (path == "/v2/web/manifests/latest" ||
-        path == "/v2/web/manifests/" + image_.manifest_digest.str()) {
-      http::Reply reply = found(request, image_.manifest, image_.manifest_media_type);
-      reply.response.set("Docker-Content-Digest", image_.manifest_digest.str());
-      return reply;
-    }
-    std::string blobs = "/v2/web/blobs/";
-    if (path.starts_with(blobs)) {
-      auto blob = blobs_.find(path.substr(blobs.size()));
-      if (blob != blobs_.end()) return found(request, blob->second, "application/octet-stream");
-    }
-    return http::make_response(request, http::beast_http::status::not_found,
-                               R"({"errors": [{"code": "MANIFEST_UNKNOWN"}]})", "application/json");
-  }
-
-  static http::Reply found(const http::Request& request, std::string body,
-                           std::string_view content_type) {
-    auto response =
-        http::make_response(request, http::beast_http::status::ok, std::move(body), content_type);
-    if (request.method() != http::beast_http::verb::head) return response;
-    response.content_length(response.body().size());
-    response.body().clear();
-    return http::Reply::header_only(std::move(response));
-  }
-
-  const oci::BuiltImage& image_;
-  const std::string login_;
-  const std::map<std::string, std::string> blobs_;  // by digest
-  std::mutex mutex_;
-  std::vector<std::string> authorizations_;
-};
 
 // A runtime that starts nothing: it keeps the config.json of every bundle it is asked to run,
 // then refuses, so a task stops right after its first container's bundle is written.
@@ -262,8 +196,8 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     DataDirTest::TearDown();
   }
 
-  // Serves a one-layer image as <host>/web:latest; with `login`, only to that login.
-  void start_registry(std::string login = "") {
+  // Serves a one-layer image as <host>/web:latest; with a `password`, only to alice with it.
+  void start_registry(std::string password = "") {
     fs::path tree = root_ / "tree";
     fs::create_directories(tree / "bin");
     std::ofstream(tree / "bin/app") << "#!/bin/sh\n";
@@ -273,9 +207,15 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     options.temp_parent = root_;
     auto built = oci::build_image(tree, options);
     ASSERT_TRUE(built) << built.error().message;
-    image_.emplace(std::move(*built));
-    registry_.emplace(*image_, std::move(login));
-    auto server = http::Server::start(http::ServerOptions{}, *registry_);
+    if (!password.empty()) {
+      registry_.auth = oci::testing::FakeRegistry::Auth::kBasic;
+      registry_.user = "alice";
+      registry_.password = std::move(password);
+    }
+    registry_.put_blob("web", read_file(built->config.path));
+    registry_.put_blob("web", read_file(built->layer.path));
+    registry_.put_manifest("web", built->manifest_media_type, built->manifest, "latest");
+    auto server = http::Server::start(http::ServerOptions{}, registry_);
     ASSERT_TRUE(server) << server.error().message;
     registry_server_ = std::move(*server);
     image_reference_ = "127.0.0.1:" + std::to_string(registry_server_->port()) + "/web:latest";
@@ -360,8 +300,7 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
   std::unique_ptr<ImageStore> images_;
   BundleKeepingRuntime runtime_;
   FakeSecrets secrets_;
-  std::optional<oci::BuiltImage> image_;
-  std::optional<FakeRegistry> registry_;
+  oci::testing::FakeRegistry registry_;
   std::unique_ptr<http::Server> registry_server_;
   std::string image_reference_ = "127.0.0.1:1/web:latest";  // nothing listens there
   std::unique_ptr<TaskEngine> engine_;
@@ -371,7 +310,7 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
 
 TEST_F(TaskEngineSecretsTest, RepositoryCredentialsLogInToTheRegistry) {
   if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
-  start_registry("alice:" + std::string(kPassword));
+  start_registry(std::string(kPassword));
   std::string parameter = std::string(kSecretArn) + "registry-AbCdEf";
   secrets_.put(parameter,
                R"({"username": "alice", "password": ")" + std::string(kPassword) + R"("})");
@@ -380,7 +319,7 @@ TEST_F(TaskEngineSecretsTest, RepositoryCredentialsLogInToTheRegistry) {
   EXPECT_EQ(secrets_.asked(), std::vector<std::string>{parameter});
   // The pull succeeded (with the login), so the container got as far as the runtime.
   EXPECT_TRUE(runtime_.spec(std::string(kTaskId) + "-web").has_value()) << reason(report);
-  auto logins = registry_->authorizations();
+  auto logins = registry_.authorizations();
   EXPECT_NE(std::ranges::find(logins, "Basic " + base64_encode("alice:" + std::string(kPassword))),
             logins.end());
   EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
@@ -415,7 +354,7 @@ TEST_F(TaskEngineSecretsTest, SecretsBecomeEnvironmentVariablesThatWinOverEnviro
 // (they are never saved): it fetches them again before it starts the containers.
 TEST_F(TaskEngineSecretsTest, SecretsAreFetchedAgainAfterAnAgentRestart) {
   if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
-  start_registry("alice:" + std::string(kPassword));
+  start_registry(std::string(kPassword));
   std::string parameter = std::string(kSecretArn) + "registry";
   std::string db = std::string(kSecretArn) + "db";
   secrets_.put(parameter,
