@@ -270,6 +270,15 @@ TEST_F(SecretsApiTest, AVersionGivenAwsPreviousKeepsItAlone) {
   EXPECT_EQ(stages.at(kToken2), (bj::array{"AWSPREVIOUS", "AWSCURRENT"}));
 }
 
+TEST_F(SecretsApiTest, AReadDoesNotFailWhenItsLastAccessCannotBeRecorded) {
+  ok("CreateSecret", {{"Name", "read"}, {"SecretString", "x"}});
+  clock_.advance(std::chrono::days(1));  // a new day: the read records its access
+  store_->close();                       // every commit fails from now on
+  EXPECT_EQ(value_of("read"), "x");
+  auto batch = ok("BatchGetSecretValue", {{"SecretIdList", bj::array{"read"}}});
+  EXPECT_EQ(batch["SecretValues"].as_array().size(), 1u);
+}
+
 TEST_F(SecretsApiTest, ForceDeleteRemovesAtOnce) {
   ok("CreateSecret", {{"Name", "gone"}, {"SecretString", "x"}});
   ok("DeleteSecret", {{"SecretId", "gone"}, {"ForceDeleteWithoutRecovery", true}});
