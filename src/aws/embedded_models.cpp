@@ -26,6 +26,7 @@ WHARF_EMBED_FILE(wharf_aws_ecs_model, "ecs.json");
 WHARF_EMBED_FILE(wharf_aws_ecr_model, "ecr.json");
 WHARF_EMBED_FILE(wharf_aws_ec2_model, "ec2.json");
 WHARF_EMBED_FILE(wharf_aws_secretsmanager_model, "secretsmanager.json");
+WHARF_EMBED_FILE(wharf_aws_ssm_model, "ssm.json");
 
 extern "C" {
 extern const char wharf_aws_ecs_model_begin[];
@@ -36,6 +37,8 @@ extern const char wharf_aws_ec2_model_begin[];
 extern const char wharf_aws_ec2_model_end[];
 extern const char wharf_aws_secretsmanager_model_begin[];
 extern const char wharf_aws_secretsmanager_model_end[];
+extern const char wharf_aws_ssm_model_begin[];
+extern const char wharf_aws_ssm_model_end[];
 }
 
 namespace wharf::aws {
@@ -54,6 +57,10 @@ std::string_view embedded_ec2_model() {
 
 std::string_view embedded_secretsmanager_model() {
   return {wharf_aws_secretsmanager_model_begin, wharf_aws_secretsmanager_model_end};
+}
+
+std::string_view embedded_ssm_model() {
+  return {wharf_aws_ssm_model_begin, wharf_aws_ssm_model_end};
 }
 
 }  // namespace wharf::aws

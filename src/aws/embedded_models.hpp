@@ -5,11 +5,12 @@
 
 namespace wharf::aws {
 
-// The text of src/aws/models/ecs.json, ecr.json, ec2.json and secretsmanager.json as they were
-// when this binary was built.
+// The text of src/aws/models/ecs.json, ecr.json, ec2.json, secretsmanager.json and ssm.json as
+// they were when this binary was built.
 std::string_view embedded_ecs_model();
 std::string_view embedded_ecr_model();
 std::string_view embedded_ec2_model();
 std::string_view embedded_secretsmanager_model();
+std::string_view embedded_ssm_model();
 
 }  // namespace wharf::aws

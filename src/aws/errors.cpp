@@ -140,6 +140,19 @@ WireError json_wire(ErrorCode code) {
   return {"ServerException", 500};
 }
 
+WireError ssm_wire(ErrorCode code, WireError json) {
+  switch (code) {
+    case ErrorCode::kInvalidParameter:
+    case ErrorCode::kMissingParameter:
+    case ErrorCode::kValidation:
+      return {"ValidationException", 400};
+    case ErrorCode::kInternal:
+      return {"InternalServerError", 500};
+    default:
+      return json;
+  }
+}
+
 }  // namespace
 
 WireError to_wire(const Error& error, std::string_view service) {
@@ -148,6 +161,9 @@ WireError to_wire(const Error& error, std::string_view service) {
   if (error.code == ErrorCode::kInternal && service == "secretsmanager") {
     wire.type = "InternalServiceError";
   }
+  // SSM reports every bad or missing member as a ValidationException, and its fault as
+  // InternalServerError.
+  if (service == "ssm") wire = ssm_wire(error.code, wire);
   if (!error.wire_type.empty()) wire.type = error.wire_type;
   return wire;
 }

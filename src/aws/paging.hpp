@@ -3,10 +3,12 @@
 
 #include <boost/json/object.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -51,5 +53,21 @@ struct PageMembers {
 Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
                                       const boost::json::object& input, std::string_view scope,
                                       int default_max, int limit, PageMembers members = {});
+
+// Emits the page's share of `items`: those after the one whose key the page token holds, at
+// most max_results of them. Returns the key the next page starts after, when there is one.
+template <typename Item, typename KeyOf, typename Emit>
+std::optional<std::string> emit_page(const std::vector<Item>& items, const PageRequest& page,
+                                     KeyOf key_of, Emit emit) {
+  std::size_t start = 0;
+  if (page.after) {
+    while (start < items.size() && key_of(items[start]) != *page.after) ++start;
+    start = std::min(start + 1, items.size());
+  }
+  std::size_t end = std::min(items.size(), start + static_cast<std::size_t>(page.max_results));
+  for (std::size_t item_idx = start; item_idx < end; ++item_idx) emit(items[item_idx]);
+  if (end == items.size()) return std::nullopt;
+  return key_of(items[end - 1]);
+}
 
 }  // namespace wharf::aws

@@ -823,6 +823,11 @@ const ServiceModel& ServiceModel::secretsmanager() {
   return model;
 }
 
+const ServiceModel& ServiceModel::ssm() {
+  static const ServiceModel& model = load_embedded("ssm", embedded_ssm_model());
+  return model;
+}
+
 Result<ServiceModel> ServiceModel::parse(std::string_view model_json) {
   json::error_code ec;
   json::value document = json::parse(model_json, ec);

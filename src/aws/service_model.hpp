@@ -1,5 +1,5 @@
-// The ECS, ECR, EC2 and Secrets Manager service models (from botocore), and request validation
-// against them.
+// The ECS, ECR, EC2, Secrets Manager and SSM service models (from botocore), and request
+// validation against them.
 #pragma once
 
 #include <memory>
@@ -26,6 +26,8 @@ class ServiceModel {
   static const ServiceModel& ec2();
   // A subset of Secrets Manager's, likewise.
   static const ServiceModel& secretsmanager();
+  // A subset of SSM's: the Parameter Store operations.
+  static const ServiceModel& ssm();
 
   // Reads a model in botocore's service-2.json format, or the stripped subset of it that
   // src/aws/models/ holds.

@@ -239,22 +239,6 @@ std::vector<const Secret*> sorted(std::vector<const Secret*> secrets, const bj::
   return secrets;
 }
 
-// Emits the page's share of `items`: those after the one whose key the page token holds, at
-// most max_results of them. Returns the key the next page starts after, when there is one.
-template <typename Item, typename KeyOf, typename Emit>
-std::optional<std::string> emit_page(const std::vector<Item>& items, const aws::PageRequest& page,
-                                     KeyOf key_of, Emit emit) {
-  std::size_t start = 0;
-  if (page.after) {
-    while (start < items.size() && key_of(items[start]) != *page.after) ++start;
-    start = std::min(start + 1, items.size());
-  }
-  std::size_t end = std::min(items.size(), start + static_cast<std::size_t>(page.max_results));
-  for (std::size_t item_idx = start; item_idx < end; ++item_idx) emit(items[item_idx]);
-  if (end == items.size()) return std::nullopt;
-  return key_of(items[end - 1]);
-}
-
 constexpr aws::PageMembers kPageMembers{"MaxResults", "NextToken", "InvalidNextTokenException"};
 
 }  // namespace
@@ -378,16 +362,6 @@ bool SecretsApi::touch(Secret& secret) {
   return true;
 }
 
-void SecretsApi::commit_then_reply(std::vector<store::Mutation> mutations, bj::object output,
-                                   Reply reply) {
-  if (mutations.empty()) return reply(std::move(output));
-  store_.commit(std::move(mutations),
-                [reply = std::move(reply), output = std::move(output)](Status status) mutable {
-                  if (!status) return reply(std::unexpected(status.error()));
-                  reply(std::move(output));
-                });
-}
-
 void SecretsApi::record_access(std::vector<store::Mutation> mutations) {
   if (mutations.empty()) return;
   store_.commit(std::move(mutations), [](Status status) {
@@ -429,8 +403,8 @@ void SecretsApi::create_secret(const Context& context, const Input& input, Reply
     auto retry = token.empty() ? Result<bool>(false) : is_retry(secret, token, *value);
     if (retry && *retry) {
       mutations.push_back(put(context.region, secret));  // answered once the original is durable
-      return commit_then_reply(
-          std::move(mutations),
+      return store::commit_then_reply(
+          store_, std::move(mutations),
           bj::object{{"ARN", secret.arn}, {"Name", secret.name}, {"VersionId", token}},
           std::move(reply));
     }
@@ -454,7 +428,7 @@ void SecretsApi::create_secret(const Context& context, const Input& input, Reply
   }
   mutations.push_back(put(context.region, secret));
   secrets.emplace(name, std::move(secret));
-  commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations), std::move(output), std::move(reply));
 }
 
 void SecretsApi::describe_secret(const Context& context, const Input& input, Reply reply) {
@@ -536,7 +510,7 @@ void SecretsApi::batch_get_secret_value(const Context& context, const Input& inp
         matching.push_back(&secret);
       }
     }
-    auto last = emit_page(
+    auto last = aws::emit_page(
         matching, *page, [](const Secret* secret) { return secret->name; },
         [&](Secret* secret) { add_value(*secret); });
     if (last) output["NextToken"] = tokens_.issue(scope, *last, clock_.now());
@@ -568,24 +542,25 @@ void SecretsApi::put_secret_value(const Context& context, const Input& input, Re
     if (*retry) {
       const SecretVersion* version = (*secret)->find_version(token);
       mutations.push_back(put(context.region, **secret));  // answered once the original is durable
-      return commit_then_reply(std::move(mutations),
-                               bj::object{{"ARN", (*secret)->arn},
-                                          {"Name", (*secret)->name},
-                                          {"VersionId", token},
-                                          {"VersionStages", json::strings_array(version->stages)}},
-                               std::move(reply));
+      return store::commit_then_reply(
+          store_, std::move(mutations),
+          bj::object{{"ARN", (*secret)->arn},
+                     {"Name", (*secret)->name},
+                     {"VersionId", token},
+                     {"VersionStages", json::strings_array(version->stages)}},
+          std::move(reply));
     }
   }
   TimePoint now = clock_.now();
   std::string version_id = add_given_version(**secret, *value, token, stages, now);
   (*secret)->last_changed = now;
   mutations.push_back(put(context.region, **secret));
-  commit_then_reply(std::move(mutations),
-                    bj::object{{"ARN", (*secret)->arn},
-                               {"Name", (*secret)->name},
-                               {"VersionId", version_id},
-                               {"VersionStages", json::strings_array(stages)}},
-                    std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations),
+                           bj::object{{"ARN", (*secret)->arn},
+                                      {"Name", (*secret)->name},
+                                      {"VersionId", version_id},
+                                      {"VersionStages", json::strings_array(stages)}},
+                           std::move(reply));
 }
 
 void SecretsApi::update_secret(const Context& context, const Input& input, Reply reply) {
@@ -607,7 +582,8 @@ void SecretsApi::update_secret(const Context& context, const Input& input, Reply
     if (*retry) {
       output["VersionId"] = token;
       mutations.push_back(put(context.region, target));  // answered once the original is durable
-      return commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+      return store::commit_then_reply(store_, std::move(mutations), std::move(output),
+                                      std::move(reply));
     }
   }
   TimePoint now = clock_.now();
@@ -619,7 +595,7 @@ void SecretsApi::update_secret(const Context& context, const Input& input, Reply
   }
   target.last_changed = now;
   mutations.push_back(put(context.region, target));
-  commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations), std::move(output), std::move(reply));
 }
 
 void SecretsApi::list_secrets(const Context& context, const Input& input, Reply reply) {
@@ -642,7 +618,7 @@ void SecretsApi::list_secrets(const Context& context, const Input& input, Reply 
   auto ordered = sorted(std::move(matching), input);
   bj::array list;
   bj::object output;
-  auto last = emit_page(
+  auto last = aws::emit_page(
       ordered, *page, [](const Secret* secret) { return secret->arn; },
       [&](const Secret* secret) { list.push_back(list_entry_to_wire(*secret)); });
   if (last) output["NextToken"] = tokens_.issue(scope, *last, now);
@@ -666,7 +642,7 @@ void SecretsApi::list_secret_version_ids(const Context& context, const Input& in
   }
   bj::array list;
   bj::object output{{"ARN", (*secret)->arn}, {"Name", (*secret)->name}};
-  auto last = emit_page(
+  auto last = aws::emit_page(
       versions, *page, [](const SecretVersion* version) { return version->id; },
       [&](const SecretVersion* version) {
         list.push_back(bj::object{{"VersionId", version->id},
@@ -715,7 +691,7 @@ void SecretsApi::delete_secret(const Context& context, const Input& input, Reply
     target.deletion_date = deletion;
     mutations.push_back(put(context.region, target));
   }
-  commit_then_reply(std::move(mutations), std::move(output), std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations), std::move(output), std::move(reply));
 }
 
 void SecretsApi::restore_secret(const Context& context, const Input& input, Reply reply) {
@@ -727,8 +703,9 @@ void SecretsApi::restore_secret(const Context& context, const Input& input, Repl
   target.deleted.reset();
   target.deletion_date.reset();
   mutations.push_back(put(context.region, target));
-  commit_then_reply(std::move(mutations), bj::object{{"ARN", target.arn}, {"Name", target.name}},
-                    std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations),
+                           bj::object{{"ARN", target.arn}, {"Name", target.name}},
+                           std::move(reply));
 }
 
 void SecretsApi::tag_resource(const Context& context, const Input& input, Reply reply) {
@@ -743,7 +720,7 @@ void SecretsApi::tag_resource(const Context& context, const Input& input, Reply 
     return reply(std::unexpected(status.error()));
   }
   mutations.push_back(put(context.region, **secret));
-  commit_then_reply(std::move(mutations), bj::object{}, std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations), bj::object{}, std::move(reply));
 }
 
 void SecretsApi::untag_resource(const Context& context, const Input& input, Reply reply) {
@@ -757,7 +734,7 @@ void SecretsApi::untag_resource(const Context& context, const Input& input, Repl
     return std::find(keys.begin(), keys.end(), tag.first) != keys.end();
   });
   mutations.push_back(put(context.region, **secret));
-  commit_then_reply(std::move(mutations), bj::object{}, std::move(reply));
+  store::commit_then_reply(store_, std::move(mutations), bj::object{}, std::move(reply));
 }
 
 void SecretsApi::get_random_password(const Context&, const Input& input, Reply reply) {

@@ -61,8 +61,6 @@ class SecretsApi {
   // Commits what a read changed (the day of last access, expired secrets) without holding up
   // the read's answer: a failure costs that record only, and is logged.
   void record_access(std::vector<store::Mutation> mutations);
-  void commit_then_reply(std::vector<store::Mutation> mutations, boost::json::object output,
-                         Reply reply);
   static store::Mutation put(const std::string& region, const Secret& secret);
   static store::Mutation remove(const std::string& region, const Secret& secret);
 

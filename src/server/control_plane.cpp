@@ -30,6 +30,7 @@
 #include "registry/registry.hpp"
 #include "registry/scanner.hpp"
 #include "secrets/secrets_api.hpp"
+#include "ssm/ssm_api.hpp"
 #include "store/store.hpp"
 
 namespace wharf::server {
@@ -232,6 +233,12 @@ class RunningControlPlane final : public ControlPlane {
     secrets_api_->register_operations(*secrets_service_);
     router_->add_service(*secrets_service_);
 
+    ssm_api_ = std::make_unique<ssm::SsmApi>(*store_, clock_, *tokens_);
+    if (auto status = ssm_api_->load(); !status) return status;
+    ssm_service_ = std::make_unique<aws::JsonService>(aws::ServiceModel::ssm(), "ssm", "1.1");
+    ssm_api_->register_operations(*ssm_service_);
+    router_->add_service(*ssm_service_);
+
     http::ServerOptions options;
     options.host = address->first;
     options.port = address->second;
@@ -270,6 +277,8 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<aws::JsonService> ecr_service_;
   std::unique_ptr<secrets::SecretsApi> secrets_api_;
   std::unique_ptr<aws::JsonService> secrets_service_;
+  std::unique_ptr<ssm::SsmApi> ssm_api_;
+  std::unique_ptr<aws::JsonService> ssm_service_;
   std::unique_ptr<aws::ApiRouter> router_;
   std::unique_ptr<http::Server> listener_;
   bool stopped_ = false;

@@ -49,6 +49,18 @@ class Store {
   virtual void close() = 0;
 };
 
+// Commits `mutations`, then calls `reply` with `output`, or with the commit's error: an API's
+// acknowledgement never precedes durability. With nothing to commit, replies at once.
+template <typename Output, typename Reply>
+void commit_then_reply(Store& store, std::vector<Mutation> mutations, Output output, Reply reply) {
+  if (mutations.empty()) return reply(std::move(output));
+  store.commit(std::move(mutations),
+               [reply = std::move(reply), output = std::move(output)](Status status) mutable {
+                 if (!status) return reply(std::unexpected(status.error()));
+                 reply(std::move(output));
+               });
+}
+
 // Opens (creating if needed) a SQLite database in WAL mode at `path`, applying schema migrations.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
 
