@@ -1,6 +1,8 @@
 // Error code → AWS exception mapping.
 #include "aws/errors.hpp"
 
+#include <utility>
+
 namespace wharf::aws {
 
 namespace {
@@ -153,9 +155,52 @@ WireError ssm_wire(ErrorCode code, WireError json) {
   }
 }
 
+// S3's REST-XML codes. Its specific codes travel in Error::wire_type; their statuses are here.
+int s3_status(std::string_view code) {
+  static constexpr std::pair<std::string_view, int> kStatuses[] = {
+      {"NoSuchBucket", 404},        {"NoSuchKey", 404},
+      {"NoSuchUpload", 404},        {"BucketAlreadyOwnedByYou", 409},
+      {"BucketAlreadyExists", 409}, {"BucketNotEmpty", 409},
+      {"AccessDenied", 403},        {"SignatureDoesNotMatch", 403},
+      {"InvalidAccessKeyId", 403},  {"RequestTimeTooSkewed", 403},
+      {"InvalidRange", 416},        {"MethodNotAllowed", 405},
+      {"PreconditionFailed", 412},  {"NotImplemented", 501},
+      {"InternalError", 500}};
+  for (const auto& [name, status] : kStatuses) {
+    if (name == code) return status;
+  }
+  return 400;
+}
+
+WireError s3_wire(const Error& error) {
+  if (!error.wire_type.empty()) return {error.wire_type, s3_status(error.wire_type)};
+  switch (error.code) {
+    case ErrorCode::kAccessDenied:
+    case ErrorCode::kMissingAuthentication:
+      return {"AccessDenied", 403};
+    case ErrorCode::kUnrecognizedClient:
+      return {"InvalidAccessKeyId", 403};
+    case ErrorCode::kInvalidSignature:
+      return {"SignatureDoesNotMatch", 403};
+    case ErrorCode::kIncompleteSignature:
+      return {"AuthorizationHeaderMalformed", 400};
+    case ErrorCode::kSerialization:
+      return {"MalformedXML", 400};
+    case ErrorCode::kUnknownOperation:
+      return {"NotImplemented", 501};
+    case ErrorCode::kPayloadTooLarge:
+      return {"EntityTooLarge", 400};
+    case ErrorCode::kInternal:
+      return {"InternalError", 500};
+    default:
+      return {"InvalidArgument", 400};
+  }
+}
+
 }  // namespace
 
 WireError to_wire(const Error& error, std::string_view service) {
+  if (service == "s3") return s3_wire(error);
   WireError wire = service == "ec2" ? ec2_wire(error.code) : json_wire(error.code);
   // Secrets Manager names its server fault differently from ECS and ECR.
   if (error.code == ErrorCode::kInternal && service == "secretsmanager") {

@@ -7,6 +7,7 @@
 #include "aws/sigv4.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 
 namespace wharf::aws {
 
@@ -75,8 +76,41 @@ http::Handler* ApiRouter::path_handler(std::string_view target) const {
   return nullptr;
 }
 
+namespace {
+
+// The service a request's SigV4 credential scope names, from its Authorization header or its
+// X-Amz-Credential query parameter (a presigned URL); empty when it is unsigned.
+std::string signing_service(const http::RequestHeader& header) {
+  auto authorization = header[http::beast_http::field::authorization];
+  if (!authorization.empty()) {
+    auto parsed = parse_authorization(authorization);
+    return parsed ? parsed->service : std::string("?");
+  }
+  std::string_view target = header.target();
+  auto question = target.find('?');
+  if (question == std::string_view::npos) return {};
+  for (auto param : split(target.substr(question + 1), '&')) {
+    if (!param.starts_with("X-Amz-Credential=")) continue;
+    auto scope = split(uri_decode(param.substr(param.find('=') + 1)), '/');
+    return scope.size() == 5 ? std::string(scope[3]) : std::string("?");
+  }
+  return {};
+}
+
+}  // namespace
+
+http::Handler* ApiRouter::own_handler(const http::RequestHeader& header) const {
+  if (http::Handler* handler = path_handler(header.target())) return handler;
+  if (s3_handler_ == nullptr) return nullptr;
+  std::string service = signing_service(header);
+  if (service == "s3") return s3_handler_;
+  bool unsigned_rest =
+      service.empty() && header["X-Amz-Target"].empty() && !is_query_request(header);
+  return unsigned_rest ? s3_handler_ : nullptr;
+}
+
 void ApiRouter::handle(http::Request&& request, http::Responder respond) {
-  if (http::Handler* handler = path_handler(request.target())) {
+  if (http::Handler* handler = own_handler(request.base())) {
     return handler->handle(std::move(request), std::move(respond));
   }
   if (is_query_request(request)) return handle_query(std::move(request), std::move(respond));
@@ -84,7 +118,7 @@ void ApiRouter::handle(http::Request&& request, http::Responder respond) {
 }
 
 std::unique_ptr<http::BodySink> ApiRouter::stream_body(const http::RequestHeader& header) {
-  http::Handler* handler = path_handler(header.target());
+  http::Handler* handler = own_handler(header);
   return handler ? handler->stream_body(header) : nullptr;
 }
 
@@ -97,7 +131,7 @@ http::Response error_response(const http::Request& request, const Error& error,
 }  // namespace
 
 http::Response ApiRouter::payload_too_large(const http::RequestHeader& header, std::size_t limit) {
-  if (http::Handler* handler = path_handler(header.target())) {
+  if (http::Handler* handler = own_handler(header)) {
     return handler->payload_too_large(header, limit);
   }
   http::Request request{header};

@@ -85,6 +85,10 @@ class ApiRouter final : public http::Handler {
   // Requests whose path starts with `prefix` go to `handler` unauthenticated by this router
   // (the registry does its own auth).
   void add_path_handler(std::string prefix, http::Handler& handler);
+  // S3's REST API: requests whose SigV4 scope (Authorization header or X-Amz-Credential query)
+  // names service "s3", and unsigned requests that are not Query requests, carry no
+  // X-Amz-Target and match no path handler. The handler authenticates them itself.
+  void add_s3_handler(http::Handler& handler) { s3_handler_ = &handler; }
   void handle(http::Request&& request, http::Responder respond) override;
   // Path handlers may stream bodies (registry blob uploads); JSON APIs never do.
   std::unique_ptr<http::BodySink> stream_body(const http::RequestHeader& header) override;
@@ -92,6 +96,8 @@ class ApiRouter final : public http::Handler {
 
  private:
   http::Handler* path_handler(std::string_view target) const;
+  // The path handler or the S3 handler that serves this request, or nullptr.
+  http::Handler* own_handler(const http::RequestHeader& header) const;
   void handle_json(http::Request&& request, http::Responder respond);
   void handle_query(http::Request&& request, http::Responder respond);
   // A request whose SigV4 signature checked out: the service its credential scope names, and
@@ -107,6 +113,7 @@ class ApiRouter final : public http::Handler {
   std::map<std::string, JsonService*, std::less<>> services_by_prefix_;
   std::map<std::string, QueryService*, std::less<>> query_services_by_signing_name_;
   std::vector<std::pair<std::string, http::Handler*>> path_handlers_;
+  http::Handler* s3_handler_ = nullptr;
 };
 
 }  // namespace wharf::aws

@@ -208,38 +208,6 @@ class FormDecoder {
 
 // ---- the response: JSON keyed by member names → EC2's XML ----
 
-void append_escaped(std::string& out, std::string_view text) {
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '\r':
-        out += "&#13;";  // a literal CR would be normalised away by the parser
-        break;
-      default:
-        // XML 1.0 cannot carry other control characters at all, not even as references.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += "\xEF\xBF\xBD";  // U+FFFD
-          break;
-        }
-        out += c;
-    }
-  }
-}
-
 void open_tag(std::string& out, std::string_view tag) {
   out += '<';
   out += tag;
@@ -345,7 +313,7 @@ class XmlEncoder {
       case ShapeType::kString:
       case ShapeType::kBlob:  // already base64
         if (!value.is_string()) return mismatch("is not a string");
-        append_escaped(out_, value.get_string());
+        append_xml_escaped(out_, value.get_string());
         return {};
       case ShapeType::kInteger:
       case ShapeType::kLong:
@@ -367,7 +335,7 @@ class XmlEncoder {
         return {};
       case ShapeType::kTimestamp: {
         if (value.is_string()) {
-          append_escaped(out_, value.get_string());
+          append_xml_escaped(out_, value.get_string());
           return {};
         }
         if (!value.is_number()) {
@@ -421,6 +389,38 @@ Error unknown_action(std::string_view action) {
 
 }  // namespace
 
+void append_xml_escaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";  // a literal CR would be normalised away by the parser
+        break;
+      default:
+        // XML 1.0 cannot carry other control characters at all, not even as references.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
+          out += "\xEF\xBF\xBD";  // U+FFFD
+          break;
+        }
+        out += c;
+    }
+  }
+}
+
 QueryService::QueryService(const ServiceModel& model, std::string signing_name,
                            std::string api_version, std::string xml_namespace)
     : model_(model),
@@ -466,10 +466,10 @@ Result<std::string> QueryService::encode(const Operation& modelled, const json::
   std::string root = modelled.name + "Response";
   std::string out(kXmlDeclaration);
   out += '<' + root + " xmlns=\"";
-  append_escaped(out, xml_namespace_);
+  append_xml_escaped(out, xml_namespace_);
   out += "\">";
   open_tag(out, "requestId");
-  append_escaped(out, request_id);
+  append_xml_escaped(out, request_id);
   close_tag(out, "requestId");
   if (modelled.output != nullptr) {
     if (auto status = XmlEncoder(out).structure(*modelled.output, output); !status) {
@@ -546,14 +546,14 @@ std::string error_body(const Error& error, const WireError& wire, std::string_vi
   std::string out(kXmlDeclaration);
   out += "<Response><Errors><Error>";
   open_tag(out, "Code");
-  append_escaped(out, wire.type);
+  append_xml_escaped(out, wire.type);
   close_tag(out, "Code");
   open_tag(out, "Message");
-  append_escaped(out, error.message);
+  append_xml_escaped(out, error.message);
   close_tag(out, "Message");
   out += "</Error></Errors>";
   open_tag(out, "RequestID");
-  append_escaped(out, request_id);
+  append_xml_escaped(out, request_id);
   close_tag(out, "RequestID");
   out += "</Response>";
   return out;

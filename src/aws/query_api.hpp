@@ -69,6 +69,8 @@ class QueryService {
 
 // Whether a request speaks a Query protocol: a form-encoded POST, or a GET with ?Action=.
 bool is_query_request(const http::RequestHeader& header);
+// Appends `text` with &, <, >, ", ' and CR escaped, for XML element text and attribute values.
+void append_xml_escaped(std::string& out, std::string_view text);
 
 // EC2's error document, <Response><Errors><Error><Code>… with the code to_wire() gives for
 // `service`, and its response (400, or 500 for kInternal).

@@ -98,30 +98,6 @@ std::string uri_encode(std::string_view text) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A '%' without two hex digits after it is kept as a literal so that any query string still has
-// exactly one canonical form, the same one the client's signer produced from the same bytes.
-std::string uri_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t char_idx = 0; char_idx < text.size(); ++char_idx) {
-    if (text[char_idx] == '%' && char_idx + 2 < text.size() && hex_value(text[char_idx + 1]) >= 0 &&
-        hex_value(text[char_idx + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[char_idx + 1]) * 16 + hex_value(text[char_idx + 2]));
-      char_idx += 2;
-      continue;
-    }
-    out += text[char_idx];
-  }
-  return out;
-}
-
 // Absolute-form targets ("https://host/path?query") carry the host in the URI; only the path and
 // query take part in the canonical request.
 std::string_view origin_form(std::string_view target) {
@@ -155,6 +131,12 @@ std::string canonical_uri(std::string_view path) {
   }
   if (path.ends_with('/')) out += '/';
   return out;
+}
+
+// S3 signs the path exactly as it travels: no normalisation, no second encoding.
+std::string canonical_uri(std::string_view path, std::string_view service) {
+  if (service != "s3") return canonical_uri(path);
+  return path.empty() ? std::string("/") : std::string(path);
 }
 
 std::string canonical_query(std::string_view query) {
@@ -268,11 +250,11 @@ Status check_skew(const RequestTime& signed_at, TimePoint now, std::chrono::seco
 // What the client declared in X-Amz-Content-Sha256, or the body's own hash. A declared hash is
 // signed in place of the body, so it has to match the body or a swapped body would still verify.
 Result<std::string> payload_hash(const SignableRequest& request) {
-  auto computed = sha256_hex(request.payload);
   auto declared = find_header(request, "x-amz-content-sha256");
-  if (!declared) return computed;
+  if (!declared) return sha256_hex(request.payload);
   std::string value(trim(*declared));
-  if (value == kUnsignedPayload) return value;
+  if (value == kUnsignedPayload || request.payload_streamed) return value;
+  auto computed = sha256_hex(request.payload);
   if (lower(value) != computed) {
     return fail(ErrorCode::kInvalidSignature, std::string(kContentHashMismatchMessage));
   }
@@ -363,7 +345,7 @@ Result<Authorization> parse_authorization(std::string_view header) {
 
 std::string canonical_request(const SignableRequest& request,
                               const std::vector<std::string>& signed_headers,
-                              std::string_view payload_hash) {
+                              std::string_view payload_hash, std::string_view service) {
   auto target = origin_form(request.target);
   auto question = target.find('?');
   auto path = target.substr(0, question);
@@ -374,7 +356,7 @@ std::string canonical_request(const SignableRequest& request,
   std::string out;
   out += request.method;
   out += '\n';
-  out += canonical_uri(path);
+  out += canonical_uri(path, service);
   out += '\n';
   out += canonical_query(query);
   out += '\n';
@@ -459,6 +441,9 @@ void sign_request(SignableRequest& request, std::string_view access_key_id, std:
   erase_header(request, "x-amz-date");
   auto timestamp = amz_date(now);
   request.headers.emplace_back("X-Amz-Date", timestamp);
+  if (service == "s3" && !find_header(request, "x-amz-content-sha256")) {
+    request.headers.emplace_back("X-Amz-Content-Sha256", sha256_hex(request.payload));
+  }
 
   std::vector<std::string> names;
   for (const auto& header : request.headers) names.push_back(header.first);
@@ -466,7 +451,8 @@ void sign_request(SignableRequest& request, std::string_view access_key_id, std:
 
   auto date = timestamp.substr(0, 8);
   auto scope = credential_scope(date, region, service);
-  auto request_text = canonical_request(request, names, declared_or_computed_payload_hash(request));
+  auto request_text =
+      canonical_request(request, names, declared_or_computed_payload_hash(request), service);
   auto signature_hex =
       signature(secret, date, region, service, string_to_sign(timestamp, scope, request_text));
   request.headers.emplace_back(
@@ -505,10 +491,10 @@ Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup
   if (!body_hash) return std::unexpected(body_hash.error());
 
   auto scope = credential_scope(auth->date, auth->region, auth->service);
-  auto expected =
-      signature(*secret, auth->date, auth->region, auth->service,
-                string_to_sign(signed_at->amz_date, scope,
-                               canonical_request(request, auth->signed_headers, *body_hash)));
+  auto expected = signature(
+      *secret, auth->date, auth->region, auth->service,
+      string_to_sign(signed_at->amz_date, scope,
+                     canonical_request(request, auth->signed_headers, *body_hash, auth->service)));
   if (!secure_equals(expected, auth->signature)) {
     return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
   }

@@ -20,6 +20,9 @@ struct SignableRequest {
   std::string target;  // raw request target: path plus optional "?query", as received
   std::vector<std::pair<std::string, std::string>> headers;  // names in any case, may repeat
   std::string_view payload;                                  // the body bytes
+  // The body is not in `payload` (it streams to disk as it arrives): verify() signs a declared
+  // X-Amz-Content-Sha256 as given and leaves comparing it with the body to the caller.
+  bool payload_streamed = false;
 };
 
 // The parsed "Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."
@@ -35,11 +38,12 @@ struct Authorization {
 Result<Authorization> parse_authorization(std::string_view header);
 
 // The canonical request as AWS defines it. Path segments are normalised and URI-encoded once
-// more (every service but S3 double-encodes), query parameters sorted by encoded name then value,
-// header values trimmed with inner runs of spaces collapsed.
+// more, except for `service` "s3", whose path is signed exactly as sent (as botocore's
+// S3SigV4Auth does); query parameters sorted by encoded name then value, header values trimmed
+// with inner runs of spaces collapsed.
 std::string canonical_request(const SignableRequest& request,
                               const std::vector<std::string>& signed_headers,
-                              std::string_view payload_hash);
+                              std::string_view payload_hash, std::string_view service = {});
 std::string string_to_sign(std::string_view amz_date, std::string_view scope,
                            std::string_view canonical_request);
 // "20150830/us-east-1/iam/aws4_request"
@@ -54,8 +58,9 @@ std::string signature(std::string_view secret, std::string_view date, std::strin
 // Signs a request as a client would: sets X-Amz-Date (replacing any), signs every header present
 // (Host must already be among them) and adds Authorization (replacing any). An
 // X-Amz-Content-Sha256 header the caller set (say UNSIGNED-PAYLOAD) is signed as the payload hash;
-// without one the body is hashed. Used by Wharf's own clients (agents, `wharf image import`) and
-// tests.
+// without one the body is hashed. For service "s3" the path is signed as sent, and an
+// X-Amz-Content-Sha256 header (the body's hash) is added when absent, as S3 requires one. Used by
+// Wharf's own clients (agents, `wharf image import`) and tests.
 void sign_request(SignableRequest& request, std::string_view access_key_id, std::string_view secret,
                   std::string_view region, std::string_view service, TimePoint now);
 
@@ -84,7 +89,8 @@ struct VerifiedCaller {
 //    ("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 // The payload hash is X-Amz-Content-Sha256 when present, otherwise the SHA-256 of the payload.
 // A declared hash must be UNSIGNED-PAYLOAD or the body's real hash (else kInvalidSignature), so
-// a swapped body cannot ride on a signed header.
+// a swapped body cannot ride on a signed header (unless payload_streamed). The credential scope's
+// service decides the canonicalisation (see canonical_request).
 Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup& lookup,
                               TimePoint now,
                               std::chrono::seconds max_skew = std::chrono::minutes(15));

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -375,6 +376,68 @@ TEST(SigV4Canonical, EncodedPathIsEncodedOnceMoreAsNonS3ServicesDo) {
   SignableRequest request{"GET", "/a%20b/c:d", {{"Host", "h"}}, ""};
   auto canonical = canonical_request(request, {"host"}, "x");
   EXPECT_EQ(canonical, "GET\n/a%2520b/c%3Ad\n\nhost:h\n\nhost\nx");
+}
+
+// "GET Object" with a Range header, from "Signature Calculations for the Authorization Header:
+// Transferring Payload in a Single Chunk" in the Amazon S3 documentation.
+constexpr std::string_view kS3Secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+constexpr std::string_view kS3Signature =
+    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+SignableRequest s3_get_object() {
+  return SignableRequest{"GET",
+                         "/test.txt",
+                         {{"Host", "examplebucket.s3.amazonaws.com"},
+                          {"Range", "bytes=0-9"},
+                          {"x-amz-content-sha256", std::string(kEmptyHash)}},
+                         ""};
+}
+
+TimePoint s3_example_time() {
+  TimePoint time;
+  EXPECT_TRUE(parse_amz_date("20130524T000000Z", time));
+  return time;
+}
+
+TEST(SigV4S3Example, SignRequestProducesTheDocumentedSignature) {
+  auto request = s3_get_object();
+  sign_request(request, "AKIAIOSFODNN7EXAMPLE", kS3Secret, kRegion, "s3", s3_example_time());
+  EXPECT_EQ(request.headers.back().second,
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=" +
+                std::string(kS3Signature));
+  auto caller = verify(
+      request, [](std::string_view) { return std::optional<std::string>(kS3Secret); },
+      s3_example_time());
+  ASSERT_TRUE(caller.has_value()) << caller.error().message;
+  EXPECT_EQ(caller->service, "s3");
+}
+
+TEST(SigV4S3Example, SignRequestAddsTheBodyHashWhenAbsent) {
+  SignableRequest request{"PUT", "/b/k", {{"Host", "h"}}, "hello"};
+  sign_request(request, "AKIAIOSFODNN7EXAMPLE", kS3Secret, kRegion, "s3", s3_example_time());
+  auto found = std::find_if(request.headers.begin(), request.headers.end(), [](const auto& header) {
+    return header.first == "X-Amz-Content-Sha256";
+  });
+  ASSERT_NE(found, request.headers.end());
+  EXPECT_EQ(found->second, sha256_hex("hello"));
+}
+
+TEST(SigV4Canonical, S3PathIsSignedExactlyAsSent) {
+  SignableRequest request{"GET", "/b/a%20b//c%3Ad/../e+f", {{"Host", "h"}}, ""};
+  EXPECT_EQ(canonical_request(request, {"host"}, "x", "s3"),
+            "GET\n/b/a%20b//c%3Ad/../e+f\n\nhost:h\n\nhost\nx");
+  SignableRequest root{"GET", "", {{"Host", "h"}}, ""};
+  EXPECT_EQ(canonical_request(root, {"host"}, "x", "s3"), "GET\n/\n\nhost:h\n\nhost\nx");
+}
+
+TEST(SigV4StreamedPayload, SignsItsDeclaredHash) {
+  SignableRequest request{"PUT", "/b/k", {{"Host", "h"}}, "body"};
+  sign_request(request, "AKIAIOSFODNN7EXAMPLE", kS3Secret, kRegion, "s3", s3_example_time());
+  request.payload = "";
+  auto lookup = [](std::string_view) { return std::optional<std::string>(kS3Secret); };
+  EXPECT_FALSE(verify(request, lookup, s3_example_time()).has_value());
+  request.payload_streamed = true;
+  EXPECT_TRUE(verify(request, lookup, s3_example_time()).has_value());
 }
 
 TEST(SigV4Canonical, SignedHeaderNamesAreLowerCasedAndSorted) {

@@ -35,4 +35,27 @@ inline std::vector<std::string_view> split(std::string_view text, char separator
   }
 }
 
+// Decodes %XX escapes (either case); a '%' without two hex digits after it is kept as a literal,
+// so that any text has exactly one decoding. '+' stays '+'.
+inline std::string uri_decode(std::string_view text) {
+  auto hex_value = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t char_idx = 0; char_idx < text.size(); ++char_idx) {
+    if (text[char_idx] == '%' && char_idx + 2 < text.size() && hex_value(text[char_idx + 1]) >= 0 &&
+        hex_value(text[char_idx + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[char_idx + 1]) * 16 + hex_value(text[char_idx + 2]));
+      char_idx += 2;
+      continue;
+    }
+    out += text[char_idx];
+  }
+  return out;
+}
+
 }  // namespace wharf

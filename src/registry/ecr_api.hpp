@@ -26,7 +26,7 @@
 #include "registry/lifecycle.hpp"
 #include "registry/registry_state.hpp"
 #include "registry/scanner.hpp"
-#include "registry/work_queue.hpp"
+#include "common/work_queue.hpp"
 
 namespace wharf::registry {
 

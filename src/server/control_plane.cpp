@@ -29,6 +29,7 @@
 #include "registry/ecr_api.hpp"
 #include "registry/registry.hpp"
 #include "registry/scanner.hpp"
+#include "s3/s3_api.hpp"
 #include "secrets/secrets_api.hpp"
 #include "ssm/ssm_api.hpp"
 #include "store/store.hpp"
@@ -149,6 +150,7 @@ class RunningControlPlane final : public ControlPlane {
     if (agent_monitor_) agent_monitor_->stop();
     if (ecr_api_) ecr_api_->stop();
     if (registry_) registry_->stop();
+    if (s3_api_) s3_api_->stop();
     if (store_) store_->close();
   }
   ~RunningControlPlane() override { stop(); }
@@ -239,6 +241,13 @@ class RunningControlPlane final : public ControlPlane {
     ssm_api_->register_operations(*ssm_service_);
     router_->add_service(*ssm_service_);
 
+    // S3 for tasks' environmentFiles: bodies under DATA_DIR/s3, records in the store.
+    auto s3 = s3::S3Api::open({fs::path(config.data_dir) / "s3", config.account_id}, *store_,
+                              credentials_, clock_);
+    if (!s3) return std::unexpected(s3.error().context("starting S3"));
+    s3_api_ = std::move(*s3);
+    router_->add_s3_handler(*s3_api_);
+
     http::ServerOptions options;
     options.host = address->first;
     options.port = address->second;
@@ -279,6 +288,7 @@ class RunningControlPlane final : public ControlPlane {
   std::unique_ptr<aws::JsonService> secrets_service_;
   std::unique_ptr<ssm::SsmApi> ssm_api_;
   std::unique_ptr<aws::JsonService> ssm_service_;
+  std::unique_ptr<s3::S3Api> s3_api_;
   std::unique_ptr<aws::ApiRouter> router_;
   std::unique_ptr<http::Server> listener_;
   bool stopped_ = false;

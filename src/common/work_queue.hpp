@@ -1,5 +1,5 @@
-// A few threads for the ECR API's blocking work (fsync when a layer upload completes, image
-// scans, lifecycle evaluation), so that none of it runs on an event loop or a store thread.
+// A few threads for blocking work (fsync, image scans, lifecycle evaluation), so that none of
+// it runs on an event loop or a store thread.
 #pragma once
 
 #include <condition_variable>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace wharf::registry {
+namespace wharf {
 
 class WorkQueue {
  public:
@@ -37,4 +37,4 @@ class WorkQueue {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace wharf::registry
+}  // namespace wharf

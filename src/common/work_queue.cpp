@@ -1,7 +1,7 @@
 // WorkQueue: a mutex, a queue and a few threads.
-#include "registry/work_queue.hpp"
+#include "common/work_queue.hpp"
 
-namespace wharf::registry {
+namespace wharf {
 
 WorkQueue::WorkQueue(int threads) {
   for (int thread_idx = 0; thread_idx < threads; ++thread_idx) {
@@ -52,4 +52,4 @@ void WorkQueue::stop() {
   threads_.clear();
 }
 
-}  // namespace wharf::registry
+}  // namespace wharf
