@@ -20,6 +20,7 @@
 #include "agent/files.hpp"
 #include "agent/process_reaper.hpp"
 #include "agent/rootfs.hpp"
+#include "agent/s3_client.hpp"
 #include "agent/task_secrets.hpp"
 #include "common/crypto.hpp"
 #include "common/json.hpp"
@@ -126,13 +127,29 @@ AwsJsonClientOptions client_options(const AgentConfig& config,
   return options;
 }
 
-// GetSecretValue with the agent's own credentials, for the task threads (the client is
-// thread-safe). No cancel flag: a fetch cut short by stop() would fail its task, while a task
-// left PENDING is prepared again by the next agent.
+// GetSecretValue and SSM's GetParameters with the agent's own credentials, for the task
+// threads (the clients are thread-safe). No cancel flag: a fetch cut short by stop() would fail
+// its task, while a task left PENDING is prepared again by the next agent.
 SecretFetcher secret_fetcher(const AgentConfig& config, const Clock& clock) {
-  auto client =
+  auto secrets =
       std::make_shared<AwsJsonClient>(client_options(config, kSecretsManagerService), clock);
-  return [client](const SecretRef& secret) { return get_secret_value(*client, secret); };
+  auto parameters = std::make_shared<AwsJsonClient>(client_options(config, kSsmService), clock);
+  return [secrets, parameters](const SecretRef& secret) {
+    if (secret.source == SecretSource::kParameterStore) {
+      return get_parameter_value(*parameters, secret);
+    }
+    return get_secret_value(*secrets, secret);
+  };
+}
+
+// GetObject from the control plane's S3, for environmentFiles (no cancel flag, likewise).
+S3ObjectFetcher s3_object_fetcher(const AgentConfig& config, const Clock& clock) {
+  S3ClientOptions options;
+  options.endpoint = config.server_url;
+  options.credentials = config.credentials;
+  options.insecure = config.insecure;
+  auto client = std::make_shared<S3Client>(std::move(options), clock);
+  return [client](const S3Object& object) { return client->get_object(object); };
 }
 
 // The run directory once no container is left in it (close_run_dir keeps it otherwise).
@@ -181,9 +198,12 @@ bj::array capability_attributes(bool have_init_binary, bool have_nftables) {
     add("com.amazonaws.ecs.capability.docker-remote-api.1." + std::to_string(minor));
   }
   add("com.amazonaws.ecs.capability.ecr-auth");
-  // Secrets Manager secrets as registry logins and environment variables (not SSM parameters).
+  // Secrets Manager secrets as registry logins and environment variables, SSM parameters as
+  // environment variables, and environment files from S3.
   add("com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager");
   add("ecs.capability.secrets.asm.environment-variables");
+  add("ecs.capability.secrets.ssm.environment-variables");
+  add("ecs.capability.env-files.s3");
   add("ecs.capability.container-health-check");
   add("ecs.capability.container-ordering");
   add("ecs.capability.task-cpu-mem-limit");
@@ -458,6 +478,7 @@ Status Agent::start_engine() {
   engine_options.task_cleanup_wait = config_.task_cleanup_wait;
   engine_options.init_binary = config_.init_binary;
   engine_options.fetch_secret = secret_fetcher(config_, clock_);
+  engine_options.fetch_s3_object = s3_object_fetcher(config_, clock_);
   engine_ = std::make_unique<TaskEngine>(layout_, *runtime_, *cgroups_, *images_, bridge_.get(),
                                          awsvpc_.get(), clock_, std::move(engine_options), [this] {
                                            {

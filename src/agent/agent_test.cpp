@@ -65,8 +65,8 @@ TEST(Agent, CapabilityAttributesFollowWhatTheHostHas) {
     EXPECT_TRUE(
         has(list, "com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager"));
     EXPECT_TRUE(has(list, "ecs.capability.secrets.asm.environment-variables"));
-    // Wharf serves no SSM parameters: tasks that need them are not placed here.
-    EXPECT_FALSE(has(list, "ecs.capability.secrets.ssm.environment-variables"));
+    EXPECT_TRUE(has(list, "ecs.capability.secrets.ssm.environment-variables"));
+    EXPECT_TRUE(has(list, "ecs.capability.env-files.s3"));
     EXPECT_TRUE(has(list, "ecs.capability.task-eni"));
   }
   // awsvpc needs nftables for the security groups: without it, no awsvpc task is placed here.

@@ -11,15 +11,6 @@ namespace wharf::agent {
 
 namespace {
 
-oci::TransportOptions transport_options(const AwsJsonClientOptions& options) {
-  oci::TransportOptions transport;
-  transport.insecure = options.insecure;
-  transport.user_agent = "wharf-agent";
-  transport.connect_timeout = options.timeout;
-  transport.stall_timeout = options.timeout;
-  return transport;
-}
-
 // The error an answer other than 200 stands for.
 Error answer_error(const oci::HttpResponse& response, std::string_view operation,
                    std::string_view service) {
@@ -40,7 +31,9 @@ Error answer_error(const oci::HttpResponse& response, std::string_view operation
 }  // namespace
 
 AwsJsonClient::AwsJsonClient(AwsJsonClientOptions options, const Clock& clock)
-    : options_(std::move(options)), clock_(clock), transport_(transport_options(options_)) {}
+    : options_(std::move(options)),
+      clock_(clock),
+      transport_(control_plane_transport(options_.insecure, options_.timeout)) {}
 
 Result<boost::json::object> AwsJsonClient::call(std::string_view operation,
                                                 const boost::json::object& input) {
@@ -76,6 +69,15 @@ Result<boost::json::object> AwsJsonClient::call(std::string_view operation,
     return fail(ErrorCode::kInternal, std::string(operation) + ": the answer is not JSON");
   }
   return std::move(output.as_object());
+}
+
+oci::TransportOptions control_plane_transport(bool insecure, std::chrono::seconds timeout) {
+  oci::TransportOptions transport;
+  transport.insecure = insecure;
+  transport.user_agent = "wharf-agent";
+  transport.connect_timeout = timeout;
+  transport.stall_timeout = timeout;
+  return transport;
 }
 
 bool is_transient(const Error& error) {

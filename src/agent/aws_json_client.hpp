@@ -1,4 +1,4 @@
-// The agent's client of AWS JSON 1.1 services (ECS, Secrets Manager): calls SigV4-signed with
+// The agent's client of AWS JSON 1.1 services (ECS, Secrets Manager, SSM): calls SigV4-signed with
 // the agent's credentials, over libcurl.
 #pragma once
 
@@ -25,6 +25,7 @@ struct AwsJsonService {
 
 inline constexpr AwsJsonService kEcsService{"AmazonEC2ContainerServiceV20141113.", "ecs"};
 inline constexpr AwsJsonService kSecretsManagerService{"secretsmanager.", "secretsmanager"};
+inline constexpr AwsJsonService kSsmService{"AmazonSSM.", "ssm"};
 
 struct AwsJsonClientOptions {
   std::string endpoint;  // http(s)://host:port of the control plane
@@ -53,6 +54,10 @@ class AwsJsonClient {
   const Clock& clock_;
   oci::HttpTransport transport_;
 };
+
+// How the agent's clients of the control plane talk to it: `timeout` both to connect and for a
+// stalled transfer.
+oci::TransportOptions control_plane_transport(bool insecure, std::chrono::seconds timeout);
 
 // True for failures that may pass if the same call is made again later.
 bool is_transient(const Error& error);

@@ -251,6 +251,7 @@ Result<Environment> process_environment(const BundleInput& input) {
     }
     set_variable(env, variable.substr(0, equals), variable.substr(equals + 1));
   }
+  for (const auto& [name, value] : input.file_environment) set_variable(env, name, value);
   if (auto added = add_key_value_pairs(env, input.container, "container"); !added) {
     return std::unexpected(added.error());
   }

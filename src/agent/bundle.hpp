@@ -72,7 +72,9 @@ struct BundleInput {
   std::optional<std::int64_t> task_memory_mib;  // task-level memory, if set
   oci::RuntimeConfig image;                     // the image config's runtime part
   ProcessUser user;                             // see resolve_user_in_rootfs(effective_user())
-  std::vector<std::pair<std::string, std::string>> extra_environment;  // secrets, env files
+  std::vector<std::pair<std::string, std::string>> extra_environment;  // secrets
+  // From environmentFiles: over the image's variables, under `environment`'s.
+  std::vector<std::pair<std::string, std::string>> file_environment;
   std::filesystem::path rootfs;      // absolute: the container's mounted root
   std::filesystem::path bundle_dir;  // absolute: holds config.json and the /etc files
   std::string hostname;

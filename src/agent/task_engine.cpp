@@ -372,6 +372,7 @@ class TaskEngine::Runner {
     // Runner-thread only:
     // Fetched before its image is pulled. Never saved: an agent restart fetches them again.
     std::optional<ContainerSecrets> secrets;
+    std::optional<EnvironmentList> file_environment;  // from its environmentFiles, likewise
     std::optional<Image> image;
     bool image_acquired = false;
     UniqueFd pidfd;
@@ -674,12 +675,21 @@ class TaskEngine::Runner {
     return std::nullopt;
   }
 
-  // The error's message is the reason to report (see fetch_container_secrets).
+  // Its secrets and environment files. The error's message is the reason to report (see
+  // fetch_container_secrets and fetch_environment_files).
   Status fetch_secrets(Container& container) {
-    if (container.secrets) return {};
-    auto fetched = fetch_container_secrets(container.definition, engine_.options_.fetch_secret);
-    if (!fetched) return std::unexpected(fetched.error());
-    container.secrets = std::move(*fetched);
+    if (!container.secrets) {
+      auto fetched = fetch_container_secrets(container.definition, engine_.options_.fetch_secret);
+      if (!fetched) return std::unexpected(fetched.error());
+      container.secrets = std::move(*fetched);
+    }
+    if (!container.file_environment) {
+      auto fetched =
+          fetch_environment_files(container.definition, container_overrides(container.facts.name),
+                                  engine_.options_.fetch_s3_object);
+      if (!fetched) return std::unexpected(fetched.error());
+      container.file_environment = std::move(*fetched);
+    }
     return {};
   }
 
@@ -1041,6 +1051,7 @@ class TaskEngine::Runner {
     std::string runtime_id = endpoint_id(container);  // the container is named as its endpoint
     input.hostname = json::string_or(container.definition, "hostname", runtime_id.substr(0, 12));
     input.extra_environment = container.secrets.value().environment;  // wins over `environment`
+    input.file_environment = container.file_environment.value();      // loses to `environment`
     std::string mode = json::string_or(definition_, "networkMode", "bridge");
     if (mode == "host") {
       input.network_mode = NetworkMode::kHost;

@@ -45,6 +45,7 @@
 #include "agent/layout.hpp"
 #include "agent/network.hpp"
 #include "agent/runtime.hpp"
+#include "agent/task_env_files.hpp"
 #include "agent/task_lifecycle.hpp"
 #include "agent/task_secrets.hpp"
 #include "common/clock.hpp"
@@ -131,6 +132,9 @@ struct TaskEngineOptions {
   // Fetches the secrets of repositoryCredentials and container `secrets` (on task threads).
   // Unset: tasks that name any fail to start.
   SecretFetcher fetch_secret;
+  // Reads containers' environmentFiles from S3 (on task threads). Unset: tasks that name any
+  // fail to start.
+  S3ObjectFetcher fetch_s3_object;
 };
 
 // What the task metadata endpoint serves for one container's token (JSON in the shapes of ECS's

@@ -141,8 +141,10 @@ class BundleKeepingRuntime final : public Runtime {
 // A SecretFetcher over a map, remembering what it was asked for.
 class FakeSecrets {
  public:
-  void put(const std::string& secret_id, std::string value) {
+  void put(const std::string& secret_id, std::string value,
+           SecretSource source = SecretSource::kSecretsManager) {
     SecretRef secret;
+    secret.source = source;
     secret.secret_id = secret_id;
     values_[secret] = std::move(value);
   }
@@ -235,6 +237,15 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     TaskEngineOptions options;
     options.cluster = "default";
     options.fetch_secret = secrets_.fetcher();
+    options.fetch_s3_object = [this](const S3Object& object) -> Result<std::string> {
+      std::lock_guard lock(mutex_);
+      objects_asked_.push_back(object);
+      auto found = objects_.find(object);
+      if (found != objects_.end()) return found->second;
+      return fail(ErrorCode::kNotFound, "GetObject s3://" + object.bucket + "/" + object.key +
+                                            ": HTTP 404 NoSuchKey: The specified key does not "
+                                            "exist.");
+    };
     engine_ = std::make_unique<TaskEngine>(layout(), runtime_, *cgroups_, *images_, nullptr,
                                            nullptr, clock_, std::move(options), [this] {
                                              std::lock_guard lock(mutex_);
@@ -300,6 +311,8 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
   std::unique_ptr<ImageStore> images_;
   BundleKeepingRuntime runtime_;
   FakeSecrets secrets_;
+  std::map<S3Object, std::string> objects_;  // environmentFiles' objects
+  std::vector<S3Object> objects_asked_;
   oci::testing::FakeRegistry registry_;
   std::unique_ptr<http::Server> registry_server_;
   std::string image_reference_ = "127.0.0.1:1/web:latest";  // nothing listens there
@@ -418,19 +431,42 @@ TEST_F(TaskEngineSecretsTest, RegistryCredentialsThatAreNotAUsernameAndPasswordA
   EXPECT_EQ(bj::serialize(report).find(kPassword), std::string::npos);
 }
 
-TEST_F(TaskEngineSecretsTest, SsmParameterSecretsFailTheTask) {
+// The order ECS gives them: image < environmentFiles (the first file wins) < environment <
+// secrets, from Secrets Manager or SSM parameters.
+TEST_F(TaskEngineSecretsTest, EnvironmentFilesAndSsmParametersJoinTheEnvironment) {
+  if (::geteuid() != 0) GTEST_SKIP() << "unpacking layers and mounting a rootfs need root";
+  start_registry();
+  std::string parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db";
+  secrets_.put(parameter, std::string(kPassword), SecretSource::kParameterStore);
+  objects_[{"config", "base.env"}] = "FROM_FILE=base\nSHADOWED=file\nDB_PASSWORD=file\n";
+  objects_[{"config", "prod.env"}] = "FROM_FILE=prod\nSECOND=prod\n";
   auto report = run_until_stopped(bj::object{
-      {"secrets",
-       bj::array{bj::object{{"name", "DB_PASSWORD"},
-                            {"valueFrom", "arn:aws:ssm:us-east-1:123456789012:parameter/db"}}}}});
+      {"environmentFiles",
+       bj::array{bj::object{{"type", "s3"}, {"value", "arn:aws:s3:::config/base.env"}},
+                 bj::object{{"type", "s3"}, {"value", "arn:aws:s3:::config/prod.env"}}}},
+      {"environment", bj::array{bj::object{{"name", "SHADOWED"}, {"value", "environment"}}}},
+      {"secrets", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"valueFrom", parameter}}}}});
+  auto variables = environment();
+  EXPECT_EQ(variables["FROM_FILE"], "base") << reason(report);
+  EXPECT_EQ(variables["SECOND"], "prod");
+  EXPECT_EQ(variables["SHADOWED"], "environment");
+  EXPECT_EQ(variables["DB_PASSWORD"], kPassword);
+  EXPECT_EQ(secrets_.asked(), std::vector<std::string>{parameter});
+  EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+  EXPECT_EQ(saved_task().find("FROM_FILE=base"), std::string::npos);
+}
+
+TEST_F(TaskEngineSecretsTest, AnEnvironmentFileThatCannotBeReadFailsTheTaskBeforeItsPull) {
+  auto report = run_until_stopped(bj::object{
+      {"environmentFiles",
+       bj::array{bj::object{{"type", "s3"}, {"value", "arn:aws:s3:::config/gone.env"}}}}});
   EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
-  EXPECT_TRUE(reason(report).starts_with(
-      "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
-      "retrieval failed: secret DB_PASSWORD: valueFrom "
-      "'arn:aws:ssm:us-east-1:123456789012:parameter/db' names an SSM Parameter Store "
-      "parameter"))
-      << reason(report);
-  EXPECT_TRUE(secrets_.asked().empty());
+  EXPECT_EQ(reason(report),
+            "ResourceInitializationError: failed to download env files: s3://config/gone.env: "
+            "GetObject s3://config/gone.env: HTTP 404 NoSuchKey: The specified key does not "
+            "exist.");
+  EXPECT_EQ(objects_asked_, (std::vector<S3Object>{{"config", "gone.env"}}));
+  EXPECT_FALSE(runtime_.spec(std::string(kTaskId) + "-web").has_value());
 }
 
 }  // namespace

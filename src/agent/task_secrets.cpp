@@ -19,11 +19,21 @@ constexpr std::size_t kArnPrefixFields = 5;
 // The resource's fields: "secret", name, json-key, version-stage, version-id.
 constexpr std::size_t kMaxSecretFields = 5;
 
-std::unexpected<Error> ssm_parameter(std::string_view value_from) {
-  return fail(ErrorCode::kUnsupportedFeature,
-              "valueFrom '" + std::string(value_from) +
-                  "' names an SSM Parameter Store parameter, which Wharf does not serve; store "
-                  "the value as a Secrets Manager secret and give its ARN");
+SecretValueFrom ssm_parameter(std::string_view value_from) {
+  SecretValueFrom parsed;
+  parsed.secret.source = SecretSource::kParameterStore;
+  parsed.secret.secret_id = std::string(value_from);
+  return parsed;
+}
+
+// What a failed fetch of `secret` is reported as, in ECS's words.
+std::string fetch_failure(const SecretRef& secret) {
+  if (secret.source == SecretSource::kParameterStore) {
+    return "unable to retrieve secrets from ssm: failed to fetch parameter " + secret.secret_id +
+           " from parameter store";
+  }
+  return "unable to retrieve secret from asm: failed to fetch secret " + secret.secret_id +
+         " from secrets manager";
 }
 
 Result<bj::object> json_object(std::string_view secret_string) {
@@ -41,14 +51,8 @@ class SecretCache {
   Result<std::string> get(const SecretRef& secret) {
     if (auto found = fetched_.find(secret); found != fetched_.end()) return found->second;
     auto value =
-        fetch_ ? fetch_(secret)
-               : fail(ErrorCode::kUnsupportedFeature, "this agent has no Secrets Manager client");
-    if (!value) {
-      return std::unexpected(std::move(value.error())
-                                 .context("unable to retrieve secret from asm: failed to fetch "
-                                          "secret " +
-                                          secret.secret_id + " from secrets manager"));
-    }
+        fetch_ ? fetch_(secret) : fail(ErrorCode::kUnsupportedFeature, "this agent has no client");
+    if (!value) return std::unexpected(std::move(value.error()).context(fetch_failure(secret)));
     fetched_.emplace(secret, *value);
     return value;
   }
@@ -101,10 +105,16 @@ Result<SecretValueFrom> parse_value_from(std::string_view value_from) {
   // ECS reads a name that is not an ARN as a parameter of the task's own Region.
   if (!value_from.starts_with("arn:")) return ssm_parameter(value_from);
   std::vector<std::string_view> fields = split(value_from, ':');
-  if (fields.size() > 2 && fields[2] == "ssm") return ssm_parameter(value_from);
+  if (fields.size() == kArnPrefixFields + 1 && fields[2] == "ssm" &&
+      fields[5].starts_with("parameter/") &&
+      fields[5].size() > std::string_view("parameter/").size()) {
+    return ssm_parameter(value_from);
+  }
   std::string syntax = "valueFrom '" + std::string(value_from) +
                        "' is not arn:<partition>:secretsmanager:<region>:<account>:secret:<name>"
-                       "[:<json-key>[:<version-stage>[:<version-id>]]]";
+                       "[:<json-key>[:<version-stage>[:<version-id>]]], "
+                       "arn:<partition>:ssm:<region>:<account>:parameter/<name> or a parameter "
+                       "name";
   if (fields.size() <= kArnPrefixFields + 1 || fields[2] != "secretsmanager" ||
       fields[5] != "secret" || fields[6].empty() ||
       fields.size() > kArnPrefixFields + kMaxSecretFields) {
@@ -176,6 +186,19 @@ Result<std::string> get_secret_value(AwsJsonClient& client, const SecretRef& sec
     return invalid("the secret holds SecretBinary, not the SecretString ECS reads");
   }
   return fail(ErrorCode::kInternal, "GetSecretValue answered without a SecretString");
+}
+
+Result<std::string> get_parameter_value(AwsJsonClient& client, const SecretRef& parameter) {
+  bj::object input{{"Names", bj::array{bj::value(parameter.secret_id)}}, {"WithDecryption", true}};
+  auto output = client.call("GetParameters", input);
+  if (!output) return std::unexpected(output.error());
+  if (const bj::array* parameters = json::get_array(*output, "Parameters")) {
+    for (const bj::value& item : *parameters) {
+      if (!item.is_object()) continue;
+      if (auto value = json::get_string(item.as_object(), "Value")) return std::move(*value);
+    }
+  }
+  return fail(ErrorCode::kNotFound, "GetParameters: InvalidParameters: " + parameter.secret_id);
 }
 
 }  // namespace wharf::agent

@@ -1,6 +1,7 @@
 // The secrets a container definition names (repositoryCredentials, `secrets` from Secrets
-// Manager) and fetching them with GetSecretValue. Their values live in the agent's memory only:
-// never in a saved task state, a log line or a reported reason.
+// Manager or SSM Parameter Store) and fetching them with GetSecretValue and GetParameters. Their
+// values live in the agent's memory only: never in a saved task state, a log line or a reported
+// reason.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -19,11 +20,15 @@
 
 namespace wharf::agent {
 
-// One secret version, as GetSecretValue is asked for it.
+// Where a secret is kept.
+enum class SecretSource { kSecretsManager, kParameterStore };
+
+// One secret version, as GetSecretValue (or, for a parameter, GetParameters) is asked for it.
 struct SecretRef {
-  std::string secret_id;      // a name or an ARN
-  std::string version_stage;  // empty: the default (AWSCURRENT)
-  std::string version_id;     // empty: whichever version the stage names
+  SecretSource source = SecretSource::kSecretsManager;
+  std::string secret_id;      // a name or an ARN (of a secret, or of a parameter)
+  std::string version_stage;  // empty: the default (AWSCURRENT); secrets only
+  std::string version_id;     // empty: whichever version the stage names; secrets only
 
   auto operator<=>(const SecretRef&) const = default;
 };
@@ -41,11 +46,12 @@ struct SecretValueFrom {
   bool operator==(const SecretValueFrom&) const = default;
 };
 
-// Parses a valueFrom that names a Secrets Manager secret, in ECS's syntax:
+// Parses a valueFrom in ECS's syntax. A Secrets Manager secret is
 //   arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[:<json-key>[:<version-stage>[:<version-id>]]]
-// where <name> may end in AWS's 6-character suffix and an empty field means the default. The
-// secret id is the ARN up to the name. An SSM Parameter Store parameter (its ARN, or a bare
-// name) is kUnsupportedFeature: Wharf serves none. Anything else is kInvalidParameter.
+// where <name> may end in AWS's 6-character suffix and an empty field means the default; the
+// secret id is the ARN up to the name. Anything else that is not an ARN names an SSM parameter
+// of the agent's Region, as does arn:<partition>:ssm:<region>:<account>:parameter/<name>; the
+// secret id is then the name or ARN as given. Other ARNs are kInvalidParameter.
 Result<SecretValueFrom> parse_value_from(std::string_view value_from);
 
 // What a secret reference stands for in the SecretString: all of it, or with `json_key` the
@@ -79,5 +85,9 @@ Result<ContainerSecrets> fetch_container_secrets(const boost::json::object& cont
 // GetSecretValue through a Secrets Manager client: the SecretString. A secret that holds only
 // SecretBinary is kInvalidParameter: container secrets and registry credentials are strings.
 Result<std::string> get_secret_value(AwsJsonClient& client, const SecretRef& secret);
+
+// GetParameters (decrypted) through an SSM client: the parameter's value. A parameter the
+// answer lists as invalid is kNotFound.
+Result<std::string> get_parameter_value(AwsJsonClient& client, const SecretRef& parameter);
 
 }  // namespace wharf::agent

@@ -67,13 +67,27 @@ TEST(ParseValueFrom, RefusesMalformedArns) {
   }
 }
 
-TEST(ParseValueFrom, SsmParametersAreNotServed) {
+SecretRef parameter(std::string id) {
+  SecretRef secret;
+  secret.source = SecretSource::kParameterStore;
+  secret.secret_id = std::move(id);
+  return secret;
+}
+
+TEST(ParseValueFrom, ReadsSsmParameterNamesAndArns) {
   for (std::string ssm :
-       {"arn:aws:ssm:us-east-1:123456789012:parameter/prod/db", "db-password", "/prod/db"}) {
+       {"arn:aws:ssm:us-east-1:123456789012:parameter/prod/db",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/db", "db-password", "/prod/db"}) {
     auto parsed = parse_value_from(ssm);
-    ASSERT_FALSE(parsed) << ssm;
-    EXPECT_EQ(parsed.error().code, ErrorCode::kUnsupportedFeature) << ssm;
-    EXPECT_NE(parsed.error().message.find("SSM Parameter Store"), std::string::npos);
+    ASSERT_TRUE(parsed) << ssm << ": " << parsed.error().message;
+    EXPECT_EQ(*parsed, (SecretValueFrom{parameter(ssm), ""})) << ssm;
+  }
+  for (std::string bad : {"arn:aws:ssm:us-east-1:123456789012:parameter/",
+                          "arn:aws:ssm:us-east-1:123456789012:document/db",
+                          "arn:aws:ssm:us-east-1:123456789012:parameter/db:1"}) {
+    auto parsed = parse_value_from(bad);
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidParameter) << bad;
   }
 }
 
@@ -212,36 +226,48 @@ TEST(FetchContainerSecrets, FailuresReadAsEcsReasons) {
   EXPECT_TRUE(no_client.error().message.starts_with(asm_failure));
 }
 
-TEST(FetchContainerSecrets, SsmParametersFailWithoutAFetch) {
+TEST(FetchContainerSecrets, SsmParametersAreFetchedWithEcsWordsOnFailure) {
   FakeSecrets secrets;
+  std::string arn = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db";
+  secrets.values.emplace(parameter(arn), std::string("hunter2"));
   auto fetched = fetch_container_secrets(
-      bj::object{{"secrets", bj::array{secret_entry(
-                                 "DB", "arn:aws:ssm:us-east-1:123456789012:parameter/prod/db")}}},
-      secrets.fetcher());
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, ErrorCode::kUnsupportedFeature);
-  EXPECT_TRUE(fetched.error().message.starts_with(std::string(kSecretsFailure) + ": secret DB: "));
-  EXPECT_NE(fetched.error().message.find("SSM Parameter Store"), std::string::npos);
-  EXPECT_TRUE(secrets.asked.empty());
+      bj::object{{"secrets", bj::array{secret_entry("DB", arn)}}}, secrets.fetcher());
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(fetched->environment,
+            (std::vector<std::pair<std::string, std::string>>{{"DB", "hunter2"}}));
+  EXPECT_EQ(secrets.asked, std::vector<SecretRef>{parameter(arn)});
+
+  auto missing = fetch_container_secrets(
+      bj::object{{"secrets", bj::array{secret_entry("DB", "/prod/missing")}}}, secrets.fetcher());
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(missing.error().message.starts_with(
+      std::string(kSecretsFailure) +
+      ": unable to retrieve secrets from ssm: failed to fetch parameter /prod/missing from "
+      "parameter store: "))
+      << missing.error().message;
 }
 
-class GetSecretValueTest : public testkit::FakeAwsServiceTest {
+// A client of the fake service for Secrets Manager or SSM.
+class AwsClientTest : public testkit::FakeAwsServiceTest {
  protected:
-  AwsJsonClient client() const {
+  AwsJsonClient client(AwsJsonService service) const {
     AwsJsonClientOptions options;
     options.endpoint = endpoint();
     options.credentials = {"AKIDEXAMPLE", "secret", "", "us-east-1"};
-    options.service = kSecretsManagerService;
+    options.service = service;
     return AwsJsonClient(options, clock_);
   }
 
   SystemClock clock_;
 };
 
+using GetSecretValueTest = AwsClientTest;
+using GetParameterValueTest = AwsClientTest;
+
 TEST_F(GetSecretValueTest, AsksForTheVersionAndReturnsTheSecretString) {
   service_.answer(200, R"({"ARN": "arn", "Name": "db", "VersionId": "v1",
                             "SecretString": "hunter2", "VersionStages": ["AWSPREVIOUS"]})");
-  AwsJsonClient secrets = client();
+  AwsJsonClient secrets = client(kSecretsManagerService);
   auto value = get_secret_value(secrets, ref("db", "AWSPREVIOUS", "v1"));
   ASSERT_TRUE(value) << value.error().message;
   EXPECT_EQ(*value, "hunter2");
@@ -255,7 +281,7 @@ TEST_F(GetSecretValueTest, AsksForTheVersionAndReturnsTheSecretString) {
 }
 
 TEST_F(GetSecretValueTest, BinarySecretsAndErrorsAreErrors) {
-  AwsJsonClient secrets = client();
+  AwsJsonClient secrets = client(kSecretsManagerService);
   service_.answer(200, R"({"Name": "db", "SecretBinary": "aHVudGVyMg=="})");
   auto binary = get_secret_value(secrets, ref("db"));
   ASSERT_FALSE(binary);
@@ -268,6 +294,31 @@ TEST_F(GetSecretValueTest, BinarySecretsAndErrorsAreErrors) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(missing.error().message,
             "GetSecretValue: HTTP 400 ResourceNotFoundException: not there");
+}
+
+TEST_F(GetParameterValueTest, AsksForTheDecryptedParameter) {
+  service_.answer(200, R"({"Parameters": [{"Name": "/prod/db", "Type": "SecureString",
+                                            "Value": "hunter2", "Version": 3}],
+                           "InvalidParameters": []})");
+  AwsJsonClient ssm = client(kSsmService);
+  auto value = get_parameter_value(ssm, parameter("/prod/db"));
+  ASSERT_TRUE(value) << value.error().message;
+  EXPECT_EQ(*value, "hunter2");
+  auto requests = service_.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].target, "AmazonSSM.GetParameters");
+  EXPECT_NE(requests[0].authorization.find("/us-east-1/ssm/aws4_request"), std::string::npos);
+  EXPECT_EQ(bj::parse(requests[0].body),
+            (bj::object{{"Names", bj::array{"/prod/db"}}, {"WithDecryption", true}}));
+}
+
+TEST_F(GetParameterValueTest, AnInvalidParameterIsNotFound) {
+  service_.answer(200, R"({"Parameters": [], "InvalidParameters": ["/prod/db"]})");
+  AwsJsonClient ssm = client(kSsmService);
+  auto value = get_parameter_value(ssm, parameter("/prod/db"));
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(value.error().message, "GetParameters: InvalidParameters: /prod/db");
 }
 
 }  // namespace

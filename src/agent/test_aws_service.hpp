@@ -1,4 +1,4 @@
-// A fake AWS JSON service for the agent's unit tests, on Wharf's HTTP listener: it records every
+// A fake AWS service for the agent's unit tests, on Wharf's HTTP listener: it records every
 // request and gives the answer the test set.
 #pragma once
 
@@ -16,6 +16,8 @@ namespace wharf::agent::testkit {
 class FakeAwsService final : public http::Handler {
  public:
   struct Request {
+    std::string method;
+    std::string path;    // the request target, as sent
     std::string target;  // X-Amz-Target
     std::string authorization;
     std::string body;
@@ -23,17 +25,20 @@ class FakeAwsService final : public http::Handler {
 
   void handle(http::Request&& request, http::Responder respond) override {
     std::lock_guard lock(mutex_);
-    requests_.push_back({std::string(request["X-Amz-Target"]),
+    requests_.push_back({std::string(request.method_string()), std::string(request.target()),
+                         std::string(request["X-Amz-Target"]),
                          std::string(request[http::beast_http::field::authorization]),
                          request.body()});
     respond(http::make_response(request, static_cast<http::beast_http::status>(status_), body_,
-                                "application/x-amz-json-1.1"));
+                                content_type_));
   }
 
-  void answer(int status, std::string body) {
+  void answer(int status, std::string body,
+              std::string content_type = "application/x-amz-json-1.1") {
     std::lock_guard lock(mutex_);
     status_ = status;
     body_ = std::move(body);
+    content_type_ = std::move(content_type);
   }
 
   std::vector<Request> requests() {
@@ -45,6 +50,7 @@ class FakeAwsService final : public http::Handler {
   std::mutex mutex_;
   int status_ = 200;
   std::string body_ = "{}";
+  std::string content_type_ = "application/x-amz-json-1.1";
   std::vector<Request> requests_;
 };
 

@@ -75,29 +75,6 @@ std::optional<std::string> first_absent_header(const SignableRequest& request,
   return std::nullopt;
 }
 
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_' || c == '.' || c == '~';
-}
-
-// RFC 3986 percent-encoding with upper-case hex, keeping only the unreserved characters.
-std::string uri_encode(std::string_view text) {
-  static constexpr char kHexDigits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (is_unreserved(byte)) {
-      out += c;
-      continue;
-    }
-    out += '%';
-    out += kHexDigits[byte >> 4];
-    out += kHexDigits[byte & 0xf];
-  }
-  return out;
-}
-
 // Absolute-form targets ("https://host/path?query") carry the host in the URI; only the path and
 // query take part in the canonical request.
 std::string_view origin_form(std::string_view target) {

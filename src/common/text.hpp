@@ -35,6 +35,27 @@ inline std::vector<std::string_view> split(std::string_view text, char separator
   }
 }
 
+// RFC 3986 percent-encoding with upper-case hex of every byte but the unreserved characters
+// (A-Z a-z 0-9 - _ . ~) and those in `keep` (say "/" for a URL path).
+inline std::string uri_encode(std::string_view text, std::string_view keep = {}) {
+  static constexpr char kHexDigits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved || keep.find(c) != std::string_view::npos) {
+      out += c;
+      continue;
+    }
+    out += '%';
+    out += kHexDigits[byte >> 4];
+    out += kHexDigits[byte & 0xf];
+  }
+  return out;
+}
+
 // Decodes %XX escapes (either case); a '%' without two hex digits after it is kept as a literal,
 // so that any text has exactly one decoding. '+' stays '+'.
 inline std::string uri_decode(std::string_view text) {

@@ -1,7 +1,7 @@
-"""Tasks that use Secrets Manager: repositoryCredentials pull an image from a registry that wants
-a password (Debian's docker-registry with htpasswd auth), and container `secrets` become
-environment variables. A real server, a real agent (as root, under runc), the aws CLI's shapes
-through boto3."""
+"""Tasks that use Secrets Manager, SSM Parameter Store and S3: repositoryCredentials pull an image
+from a registry that wants a password (Debian's docker-registry with htpasswd auth), container
+`secrets` (secrets and parameters) become environment variables, and so do environmentFiles read
+from S3. A real server, a real agent (as root, under runc), the aws CLI's shapes through boto3."""
 
 import json
 import os
@@ -160,6 +160,61 @@ class TaskSecretsTest(AgentTestCase):
                       task["stoppedReason"])
         self.assertIn("app/nothing", task["stoppedReason"])
 
+
+    def test_ssm_parameters_and_environment_files_join_the_environment(self):
+        ssm = self.server.client("ssm")
+        ssm.put_parameter(Name="/app/db/password", Value="param-pw", Type="SecureString")
+        ssm.put_parameter(Name="app-mode", Value="plain", Type="String")
+        s3 = self.server.client("s3")
+        s3.create_bucket(Bucket="app-config")
+        s3.put_object(Bucket="app-config", Key="base.env",
+                      Body=b"# defaults\nFROM_FILE=base\nSHADOWED=file\nSPACED=a b=c\n")
+        s3.put_object(Bucket="app-config", Key="prod/web.env",
+                      Body=b"FROM_FILE=prod\nSECOND=prod\n")
+        family = self.register(
+            [{"name": "main", "entryPoint": ["sh", "-c"],
+              "command": ['echo "$FROM_FILE|$SECOND|$SHADOWED|$SPACED|$DB_PASSWORD|$MODE"'],
+              "environment": [{"name": "SHADOWED", "value": "environment"}],
+              "environmentFiles": [
+                  {"type": "s3", "value": "arn:aws:s3:::app-config/base.env"},
+                  {"type": "s3", "value": "arn:aws:s3:::app-config/prod/web.env"}],
+              "secrets": [
+                  {"name": "DB_PASSWORD", "valueFrom":
+                   f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/app/db/password"},
+                  {"name": "MODE", "valueFrom": "app-mode"}]}],
+            executionRoleArn=EXECUTION_ROLE)
+        # The first file to set a variable wins; `environment` wins over the files.
+        self.assertEqual(self.output_of_run(family, "main"),
+                         "base|prod|environment|a b=c|param-pw|plain\n")
+
+        attributes = self.ecs.describe_container_instances(
+            cluster="prod", containerInstances=[self.instance_arn])["containerInstances"][0]
+        names = [attribute["name"] for attribute in attributes["attributes"]]
+        self.assertIn("ecs.capability.env-files.s3", names)
+        self.assertIn("ecs.capability.secrets.ssm.environment-variables", names)
+
+    def test_a_missing_environment_file_or_parameter_stops_the_task(self):
+        self.server.client("s3").create_bucket(Bucket="empty-config")
+        family = self.register(
+            [{"name": "main", "entryPoint": ["true"],
+              "environmentFiles": [{"type": "s3", "value": "arn:aws:s3:::empty-config/gone.env"}]}],
+            executionRoleArn=EXECUTION_ROLE)
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "TaskFailedToStart")
+        self.assertIn("ResourceInitializationError: failed to download env files: "
+                      "s3://empty-config/gone.env", task["stoppedReason"])
+        self.assertIn("NoSuchKey", task["stoppedReason"])
+
+        family = self.register(
+            [{"name": "main", "entryPoint": ["true"],
+              "secrets": [{"name": "GONE", "valueFrom": "/app/nothing"}]}],
+            executionRoleArn=EXECUTION_ROLE)
+        [arn] = self.run_task(family)
+        task = self.wait_status("prod", arn, "STOPPED")
+        self.assertEqual(task["stopCode"], "TaskFailedToStart")
+        self.assertIn("unable to retrieve secrets from ssm", task["stoppedReason"])
+        self.assertIn("/app/nothing", task["stoppedReason"])
 
 if __name__ == "__main__":
     unittest.main()
