@@ -32,6 +32,24 @@ Error answer_error(const oci::HttpResponse& response, std::string_view doing) {
   return Error{ErrorCode::kClient, text};
 }
 
+// A key as a URL path: each segment encoded, and "." and ".." segments escaped too, so that no
+// one on the way resolves them (S3 keys are names, not paths, and the signature covers them as
+// sent).
+std::string key_path(std::string_view key) {
+  std::string path;
+  for (std::string_view segment : split(key, '/')) {
+    bool dots = !segment.empty() && segment.find_first_not_of('.') == std::string_view::npos;
+    if (!dots) {
+      path += uri_encode(segment) + "/";
+      continue;
+    }
+    for (std::size_t dot_idx = 0; dot_idx < segment.size(); ++dot_idx) path += "%2E";
+    path += "/";
+  }
+  path.pop_back();  // split() gives at least one segment
+  return path;
+}
+
 }  // namespace
 
 S3Client::S3Client(S3ClientOptions options, const Clock& clock)
@@ -44,8 +62,9 @@ Result<std::string> S3Client::get_object(const S3Object& object) {
   auto base = oci::url_target(options_.endpoint);
   if (!base) return std::unexpected(base.error().context(doing));
   // Path-style: the bucket is the first segment of the path.
-  std::string object_path = "/" + uri_encode(object.bucket) + "/" + uri_encode(object.key, "/");
-  std::string prefix = base->path == "/" ? "" : base->path;
+  std::string object_path = "/" + uri_encode(object.bucket) + "/" + key_path(object.key);
+  std::string prefix = base->path;
+  while (prefix.ends_with('/')) prefix.pop_back();
   aws::SignableRequest signable{"GET", prefix + object_path, {{"Host", base->host}}, {}};
   const auto& credentials = options_.credentials;
   if (!credentials.session_token.empty()) {

@@ -35,6 +35,18 @@ TEST_F(S3ClientTest, GetsTheObjectByPathSignedForS3) {
   EXPECT_NE(requests[0].authorization.find("x-amz-content-sha256"), std::string::npos);
 }
 
+// Nothing on the way may resolve "." or ".." in a key: what is signed is what arrives.
+TEST_F(S3ClientTest, DotSegmentsOfAKeyAreEscaped) {
+  service_.answer(200, "A=1\n", "binary/octet-stream");
+  S3Client s3 = client();
+  ASSERT_TRUE(s3.get_object({"config", "cfg/../app.env"}));
+  ASSERT_TRUE(s3.get_object({"config", "./a..b/.env"}));
+  auto requests = service_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].path, "/config/cfg/%2E%2E/app.env");
+  EXPECT_EQ(requests[1].path, "/config/%2E/a..b/.env");
+}
+
 TEST_F(S3ClientTest, ErrorsCarryS3sCodeAndMessage) {
   service_.answer(404,
                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"

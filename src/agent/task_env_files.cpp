@@ -54,10 +54,10 @@ Result<S3Object> parse_s3_object_arn(std::string_view arn) {
 EnvironmentList parse_env_file(std::string_view text) {
   EnvironmentList variables;
   for (std::string_view line : split(text, '\n')) {
-    line = trim(line);
-    if (line.empty() || line.front() == '#') continue;
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.starts_with('#')) continue;
     auto equals = line.find('=');
-    if (equals == std::string_view::npos || equals == 0) continue;
+    if (equals == std::string_view::npos || equals == 0 || equals + 1 == line.size()) continue;
     std::string name(line.substr(0, equals));
     std::string value(line.substr(equals + 1));
     auto same = [&](const auto& variable) { return variable.first == name; };

@@ -31,10 +31,10 @@ using EnvironmentList = std::vector<std::pair<std::string, std::string>>;
 // "arn:<partition>:s3:::<bucket>/<key>"; kInvalidParameter for anything else.
 Result<S3Object> parse_s3_object_arn(std::string_view arn);
 
-// The variables of an env file, as ECS reads one: each line is trimmed; empty lines and lines
-// starting with '#' are skipped; the rest are NAME=VALUE, split at the first '=' with the value
-// taken literally (no quotes or escapes interpreted). A line without '=' or with an empty name
-// is skipped, as ECS's agent does. A name given twice keeps its last value.
+// The variables of an env file, as ECS's agent reads one: lines (a trailing CR dropped) starting
+// with '#' are skipped; the rest are NAME=VALUE, split at the first '=', both sides taken
+// literally (no trimming, no quotes or escapes interpreted). A line without '=', or with an
+// empty name or value, is skipped. A name given twice keeps its last value.
 EnvironmentList parse_env_file(std::string_view text);
 
 // What ECS starts the reason of a task whose env files could not be had with (then ": " and why).

@@ -30,18 +30,18 @@ TEST(ParseEnvFile, ReadsLinesAsEcsDoes) {
       "# a comment\n"
       "\n"
       "PLAIN=value\n"
-      "  SPACED = padded  \r\n"
+      "SPACED = padded  \r\n"
       "QUOTED=\"kept as is\"\n"
       "EQUALS=a=b=c\n"
       "EMPTY=\n"
       "no equals sign\n"
       "=nameless\n"
       "PLAIN=second\n"
-      "   # indented comment\n"
+      "   # not a comment=kept\n"
       "LAST=no newline";
   EnvironmentList expected = {
-      {"PLAIN", "second"}, {"SPACED ", " padded"}, {"QUOTED", "\"kept as is\""},
-      {"EQUALS", "a=b=c"}, {"EMPTY", ""},          {"LAST", "no newline"}};
+      {"PLAIN", "second"}, {"SPACED ", " padded  "},       {"QUOTED", "\"kept as is\""},
+      {"EQUALS", "a=b=c"}, {"   # not a comment", "kept"}, {"LAST", "no newline"}};
   EXPECT_EQ(parse_env_file(text), expected);
   EXPECT_TRUE(parse_env_file("").empty());
 }

@@ -54,6 +54,17 @@ Result<PageRequest> read_page_request(const PageTokens& tokens, TimePoint now,
                                       const boost::json::object& input, std::string_view scope,
                                       int default_max, int limit, PageMembers members = {});
 
+// Emits at most max_results of `items` from `start` on. Returns the key the next page starts
+// after, when there is one.
+template <typename Item, typename KeyOf, typename Emit>
+std::optional<std::string> emit_page_from(const std::vector<Item>& items, std::size_t start,
+                                          const PageRequest& page, KeyOf key_of, Emit emit) {
+  std::size_t end = std::min(items.size(), start + static_cast<std::size_t>(page.max_results));
+  for (std::size_t item_idx = start; item_idx < end; ++item_idx) emit(items[item_idx]);
+  if (end >= items.size()) return std::nullopt;
+  return key_of(items[end - 1]);
+}
+
 // Emits the page's share of `items`: those after the one whose key the page token holds, at
 // most max_results of them. Returns the key the next page starts after, when there is one.
 template <typename Item, typename KeyOf, typename Emit>
@@ -64,10 +75,19 @@ std::optional<std::string> emit_page(const std::vector<Item>& items, const PageR
     while (start < items.size() && key_of(items[start]) != *page.after) ++start;
     start = std::min(start + 1, items.size());
   }
-  std::size_t end = std::min(items.size(), start + static_cast<std::size_t>(page.max_results));
-  for (std::size_t item_idx = start; item_idx < end; ++item_idx) emit(items[item_idx]);
-  if (end == items.size()) return std::nullopt;
-  return key_of(items[end - 1]);
+  return emit_page_from(items, start, page, key_of, emit);
+}
+
+// emit_page for items in ascending order of their keys: the page resumes at the first key after
+// the token's, so an item removed between two pages does not end the listing.
+template <typename Item, typename KeyOf, typename Emit>
+std::optional<std::string> emit_page_by_key(const std::vector<Item>& items, const PageRequest& page,
+                                            KeyOf key_of, Emit emit) {
+  std::size_t start = 0;
+  if (page.after) {
+    while (start < items.size() && !(key_of(items[start]) > *page.after)) ++start;
+  }
+  return emit_page_from(items, start, page, key_of, emit);
 }
 
 }  // namespace wharf::aws

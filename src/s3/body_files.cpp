@@ -61,7 +61,9 @@ Status BodyFiles::prepare() {
   fs::create_directories(root_ / "data", ec);
   if (!ec) fs::create_directories(root_ / "tmp", ec);
   if (ec) return fail(ErrorCode::kInternal, "creating " + root_.string() + ": " + ec.message());
-  return fsync_dir(root_);
+  // The entries of data/ and tmp/ in root_, and root_'s own in the data directory.
+  if (auto synced = fsync_dir(root_); !synced) return synced;
+  return fsync_dir(root_.parent_path());
 }
 
 Result<BodyFiles::Temp> BodyFiles::create() {

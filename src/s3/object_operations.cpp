@@ -91,6 +91,21 @@ std::optional<HttpStatus> failed_condition(const Call& call, const ObjectRecord&
   return std::nullopt;
 }
 
+// GetObject's response-* overrides become response headers: none may hold a line break, or it
+// would split the response.
+Status check_overrides(const Call& call) {
+  for (std::string_view param :
+       {"response-content-type", "response-content-language", "response-expires",
+        "response-cache-control", "response-content-disposition", "response-content-encoding"}) {
+    auto value = call.param(param);
+    if (value && value->find_first_of("\r\n") != std::string::npos) {
+      return s3_error("InvalidArgument",
+                      std::string(param) + " must not contain a line break (CR or LF).");
+    }
+  }
+  return {};
+}
+
 void set_object_headers(http::Response& response, const Call& call, const ObjectRecord& object) {
   for (const auto& [name, value] : object.headers) response.set(name, value);
   for (const auto& [name, value] : object.metadata) response.set("x-amz-meta-" + name, value);
@@ -202,6 +217,9 @@ void S3Api::Impl::commit_object(
 // ---- GetObject, HeadObject ----
 
 void S3Api::Impl::get_object(const Call& call, http::Responder respond, bool head) {
+  if (auto checked = check_overrides(call); !checked) {
+    return respond(error_reply(call, checked.error()));
+  }
   // An overwrite may remove the file between the lookup and the open: look again once.
   for (int attempt = 0; attempt < 2; ++attempt) {
     ObjectRecord object;

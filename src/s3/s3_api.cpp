@@ -2,6 +2,7 @@
 // operations.
 #include "s3/s3_api.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <set>
 
@@ -604,6 +605,14 @@ Result<std::string> requested_region(const std::string& body, std::string_view s
     if (!document) return std::unexpected(document.error());
     if (const auto* constraint = document->child("LocationConstraint")) region = constraint->text;
   }
+  bool region_like = region.size() <= 32 && std::ranges::all_of(region, [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                     });
+  if (!region_like) {
+    return s3_error("InvalidLocationConstraint",
+                    "The specified location-constraint is not valid: give a region name such as "
+                    "eu-west-1.");
+  }
   if (region == kDefaultRegion) {
     return s3_error("InvalidLocationConstraint",
                     "The specified location-constraint is not valid: us-east-1 is the default; "
@@ -625,14 +634,24 @@ void S3Api::Impl::create_bucket(Call call, const std::string& body, http::Respon
   }
   auto region = requested_region(body, call.region);
   if (!region) return respond(error_reply(call, region.error()));
-  auto already_owned = [&] {
-    return fail_as(ErrorCode::kResourceInUse, "BucketAlreadyOwnedByYou",
-                   "Your previous request to create the named bucket succeeded and you already "
-                   "own it.");
+  // Creating a bucket one owns again succeeds in us-east-1 (S3's legacy behaviour, which
+  // idempotent scripts rely on) and is BucketAlreadyOwnedByYou elsewhere.
+  auto already_owned = [](const Call& call, const std::string& owned_region) -> http::Reply {
+    if (owned_region == kDefaultRegion && call.region == kDefaultRegion) {
+      auto response = empty_response(call, HttpStatus::ok);
+      response.set(beast_http::field::location, "/" + call.bucket);
+      return response;
+    }
+    return error_reply(call, fail_as(ErrorCode::kResourceInUse, "BucketAlreadyOwnedByYou",
+                                     "Your previous request to create the named bucket succeeded "
+                                     "and you already own it.")
+                                 .error());
   };
   {
     std::lock_guard lock(mutex_);
-    if (buckets_.contains(call.bucket)) return respond(error_reply(call, already_owned().error()));
+    if (auto owned = buckets_.find(call.bucket); owned != buckets_.end()) {
+      return respond(already_owned(call, owned->second.record.region));
+    }
   }
   BucketRecord record{call.bucket, *region, clock_.now()};
   commit({{kBucketKind, record.name, encode(record)}},
@@ -642,7 +661,7 @@ void S3Api::Impl::create_bucket(Call call, const std::string& body, http::Respon
            {
              std::lock_guard lock(mutex_);
              auto [bucket, fresh] = buckets_.try_emplace(record.name);
-             if (!fresh) return respond(error_reply(call, already_owned().error()));
+             if (!fresh) return respond(already_owned(call, bucket->second.record.region));
              bucket->second.record = record;
            }
            auto response = empty_response(call, HttpStatus::ok);

@@ -96,9 +96,14 @@ Status merge_tags(ParameterTags& tags, const ParameterTags& added) {
   return {};
 }
 
+// AllowedPatterns are the caller's: libstdc++'s polynomial (breadth-first) matcher keeps one
+// like "(a|aa)*c" from backtracking for ever or recursing past the stack on a long value.
+// Back-references, which it cannot run, are refused as invalid.
+constexpr auto kPatternSyntax = std::regex::ECMAScript | std::regex_constants::__polynomial;
+
 Status check_allowed_pattern(const std::string& pattern) {
   try {
-    std::regex compiled(pattern);
+    std::regex compiled(pattern, kPatternSyntax);
   } catch (const std::regex_error&) {
     return wire_error("InvalidAllowedPatternException",
                       "The AllowedPattern '" + pattern + "' is not a valid regular expression.");
@@ -228,7 +233,7 @@ Result<ParameterVersion> next_version(const PutRequest& request, const Parameter
   if (!tier) return std::unexpected(tier.error());
   version.tier = *tier;
   if (!version.allowed_pattern.empty() &&
-      !std::regex_match(version.value, std::regex(version.allowed_pattern))) {
+      !std::regex_match(version.value, std::regex(version.allowed_pattern, kPatternSyntax))) {
     return wire_error("ParameterPatternMismatchException",
                       "The value does not match the parameter's AllowedPattern " +
                           version.allowed_pattern + ": give a value that does.");
@@ -246,15 +251,15 @@ Result<const ParameterVersion*> selected(const Parameter& parameter,
   return version;
 }
 
-// Replies with the page's share of `items` as "Parameters" (each through `to_wire`), and a
-// NextToken when more follow.
+// Replies with the page's share of `items` (in ascending order of their keys) as "Parameters"
+// (each through `to_wire`), and a NextToken when more follow.
 template <typename Item, typename KeyOf, typename ToWire>
 void reply_page(const std::vector<Item>& items, const aws::PageRequest& page,
                 const aws::PageTokens& tokens, std::string_view scope, TimePoint now, KeyOf key_of,
                 ToWire to_wire, const aws::JsonReply& reply) {
   bj::array list;
-  auto last =
-      aws::emit_page(items, page, key_of, [&](const Item& item) { list.push_back(to_wire(item)); });
+  auto last = aws::emit_page_by_key(items, page, key_of,
+                                    [&](const Item& item) { list.push_back(to_wire(item)); });
   bj::object output{{"Parameters", std::move(list)}};
   if (last) output["NextToken"] = tokens.issue(scope, *last, now);
   reply(std::move(output));
@@ -534,7 +539,11 @@ void SsmApi::get_parameter_history(const Context& context, const Input& input, R
   for (const auto& version : (*parameter)->versions) versions.push_back(&version);
   reply_page(
       versions, *page, tokens_, scope, clock_.now(),
-      [](const ParameterVersion* version) { return std::to_string(version->version); },
+      // Zero-padded, so that the keys sort as the versions do.
+      [](const ParameterVersion* version) {
+        std::string digits = std::to_string(version->version);
+        return std::string(20 - std::min<std::size_t>(digits.size(), 20), '0') + digits;
+      },
       [&](const ParameterVersion* version) {
         return history_to_wire(**parameter, *version, decrypt);
       },

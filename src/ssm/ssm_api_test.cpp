@@ -214,6 +214,20 @@ TEST_F(SsmApiTest, AllowedPatternChecksEveryNewValue) {
   EXPECT_EQ(history["Parameters"].as_array()[1].as_object()["AllowedPattern"], "^\\d+$");
 }
 
+// A backtracking matcher would take for ever on this (or overflow its stack on a longer value).
+TEST_F(SsmApiTest, AnAllowedPatternCannotHoldUpTheServer) {
+  std::string value(4000, 'a');
+  expect_error(
+      "PutParameter",
+      {{"Name", "/slow"}, {"Value", value}, {"Type", "String"}, {"AllowedPattern", "(a|aa)*c"}},
+      "ParameterPatternMismatchException");
+  put("/long", value, {{"AllowedPattern", "(a|aa)*"}});
+  expect_error(
+      "PutParameter",
+      {{"Name", "/backref"}, {"Value", "aa"}, {"Type", "String"}, {"AllowedPattern", "(a)\\1"}},
+      "InvalidAllowedPatternException");
+}
+
 TEST_F(SsmApiTest, DataTypeIsText) {
   put("/dt", "x", {{"DataType", "text"}});
   EXPECT_EQ(get("/dt")["DataType"], "text");
@@ -369,6 +383,12 @@ TEST_F(SsmApiTest, GetParametersByPathPages) {
   // A token from another path is refused too.
   expect_error("GetParametersByPath", {{"Path", "/other"}, {"NextToken", small["NextToken"]}},
                "InvalidNextToken");
+  // The parameter a page ended with may go before the next page is asked for.
+  ok("DeleteParameter", {{"Name", "/paged/p03"}});
+  auto next = ok("GetParametersByPath",
+                 {{"Path", "/paged"}, {"MaxResults", 4}, {"NextToken", small["NextToken"]}});
+  EXPECT_EQ(names_in(next),
+            (std::vector<std::string>{"/paged/p04", "/paged/p05", "/paged/p06", "/paged/p07"}));
 }
 
 TEST_F(SsmApiTest, DeleteParameterAndDeleteParameters) {

@@ -254,9 +254,29 @@ class BucketTest(S3TestCase):
         bucket = self.bucket("lifecycle")
         self.s3.head_bucket(Bucket=bucket)
         self.assertIsNone(self.s3.get_bucket_location(Bucket=bucket)["LocationConstraint"])
-        self.assertAwsError(lambda: self.s3.create_bucket(Bucket=bucket),
-                            "BucketAlreadyOwnedByYou", 409)
+        # In us-east-1 creating a bucket one owns again succeeds, as S3's legacy behaviour has
+        # it; elsewhere it is BucketAlreadyOwnedByYou.
+        self.s3.create_bucket(Bucket=bucket)
+        west = self.server.client("s3", region="eu-west-1")
+        west.create_bucket(Bucket="owned-in-the-west",
+                           CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.addCleanup(west.delete_bucket, Bucket="owned-in-the-west")
+        self.assertAwsError(lambda: west.create_bucket(
+            Bucket="owned-in-the-west",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}),
+            "BucketAlreadyOwnedByYou", 409)
+        # A location constraint is a region name: nothing else reaches a response header.
+        self.assertAwsError(lambda: west.create_bucket(
+            Bucket="bad-region",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1\r\nX-Injected: 1"}),
+            "InvalidLocationConstraint", 400)
         self.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        self.assertAwsError(lambda: self.s3.get_object(
+            Bucket=bucket, Key="k", ResponseContentType="text/plain\r\nX-Injected: 1"),
+            "InvalidArgument", 400)
+        self.assertEqual(self.s3.get_object(Bucket=bucket, Key="k",
+                                            ResponseContentType="text/x-mine")["ContentType"],
+                         "text/x-mine")
         self.assertAwsError(lambda: self.s3.delete_bucket(Bucket=bucket), "BucketNotEmpty", 409)
         self.assertAwsError(lambda: self.s3.get_object(Bucket="no-such-bucket", Key="k"),
                             "NoSuchBucket", 404)
