@@ -94,14 +94,23 @@ Status BodyFiles::install(Temp& temp) {
   return fsync_dir(root_ / "data");
 }
 
-Result<std::string> BodyFiles::concatenate(const std::vector<std::string>& ids) {
+Result<std::vector<BodyFiles::OpenBody>> BodyFiles::open_all(
+    const std::vector<std::string>& ids) const {
+  std::vector<OpenBody> bodies;
+  for (const auto& id : ids) {
+    auto fd = open(id);
+    if (!fd) return std::unexpected(fd.error());
+    bodies.push_back({id, std::move(*fd)});
+  }
+  return bodies;
+}
+
+Result<std::string> BodyFiles::concatenate(const std::vector<OpenBody>& sources) {
   auto temp = create();
   if (!temp) return std::unexpected(temp.error());
-  for (const auto& id : ids) {
-    auto source = open(id);
-    Status appended = source ? append_file(source->get(), temp->fd.get(), data_path(id))
-                             : Status(std::unexpected(source.error()));
-    if (!appended) {
+  for (const auto& source : sources) {
+    if (auto appended = append_file(source.fd.get(), temp->fd.get(), data_path(source.id));
+        !appended) {
       remove_temp(temp->id);
       return std::unexpected(appended.error());
     }

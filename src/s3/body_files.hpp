@@ -35,9 +35,17 @@ class BodyFiles {
   Status write(Temp& temp, std::string_view bytes);
   // Syncs the temp file and renames it into data/ under its id. Blocks: call off the loops.
   Status install(Temp& temp);
-  // A new data file holding `ids`' bodies one after the other (an object's parts, or a copy's
-  // source). Blocks: call off the loops. Returns its id.
-  Result<std::string> concatenate(const std::vector<std::string>& ids);
+  // A data file opened for reading; it stays readable when an overwrite removes it meanwhile.
+  struct OpenBody {
+    std::string id;
+    UniqueFd fd;
+  };
+  // Opens the data files `ids`. Cheap enough to call under a lock, which keeps them from being
+  // removed in between.
+  Result<std::vector<OpenBody>> open_all(const std::vector<std::string>& ids) const;
+  // A new data file holding the `sources`' bodies one after the other (an object's parts, or a
+  // copy's source). Blocks: call off the loops. Returns its id.
+  Result<std::string> concatenate(const std::vector<OpenBody>& sources);
   Result<UniqueFd> open(std::string_view id) const;
   // Removes a data file or an abandoned temp file; a missing one is fine.
   void remove(std::string_view id);

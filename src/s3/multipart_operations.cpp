@@ -1,6 +1,7 @@
 // The multipart upload operations: Create, UploadPart (its body streamed by the sink), Complete,
 // Abort, ListParts, ListMultipartUploads, and the expiry of abandoned uploads.
 #include <charconv>
+#include <memory>
 
 #include "common/crypto.hpp"
 #include "common/text.hpp"
@@ -144,7 +145,8 @@ void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,
   auto requested = requested_parts(body);
   if (!requested) return respond(error_reply(call, requested.error()));
   ObjectRecord object;
-  std::vector<std::string> part_files;
+  // Shared: the off-loop task must be copyable.
+  auto part_files = std::make_shared<std::vector<BodyFiles::OpenBody>>();
   std::vector<store::Mutation> removal;
   {
     std::lock_guard lock(mutex_);
@@ -152,20 +154,25 @@ void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,
     if (upload == nullptr) return respond(error_reply(call, no_such_upload().error()));
     auto parts = select_parts(*requested, upload->parts);
     if (!parts) return respond(error_reply(call, parts.error()));
+    std::vector<std::string> part_names;
     for (const auto* part : *parts) {
-      part_files.push_back(part->file);
+      part_names.push_back(part->file);
       object.size += part->size;
     }
     object.etag = multipart_etag(*parts);
     object.headers = upload->record.headers;
     object.metadata = upload->record.metadata;
     removal = upload_removal(*upload);
+    // Opened now: a part uploaded again meanwhile replaces (and removes) its file.
+    auto opened = files_.open_all(part_names);
+    if (!opened) return respond(error_reply(call, opened.error()));
+    *part_files = std::move(*opened);
   }
   object.key = call.key;
   off_loop([this, call = std::move(call), object = std::move(object),
             part_files = std::move(part_files), removal = std::move(removal),
             respond = std::move(respond)]() mutable {
-    auto assembled = files_.concatenate(part_files);
+    auto assembled = files_.concatenate(*part_files);
     if (!assembled) return respond(error_reply(call, assembled.error()));
     object.file = *assembled;
     object.last_modified = clock_.now();

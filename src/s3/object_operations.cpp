@@ -1,6 +1,7 @@
 // The object operations: Put, Get/Head (ranges, conditionals), Delete, DeleteObjects, Copy and
 // the two listings.
 #include <charconv>
+#include <memory>
 
 #include "common/crypto.hpp"
 #include "common/log.hpp"
@@ -477,6 +478,8 @@ void S3Api::Impl::copy_object(Call call, http::Responder respond) {
                   .error()));
   }
   ObjectRecord object;
+  // Shared: the off-loop task must be copyable.
+  auto source_body = std::make_shared<std::vector<BodyFiles::OpenBody>>();
   {
     std::lock_guard lock(mutex_);
     auto bucket = buckets_.find(source_bucket);
@@ -488,6 +491,10 @@ void S3Api::Impl::copy_object(Call call, http::Responder respond) {
       return respond(error_reply(call, no_such_key().error()));
     }
     object = found->second;
+    // Opened now: an overwrite or delete of the source meanwhile removes its file.
+    auto opened = files_.open_all({object.file});
+    if (!opened) return respond(error_reply(call, opened.error()));
+    *source_body = std::move(*opened);
   }
   if (replace) {
     object.headers = stored_headers(call);
@@ -496,8 +503,8 @@ void S3Api::Impl::copy_object(Call call, http::Responder respond) {
   object.key = call.key;
   object.last_modified = clock_.now();
   off_loop([this, call = std::move(call), object = std::move(object),
-            respond = std::move(respond)]() mutable {
-    auto copied = files_.concatenate({object.file});
+            source_body = std::move(source_body), respond = std::move(respond)]() mutable {
+    auto copied = files_.concatenate(*source_body);
     if (!copied) return respond(error_reply(call, copied.error()));
     object.file = *copied;
     auto reply = [](const Call& call, const ObjectRecord& object) {
