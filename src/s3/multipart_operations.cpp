@@ -177,6 +177,7 @@ void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,
     object.file = *assembled;
     object.last_modified = clock_.now();
     std::vector<std::string> unused_parts;
+    std::shared_ptr<Upload> taken;
     {
       std::lock_guard lock(mutex_);
       Upload* upload = find_upload(call);
@@ -185,8 +186,14 @@ void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,
         return respond(error_reply(call, no_such_upload().error()));
       }
       for (const auto& [number, part] : upload->parts) unused_parts.push_back(part.file);
-      uploads_.erase(upload->record.id);
+      taken = std::make_shared<Upload>(std::move(*upload));
+      uploads_.erase(taken->record.id);
     }
+    // A failed commit leaves the upload as it was, so that the client's retry can complete it.
+    auto undo = [this, taken] {
+      std::lock_guard lock(mutex_);
+      uploads_.try_emplace(taken->record.id, *taken);
+    };
     auto reply = [](const Call& call, const ObjectRecord& object) {
       XmlWriter xml;
       xml.open("CompleteMultipartUploadResult", true)
@@ -198,24 +205,31 @@ void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,
       return xml_response(call, HttpStatus::ok, xml.str());
     };
     commit_object(std::move(call), std::move(object), reply, std::move(removal),
-                  std::move(unused_parts), std::move(respond));
+                  std::move(unused_parts), std::move(respond), undo);
   });
 }
 
 void S3Api::Impl::abort_multipart_upload(Call call, http::Responder respond) {
   std::vector<store::Mutation> removal;
   std::vector<std::string> part_files;
+  std::shared_ptr<Upload> taken;
   {
     std::lock_guard lock(mutex_);
     Upload* upload = find_upload(call);
     if (upload == nullptr) return respond(error_reply(call, no_such_upload().error()));
     removal = upload_removal(*upload);
     for (const auto& [number, part] : upload->parts) part_files.push_back(part.file);
-    uploads_.erase(upload->record.id);
+    taken = std::make_shared<Upload>(std::move(*upload));
+    uploads_.erase(taken->record.id);
   }
   commit(std::move(removal), [this, call = std::move(call), part_files = std::move(part_files),
-                              respond = std::move(respond)](Status status) {
-    if (!status) return respond(error_reply(call, status.error()));
+                              taken, respond = std::move(respond)](Status status) {
+    if (!status) {
+      // Still stored: still there for the client's retry.
+      std::lock_guard lock(mutex_);
+      uploads_.try_emplace(taken->record.id, *taken);
+      return respond(error_reply(call, status.error()));
+    }
     for (const auto& file : part_files) files_.remove(file);
     respond(empty_response(call, HttpStatus::no_content));
   });

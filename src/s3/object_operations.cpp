@@ -175,7 +175,7 @@ void S3Api::Impl::commit_object(
     Call call, ObjectRecord object,
     std::function<http::Response(const Call&, const ObjectRecord&)> reply,
     std::vector<store::Mutation> also, std::vector<std::string> also_remove,
-    http::Responder respond) {
+    http::Responder respond, std::function<void()> undo) {
   {
     std::lock_guard lock(mutex_);
     auto bucket = buckets_.find(call.bucket);
@@ -186,33 +186,35 @@ void S3Api::Impl::commit_object(
     ++bucket->second.pending_writes;
   }
   also.push_back({kObjectKind, object_store_key(call.bucket, call.key), encode(object)});
-  commit(std::move(also), [this, call = std::move(call), object = std::move(object),
-                           reply = std::move(reply), also_remove = std::move(also_remove),
-                           respond = std::move(respond)](Status status) mutable {
-    std::optional<std::string> replaced;
-    {
-      std::lock_guard lock(mutex_);
-      auto bucket = buckets_.find(call.bucket);
-      if (bucket != buckets_.end()) {
-        --bucket->second.pending_writes;
-        if (status) {
-          auto [entry, fresh] = bucket->second.objects.try_emplace(call.key, object);
-          if (!fresh) {
-            replaced = entry->second.file;
-            entry->second = object;
-          }
-        }
-      }
-    }
-    if (!status) {
-      files_.remove(object.file);
-      return respond(error_reply(call, status.error()));
-    }
-    // The old body is no longer named by any record: remove it now it is committed.
-    if (replaced) files_.remove(*replaced);
-    for (const auto& file : also_remove) files_.remove(file);
-    respond(reply(call, object));
-  });
+  commit(std::move(also),
+         [this, call = std::move(call), object = std::move(object), reply = std::move(reply),
+          also_remove = std::move(also_remove), respond = std::move(respond),
+          undo = std::move(undo)](Status status) mutable {
+           std::optional<std::string> replaced;
+           {
+             std::lock_guard lock(mutex_);
+             auto bucket = buckets_.find(call.bucket);
+             if (bucket != buckets_.end()) {
+               --bucket->second.pending_writes;
+               if (status) {
+                 auto [entry, fresh] = bucket->second.objects.try_emplace(call.key, object);
+                 if (!fresh) {
+                   replaced = entry->second.file;
+                   entry->second = object;
+                 }
+               }
+             }
+           }
+           if (!status) {
+             files_.remove(object.file);
+             if (undo) undo();
+             return respond(error_reply(call, status.error()));
+           }
+           // The old body is no longer named by any record: remove it now it is committed.
+           if (replaced) files_.remove(*replaced);
+           for (const auto& file : also_remove) files_.remove(file);
+           respond(reply(call, object));
+         });
 }
 
 // ---- GetObject, HeadObject ----

@@ -115,10 +115,12 @@ class S3Api::Impl {
   void list_objects(const Call& call, http::Responder respond, bool v2);
   void copy_object(Call call, http::Responder respond);
   // Installs a new object (its body already in data/) and answers with `reply` when durable.
+  // `undo` (called without the lock) puts back what the caller took from memory for `also`
+  // when the commit fails.
   void commit_object(Call call, ObjectRecord object,
                      std::function<http::Response(const Call&, const ObjectRecord&)> reply,
                      std::vector<store::Mutation> also, std::vector<std::string> also_remove,
-                     http::Responder respond);
+                     http::Responder respond, std::function<void()> undo = {});
 
   // ---- multipart (multipart_operations.cpp) ----
   void create_multipart_upload(Call call, http::Responder respond);
