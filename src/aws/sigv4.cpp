@@ -4,7 +4,9 @@
 #include <unordered_map>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
+#include <map>
 #include <string>
 
 #include "common/crypto.hpp"
@@ -476,6 +478,120 @@ Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup
     return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
   }
   return VerifiedCaller{auth->access_key_id, auth->region, auth->service};
+}
+
+namespace {
+
+constexpr std::int64_t kMaxPresignedExpiry = 604800;  // a week, S3's limit
+
+std::unexpected<Error> query_auth_error(std::string message) {
+  return fail_as(ErrorCode::kIncompleteSignature, "AuthorizationQueryParametersError",
+                 std::move(message));
+}
+
+// The query's parameters, decoded, and the query without X-Amz-Signature (still encoded).
+struct PresignedQuery {
+  std::map<std::string, std::string, std::less<>> params;
+  std::string unsigned_query;
+};
+
+PresignedQuery read_presigned_query(std::string_view query) {
+  PresignedQuery out;
+  for (auto param : split(query, '&')) {
+    if (param.empty()) continue;
+    auto equals = param.find('=');
+    std::string name = uri_decode(param.substr(0, equals));
+    std::string value =
+        equals == std::string_view::npos ? std::string() : uri_decode(param.substr(equals + 1));
+    if (name == "X-Amz-Signature") {
+      out.params.emplace(std::move(name), std::move(value));
+      continue;
+    }
+    if (!out.unsigned_query.empty()) out.unsigned_query += '&';
+    out.unsigned_query += param;
+    out.params.emplace(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const SecretLookup& lookup,
+                                        TimePoint now, std::chrono::seconds max_skew) {
+  auto target = origin_form(request.target);
+  auto question = target.find('?');
+  auto path = target.substr(0, question);
+  auto query = read_presigned_query(
+      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
+  auto param = [&](std::string_view name) -> std::optional<std::string> {
+    auto found = query.params.find(name);
+    if (found == query.params.end()) return std::nullopt;
+    return found->second;
+  };
+  std::string missing;
+  for (std::string_view name : {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
+                                "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"}) {
+    if (!param(name)) missing += (missing.empty() ? "" : ", ") + std::string(name);
+  }
+  if (!missing.empty()) {
+    return query_auth_error("Query-string authentication requires the " + missing + " parameters.");
+  }
+  if (*param("X-Amz-Algorithm") != kAlgorithm) {
+    return query_auth_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
+  }
+  std::string expires_text = *param("X-Amz-Expires");
+  std::int64_t expires = 0;
+  auto [end, ec] =
+      std::from_chars(expires_text.data(), expires_text.data() + expires_text.size(), expires);
+  if (ec != std::errc() || end != expires_text.data() + expires_text.size() || expires < 1 ||
+      expires > kMaxPresignedExpiry) {
+    return query_auth_error(
+        "X-Amz-Expires must be a number of seconds from 1 to 604800 (a week), not '" +
+        expires_text + "'.");
+  }
+  std::string amz = *param("X-Amz-Date");
+  TimePoint signed_at;
+  if (!parse_amz_date(amz, signed_at)) {
+    return query_auth_error(
+        "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
+  }
+  Authorization auth;
+  auth.signature = *param("X-Amz-Signature");
+  for (auto name : split(*param("X-Amz-SignedHeaders"), ';')) {
+    if (!name.empty()) auth.signed_headers.push_back(lower(name));
+  }
+  auto parsed = parse_credential(*param("X-Amz-Credential"), std::move(auth));
+  if (!parsed) return query_auth_error(parsed.error().message);
+  if (std::find(parsed->signed_headers.begin(), parsed->signed_headers.end(), "host") ==
+      parsed->signed_headers.end()) {
+    return query_auth_error("X-Amz-SignedHeaders must include host.");
+  }
+  if (now > signed_at + std::chrono::seconds(expires)) {
+    return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Request has expired");
+  }
+  if (signed_at > now + max_skew) {
+    return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Request is not valid yet");
+  }
+  auto secret = lookup(parsed->access_key_id);
+  if (!secret) return fail(ErrorCode::kUnrecognizedClient, std::string(kUnknownKeyMessage));
+  if (parsed->date != std::string_view(amz).substr(0, 8)) {
+    return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
+  }
+  if (auto absent = first_absent_header(request, parsed->signed_headers)) {
+    return query_auth_error("Signed header '" + *absent + "' is not present in the request.");
+  }
+  SignableRequest unsigned_request{request.method, std::string(path), request.headers, {}};
+  if (!query.unsigned_query.empty()) unsigned_request.target += "?" + query.unsigned_query;
+  auto scope = credential_scope(parsed->date, parsed->region, parsed->service);
+  auto expected =
+      signature(*secret, parsed->date, parsed->region, parsed->service,
+                string_to_sign(amz, scope,
+                               canonical_request(unsigned_request, parsed->signed_headers,
+                                                 kUnsignedPayload, parsed->service)));
+  if (!secure_equals(expected, parsed->signature)) {
+    return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
+  }
+  return VerifiedCaller{parsed->access_key_id, parsed->region, parsed->service};
 }
 
 }  // namespace wharf::aws

@@ -95,4 +95,18 @@ Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup
                               TimePoint now,
                               std::chrono::seconds max_skew = std::chrono::minutes(15));
 
+// Checks a presigned request (S3's query-string authentication, as `aws s3 presign` and boto3's
+// generate_presigned_url make them): X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date,
+// X-Amz-Expires (1 to 604800 seconds), X-Amz-SignedHeaders and X-Amz-Signature in the query.
+// The canonical query is the request's without X-Amz-Signature, and the payload is
+// UNSIGNED-PAYLOAD. Errors:
+//  - a parameter missing or malformed, or X-Amz-Expires out of range → kIncompleteSignature with
+//    the wire type "AuthorizationQueryParametersError"
+//  - past X-Amz-Date + X-Amz-Expires → kAccessDenied ("Request has expired"), and more than
+//    `max_skew` before X-Amz-Date → kAccessDenied ("Request is not valid yet")
+//  - unknown key → kUnrecognizedClient; signature mismatch → kInvalidSignature
+Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const SecretLookup& lookup,
+                                        TimePoint now,
+                                        std::chrono::seconds max_skew = std::chrono::minutes(15));
+
 }  // namespace wharf::aws

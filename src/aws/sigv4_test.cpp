@@ -18,6 +18,8 @@
 namespace wharf::aws {
 namespace {
 
+using namespace std::chrono_literals;
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view kAccessKeyId = "AKIDEXAMPLE";
@@ -410,6 +412,65 @@ TEST(SigV4S3Example, SignRequestProducesTheDocumentedSignature) {
       s3_example_time());
   ASSERT_TRUE(caller.has_value()) << caller.error().message;
   EXPECT_EQ(caller->service, "s3");
+}
+
+// The presigned GET of "Authenticating Requests: Using Query Parameters (AWS Signature Version
+// 4)" in the Amazon S3 documentation.
+std::string presigned_target(
+    std::string_view expires = "86400",
+    std::string_view signature =
+        "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404") {
+  return "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F"
+         "20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=" +
+         std::string(expires) +
+         "&X-Amz-SignedHeaders=host&X-Amz-Signature=" + std::string(signature);
+}
+
+Result<VerifiedCaller> verify_presigned_example(const std::string& target, TimePoint now) {
+  SignableRequest request{"GET", target, {{"Host", "examplebucket.s3.amazonaws.com"}}, ""};
+  return verify_presigned(
+      request, [](std::string_view) { return std::optional<std::string>(kS3Secret); }, now);
+}
+
+TEST(SigV4Presigned, AcceptsTheDocumentedUrlUntilItExpires) {
+  auto caller = verify_presigned_example(presigned_target(), s3_example_time() + 10s);
+  ASSERT_TRUE(caller.has_value()) << caller.error().message;
+  EXPECT_EQ(caller->access_key_id, "AKIAIOSFODNN7EXAMPLE");
+  EXPECT_EQ(caller->service, "s3");
+
+  auto expired = verify_presigned_example(presigned_target(), s3_example_time() + 86401s);
+  ASSERT_FALSE(expired.has_value());
+  EXPECT_EQ(expired.error().code, ErrorCode::kAccessDenied);
+  EXPECT_EQ(expired.error().message, "Request has expired");
+
+  auto early = verify_presigned_example(presigned_target(), s3_example_time() - 1h);
+  ASSERT_FALSE(early.has_value());
+  EXPECT_EQ(early.error().message, "Request is not valid yet");
+}
+
+TEST(SigV4Presigned, RefusesTamperingAndBadParameters) {
+  // A longer life than was signed.
+  auto stretched = verify_presigned_example(presigned_target("86401"), s3_example_time());
+  ASSERT_FALSE(stretched.has_value());
+  EXPECT_EQ(stretched.error().code, ErrorCode::kInvalidSignature);
+
+  auto too_long = verify_presigned_example(presigned_target("604801"), s3_example_time());
+  ASSERT_FALSE(too_long.has_value());
+  EXPECT_EQ(too_long.error().wire_type, "AuthorizationQueryParametersError");
+
+  auto unsigned_target = presigned_target();
+  unsigned_target.erase(unsigned_target.find("&X-Amz-Signature="));
+  auto missing = verify_presigned_example(unsigned_target, s3_example_time());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().wire_type, "AuthorizationQueryParametersError");
+  EXPECT_NE(missing.error().message.find("X-Amz-Signature"), std::string::npos);
+
+  SignableRequest stranger{
+      "GET", presigned_target(), {{"Host", "examplebucket.s3.amazonaws.com"}}, ""};
+  auto unknown = verify_presigned(
+      stranger, [](std::string_view) { return std::optional<std::string>(); }, s3_example_time());
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kUnrecognizedClient);
 }
 
 TEST(SigV4S3Example, SignRequestAddsTheBodyHashWhenAbsent) {

@@ -20,14 +20,26 @@ std::string sha256_raw(std::string_view data) {
 
 std::string sha256_hex(std::string_view data) { return to_hex(sha256_raw(data)); }
 
-std::string hmac_sha256_raw(std::string_view key, std::string_view data) {
+namespace {
+
+std::string hmac_raw(const EVP_MD* digest, std::string_view key, std::string_view data) {
   std::string out(EVP_MAX_MD_SIZE, '\0');
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+  HMAC(digest, key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(),
        reinterpret_cast<unsigned char*>(out.data()), &len);
   out.resize(len);
   return out;
+}
+
+}  // namespace
+
+std::string hmac_sha256_raw(std::string_view key, std::string_view data) {
+  return hmac_raw(EVP_sha256(), key, data);
+}
+
+std::string hmac_sha1_raw(std::string_view key, std::string_view data) {
+  return hmac_raw(EVP_sha1(), key, data);
 }
 
 std::string to_hex(std::string_view bytes) {

@@ -10,6 +10,8 @@ namespace wharf {
 std::string sha256_raw(std::string_view data);
 std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_raw(std::string_view key, std::string_view data);
+// Only for S3's legacy (Signature Version 2) presigned URLs.
+std::string hmac_sha1_raw(std::string_view key, std::string_view data);
 std::string to_hex(std::string_view bytes);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);

@@ -13,6 +13,7 @@
 #include "common/log.hpp"
 #include "common/text.hpp"
 #include "s3/bucket_name.hpp"
+#include "s3/query_auth_v2.hpp"
 #include "s3/s3_impl.hpp"
 #include "s3/xml.hpp"
 
@@ -425,12 +426,28 @@ Result<DeclaredHashes> S3Api::Impl::declared_hashes(const Call& call) const {
 }
 
 Status S3Api::Impl::authenticate(Call& call, const http::RequestHeader& header) {
+  auto lookup = [this](std::string_view key_id) -> std::optional<std::string> {
+    auto key = credentials_.find(key_id);
+    if (!key) return std::nullopt;
+    return key->secret_access_key;
+  };
   if (!call.header("authorization")) {
-    if (call.has("X-Amz-Credential")) {
-      return fail_as(ErrorCode::kAccessDenied, "AccessDenied",
-                     "Presigned URLs are not supported by Wharf's S3 API.");
+    if (call.has("AWSAccessKeyId") || (call.has("Signature") && call.has("Expires"))) {
+      // A presigned URL of the older kind (Signature Version 2).
+      V2Request request{header.method_string(), path_of(header.target()), call.query,
+                        call.headers};
+      auto verified = verify_query_v2(request, lookup, clock_.now());
+      if (!verified) return std::unexpected(as_s3_auth_error(std::move(verified.error())));
+      call.region = kDefaultRegion;
+      return {};
     }
-    return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Access Denied");
+    if (!call.has("X-Amz-Credential") && !call.has("X-Amz-Signature")) {
+      return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Access Denied");
+    }
+    // A presigned URL: its body, if any, is not signed (UNSIGNED-PAYLOAD).
+    auto verified = aws::verify_presigned(signable(header), lookup, clock_.now());
+    if (!verified) return std::unexpected(as_s3_auth_error(std::move(verified.error())));
+    return accept_scope(call, *verified);
   }
   auto content_sha256 = call.header("x-amz-content-sha256");
   if (!content_sha256) {
@@ -445,23 +462,19 @@ Status S3Api::Impl::authenticate(Call& call, const http::RequestHeader& header) 
     return s3_error("InvalidArgument",
                     "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, or a valid sha256 value.");
   }
-  std::optional<aws::AccessKey> key;
-  auto verified = aws::verify(
-      signable(header),
-      [&](std::string_view key_id) -> std::optional<std::string> {
-        key = credentials_.find(key_id);
-        if (!key) return std::nullopt;
-        return key->secret_access_key;
-      },
-      clock_.now());
+  auto verified = aws::verify(signable(header), lookup, clock_.now());
   if (!verified) return std::unexpected(as_s3_auth_error(std::move(verified.error())));
-  if (verified->service != "s3") {
+  return accept_scope(call, *verified);
+}
+
+Status S3Api::Impl::accept_scope(Call& call, const aws::VerifiedCaller& verified) {
+  if (verified.service != "s3") {
     return fail_as(ErrorCode::kIncompleteSignature, "AuthorizationHeaderMalformed",
                    "The authorization header is malformed; the credential scope's service must "
                    "be 's3', not '" +
-                       verified->service + "'.");
+                       verified.service + "'.");
   }
-  call.region = verified->region;
+  call.region = verified.region;
   return {};
 }
 

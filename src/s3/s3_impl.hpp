@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aws/credentials.hpp"
+#include "aws/sigv4.hpp"
 #include "common/clock.hpp"
 #include "common/work_queue.hpp"
 #include "http/server.hpp"
@@ -73,8 +74,11 @@ class S3Api::Impl {
   void stop() { workers_.stop(); }
 
   // ---- used by the body sink ----
-  // Checks the signature of a request whose body is not at hand; fills call.region.
+  // Checks the signature (an Authorization header, or a presigned URL's query) of a request
+  // whose body is not at hand; fills call.region.
   Status authenticate(Call& call, const http::RequestHeader& header);
+  // Takes a verified signature's scope for the call: it must be S3's.
+  static Status accept_scope(Call& call, const aws::VerifiedCaller& verified);
   // Declared hashes of the body (x-amz-content-sha256, Content-MD5, x-amz-checksum-*).
   Result<DeclaredHashes> declared_hashes(const Call& call) const;
   BodyFiles& files() { return files_; }

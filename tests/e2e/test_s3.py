@@ -313,6 +313,60 @@ class AuthTest(S3TestCase):
         self.assertEqual(response.status, 403)
         self.assertIn(b"<Code>AccessDenied</Code>", body)
 
+    def fetch(self, method, url, body=None):
+        """Sends `url` (a presigned URL) as it is, unsigned; returns (status, body)."""
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            connection.request(method, parts.path + "?" + parts.query, body=body)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def test_presigned_urls(self):
+        bucket = self.bucket("presigned")
+        self.s3.put_object(Bucket=bucket, Key="dir/a file.txt", Body=b"shared")
+        # boto3 presigns with Signature Version 2 in us-east-1 unless told to use s3v4.
+        v2_url = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "dir/a file.txt"}, ExpiresIn=300)
+        self.assertIn("AWSAccessKeyId=", v2_url)
+        self.assertEqual(self.fetch("GET", v2_url), (200, b"shared"))
+        status, body = self.fetch("GET", v2_url.replace("a%20file", "b%20file"))
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", body)
+        v4 = self.server.client("s3", signature_version="s3v4")
+        url = v4.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "dir/a file.txt"}, ExpiresIn=300)
+        self.assertIn("X-Amz-Signature=", url)
+        self.assertEqual(self.fetch("GET", url), (200, b"shared"))
+        # The aws CLI's presign makes the same kind of URL.
+        cli_url = self.server.aws("s3", "presign", f"s3://{bucket}/dir/a file.txt",
+                                  "--expires-in", "60", check=False).stdout.strip()
+        self.assertEqual(self.fetch("GET", cli_url), (200, b"shared"))
+        # An upload through a presigned PUT.
+        for client in (self.s3, v4):
+            put_url = client.generate_presigned_url(
+                "put_object", Params={"Bucket": bucket, "Key": "uploaded"}, ExpiresIn=300)
+            status, body = self.fetch("PUT", put_url, body=b"sent without keys")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(self.s3.get_object(Bucket=bucket, Key="uploaded")["Body"].read(),
+                             b"sent without keys")
+        # Tampering with what was signed, or the key, is refused.
+        status, body = self.fetch("GET", url.replace("X-Amz-Expires=300", "X-Amz-Expires=600"))
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", body)
+        status, body = self.fetch("GET", url.replace("a%20file", "b%20file"))
+        self.assertEqual(status, 403, body)
+        status, body = self.fetch("GET", url.replace("X-Amz-Expires=300", "X-Amz-Expires=999999"))
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"<Code>AuthorizationQueryParametersError</Code>", body)
+        for version in ("s3", "s3v4"):
+            wrong = self.server.client("s3", secret="not-the-secret",
+                                       signature_version=version).generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": "dir/a file.txt"}, ExpiresIn=300)
+            self.assertEqual(self.fetch("GET", wrong)[0], 403, version)
+
     def test_body_must_match_its_declared_hashes(self):
         bucket = self.bucket("hashes")
         status, _, body = self.signed("PUT", f"/{bucket}/k", body=b"real body",
