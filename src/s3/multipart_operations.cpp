@@ -1,5 +1,8 @@
 // The multipart upload operations: Create, UploadPart (its body streamed by the sink), Complete,
 // Abort, ListParts, ListMultipartUploads, and the expiry of abandoned uploads.
+#include <unistd.h>
+
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
@@ -90,7 +93,7 @@ void S3Api::Impl::create_multipart_upload(Call call, http::Responder respond) {
 }
 
 void S3Api::Impl::finish_upload_part(Call call, BodyFiles::Temp temp, BodyHasher hasher,
-                                     uint64_t size, http::Responder respond) {
+                                     uint64_t size, http::Responder respond, bool copied) {
   auto number = parse_int(call.param("partNumber").value_or(""));
   if (!number || *number < 1 || *number > kMaxPartNumber) {
     files_.remove_temp(temp.id);
@@ -112,32 +115,135 @@ void S3Api::Impl::finish_upload_part(Call call, BodyFiles::Temp temp, BodyHasher
       return respond(error_reply(call, no_such_upload().error()));
     }
   }
-  commit(
-      {{kPartKind, part_store_key(upload_id, part.number), encode(part)}},
-      [this, call = std::move(call), upload_id, part, respond = std::move(respond)](Status status) {
-        if (!status) {
-          files_.remove(part.file);
-          return respond(error_reply(call, status.error()));
-        }
-        std::optional<std::string> replaced;
-        bool orphaned = false;
-        {
-          std::lock_guard lock(mutex_);
-          auto upload = uploads_.find(upload_id);
-          orphaned = upload == uploads_.end();
-          if (!orphaned) {
-            auto [entry, fresh] = upload->second.parts.try_emplace(part.number, part);
-            if (!fresh) replaced = std::exchange(entry->second, part).file;
-          }
-        }
-        // Completed or aborted meanwhile: the part's record is left for the next start's
-        // sweep to ignore, its file removed now.
-        if (orphaned) files_.remove(part.file);
-        if (replaced) files_.remove(*replaced);
-        auto response = empty_response(call, HttpStatus::ok);
-        response.set(beast_http::field::etag, quoted_etag(part.etag));
-        respond(std::move(response));
-      });
+  commit({{kPartKind, part_store_key(upload_id, part.number), encode(part)}},
+         [this, call = std::move(call), upload_id, part, copied,
+          respond = std::move(respond)](Status status) {
+           if (!status) {
+             files_.remove(part.file);
+             return respond(error_reply(call, status.error()));
+           }
+           std::optional<std::string> replaced;
+           bool orphaned = false;
+           {
+             std::lock_guard lock(mutex_);
+             auto upload = uploads_.find(upload_id);
+             orphaned = upload == uploads_.end();
+             if (!orphaned) {
+               auto [entry, fresh] = upload->second.parts.try_emplace(part.number, part);
+               if (!fresh) replaced = std::exchange(entry->second, part).file;
+             }
+           }
+           // Completed or aborted meanwhile: the part's record is left for the next start's
+           // sweep to ignore, its file removed now.
+           if (orphaned) files_.remove(part.file);
+           if (replaced) files_.remove(*replaced);
+           if (copied) {
+             XmlWriter xml;
+             xml.open("CopyPartResult", true)
+                 .element("LastModified", iso_date(part.last_modified))
+                 .element("ETag", quoted_etag(part.etag))
+                 .close("CopyPartResult");
+             return respond(xml_response(call, HttpStatus::ok, xml.str()));
+           }
+           auto response = empty_response(call, HttpStatus::ok);
+           response.set(beast_http::field::etag, quoted_etag(part.etag));
+           respond(std::move(response));
+         });
+}
+
+namespace {
+
+// x-amz-copy-source-range "bytes=FIRST-LAST" (inclusive) within an object of `size` bytes, as an
+// offset and a length; absent: the whole object.
+Result<std::pair<uint64_t, uint64_t>> copy_range(const Call& call, uint64_t size) {
+  auto header = call.header("x-amz-copy-source-range");
+  if (!header) return std::pair<uint64_t, uint64_t>{0, size};
+  std::string_view text = *header;
+  auto dash = text.find('-');
+  uint64_t first = 0;
+  uint64_t last = 0;
+  bool parsed = text.starts_with("bytes=") && dash != std::string_view::npos;
+  if (parsed) {
+    auto first_text = text.substr(6, dash - 6);
+    auto last_text = text.substr(dash + 1);
+    auto first_end =
+        std::from_chars(first_text.data(), first_text.data() + first_text.size(), first);
+    auto last_end = std::from_chars(last_text.data(), last_text.data() + last_text.size(), last);
+    parsed = !first_text.empty() && !last_text.empty() && first_end.ec == std::errc() &&
+             last_end.ec == std::errc() && first_end.ptr == first_text.data() + first_text.size() &&
+             last_end.ptr == last_text.data() + last_text.size();
+  }
+  if (!parsed) {
+    return s3_error("InvalidArgument",
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+                    "first and last are the zero-based offsets of the first and last bytes to "
+                    "copy");
+  }
+  if (first > last || last >= size) {
+    return s3_error("InvalidArgument", "Range specified is not valid for source object of size: " +
+                                           std::to_string(size));
+  }
+  return std::pair<uint64_t, uint64_t>{first, last - first + 1};
+}
+
+// Copies `length` bytes at `offset` of `from` into `temp`, hashing them.
+Status copy_range_into(BodyFiles& files, int from, uint64_t offset, uint64_t length,
+                       BodyFiles::Temp& temp, BodyHasher& hasher) {
+  std::string buffer(1 << 20, '\0');
+  while (length > 0) {
+    auto wanted = static_cast<std::size_t>(std::min<uint64_t>(length, buffer.size()));
+    ssize_t got = ::pread(from, buffer.data(), wanted, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return fail(ErrorCode::kInternal, "reading the copy source failed");
+    std::string_view piece(buffer.data(), static_cast<std::size_t>(got));
+    hasher.update(piece);
+    if (auto written = files.write(temp, piece); !written) return written;
+    offset += static_cast<uint64_t>(got);
+    length -= static_cast<uint64_t>(got);
+  }
+  return {};
+}
+
+}  // namespace
+
+void S3Api::Impl::upload_part_copy(Call call, http::Responder respond) {
+  auto source = copy_source(call);
+  if (!source) return respond(error_reply(call, source.error()));
+  auto body = std::make_shared<std::vector<BodyFiles::OpenBody>>();  // copyable task
+  std::pair<uint64_t, uint64_t> range;
+  {
+    std::lock_guard lock(mutex_);
+    if (find_upload(call) == nullptr) return respond(error_reply(call, no_such_upload().error()));
+    auto bucket = buckets_.find(source->first);
+    if (bucket == buckets_.end()) {
+      return respond(error_reply(call, no_such_bucket(source->first).error()));
+    }
+    auto found = bucket->second.objects.find(source->second);
+    if (found == bucket->second.objects.end()) {
+      return respond(error_reply(call, no_such_key().error()));
+    }
+    auto wanted = copy_range(call, found->second.size);
+    if (!wanted) return respond(error_reply(call, wanted.error()));
+    range = *wanted;
+    // Opened now: an overwrite of the source meanwhile removes its file.
+    auto opened = files_.open_all({found->second.file});
+    if (!opened) return respond(error_reply(call, opened.error()));
+    *body = std::move(*opened);
+  }
+  off_loop([this, call = std::move(call), body, range, respond = std::move(respond)]() mutable {
+    auto temp = files_.create();
+    if (!temp) return respond(error_reply(call, temp.error()));
+    BodyHasher hasher(false, std::nullopt);
+    auto copied =
+        copy_range_into(files_, body->front().fd.get(), range.first, range.second, *temp, hasher);
+    if (!copied) {
+      files_.remove_temp(temp->id);
+      return respond(error_reply(call, copied.error()));
+    }
+    hasher.finish();
+    finish_upload_part(std::move(call), std::move(*temp), std::move(hasher), range.second,
+                       std::move(respond), true);
+  });
 }
 
 void S3Api::Impl::complete_multipart_upload(Call call, const std::string& body,

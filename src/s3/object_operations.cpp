@@ -451,25 +451,26 @@ void S3Api::Impl::list_objects(const Call& call, http::Responder respond, bool v
 
 // ---- CopyObject ----
 
-void S3Api::Impl::copy_object(Call call, http::Responder respond) {
-  auto source_header = call.header("x-amz-copy-source");
-  if (!source_header) {
-    return respond(error_reply(call, s3_error("InvalidRequest",
-                                              "PutObject's body did not "
-                                              "stream")
-                                         .error()));
-  }
-  std::string source = uri_decode(source_header->substr(0, source_header->find('?')));
+Result<std::pair<std::string, std::string>> copy_source(const Call& call) {
+  auto header = call.header("x-amz-copy-source").value_or("");
+  std::string source = uri_decode(header.substr(0, header.find('?')));
   if (source.starts_with('/')) source.erase(0, 1);
   auto slash = source.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == source.size()) {
-    return respond(error_reply(call, s3_error("InvalidArgument",
-                                              "Copy Source must mention the source bucket and key: "
-                                              "sourcebucket/sourcekey")
-                                         .error()));
+    return s3_error("InvalidArgument",
+                    "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
   }
-  std::string source_bucket = source.substr(0, slash);
-  std::string source_key = source.substr(slash + 1);
+  return std::pair{source.substr(0, slash), source.substr(slash + 1)};
+}
+
+void S3Api::Impl::copy_object(Call call, http::Responder respond) {
+  if (!call.header("x-amz-copy-source")) {
+    return respond(
+        error_reply(call, s3_error("InvalidRequest", "PutObject's body did not stream").error()));
+  }
+  auto source = copy_source(call);
+  if (!source) return respond(error_reply(call, source.error()));
+  const auto& [source_bucket, source_key] = *source;
   bool replace = call.header("x-amz-metadata-directive") == "REPLACE";
   if (source_bucket == call.bucket && source_key == call.key && !replace) {
     return respond(error_reply(

@@ -434,8 +434,7 @@ Status S3Api::Impl::authenticate(Call& call, const http::RequestHeader& header) 
   if (!call.header("authorization")) {
     if (call.has("AWSAccessKeyId") || (call.has("Signature") && call.has("Expires"))) {
       // A presigned URL of the older kind (Signature Version 2).
-      V2Request request{header.method_string(), path_of(header.target()), call.query,
-                        call.headers};
+      V2Request request{header.method_string(), path_of(header.target()), call.query, call.headers};
       auto verified = verify_query_v2(request, lookup, clock_.now());
       if (!verified) return std::unexpected(as_s3_auth_error(std::move(verified.error())));
       call.region = kDefaultRegion;
@@ -563,7 +562,7 @@ void S3Api::Impl::dispatch(Call call, std::string body, http::Responder respond)
   }
   switch (method) {
     case Verb::put:
-      if (call.has("uploadId")) return not_implemented();  // UploadPartCopy
+      if (call.has("uploadId")) return upload_part_copy(std::move(call), std::move(respond));
       return copy_object(std::move(call), std::move(respond));
     case Verb::get:
       if (call.has("uploadId")) return list_parts(call, std::move(respond));

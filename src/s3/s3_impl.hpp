@@ -44,6 +44,10 @@ struct Call {
 
 Call parse_call(const http::RequestHeader& header);
 
+// x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded, maybe "?versionId=…") as
+// bucket and key; InvalidArgument when it names no object.
+Result<std::pair<std::string, std::string>> copy_source(const Call& call);
+
 // Replies, with S3's x-amz-request-id.
 http::Response empty_response(const Call& call, HttpStatus status);
 http::Response xml_response(const Call& call, HttpStatus status, std::string body);
@@ -85,8 +89,9 @@ class S3Api::Impl {
   // After a streamed body arrived and its hashes matched: install and record it.
   void finish_put_object(Call call, BodyFiles::Temp temp, BodyHasher hasher, uint64_t size,
                          http::Responder respond);
+  // `copied`: the part came from UploadPartCopy, which answers with a CopyPartResult.
   void finish_upload_part(Call call, BodyFiles::Temp temp, BodyHasher hasher, uint64_t size,
-                          http::Responder respond);
+                          http::Responder respond, bool copied = false);
   // Runs `task` on a disk thread.
   void off_loop(std::function<void()> task);
 
@@ -118,6 +123,8 @@ class S3Api::Impl {
   void delete_objects(Call call, const std::string& body, http::Responder respond);
   void list_objects(const Call& call, http::Responder respond, bool v2);
   void copy_object(Call call, http::Responder respond);
+  // UploadPartCopy: a part made of a range (x-amz-copy-source-range) of an existing object.
+  void upload_part_copy(Call call, http::Responder respond);
   // Installs a new object (its body already in data/) and answers with `reply` when durable.
   // `undo` (called without the lock) puts back what the caller took from memory for `also`
   // when the commit fails.

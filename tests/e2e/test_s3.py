@@ -110,6 +110,15 @@ class CliTest(S3TestCase):
         self.cli("cp", "s3://cli-bucket/top.txt", "s3://cli-bucket/copied.txt")
         self.assertEqual(self.s3.get_object(Bucket="cli-bucket", Key="copied.txt")["Body"].read(),
                          b"A=1\nB=two\n")
+        # Over 8 MiB the CLI copies in parts (UploadPartCopy with source ranges).
+        self.cli("cp", "s3://cli-bucket/blobs/big.bin", "s3://cli-bucket/big-copy.bin")
+        self.assertTrue(self.s3.head_object(Bucket="cli-bucket",
+                                            Key="big-copy.bin")["ETag"].endswith('-3"'))
+        with open(big, "rb") as want:
+            self.assertEqual(
+                hashlib.sha256(want.read()).digest(),
+                hashlib.sha256(self.s3.get_object(Bucket="cli-bucket",
+                                                  Key="big-copy.bin")["Body"].read()).digest())
 
         self.cli("rm", "--recursive", "s3://cli-bucket/")
         self.assertEqual(self.s3.list_objects_v2(Bucket="cli-bucket")["KeyCount"], 0)
@@ -203,6 +212,35 @@ class ObjectTest(S3TestCase):
         got = self.s3.get_object(Bucket=target, Key="y")
         self.assertEqual(got["Body"].read(), b"payload")
         self.assertEqual(got["Metadata"], {"m": "1"})
+
+    def test_upload_part_copy(self):
+        bucket = self.bucket("part-copy")
+        self.s3.put_object(Bucket=bucket, Key="source", Body=b"0123456789")
+        upload = self.s3.create_multipart_upload(Bucket=bucket, Key="joined")["UploadId"]
+        first = self.s3.upload_part_copy(Bucket=bucket, Key="joined", UploadId=upload, PartNumber=1,
+                                         CopySource={"Bucket": bucket, "Key": "source"},
+                                         CopySourceRange="bytes=2-5")
+        self.assertEqual(first["CopyPartResult"]["ETag"], '"%s"' % hashlib.md5(b"2345").hexdigest())
+        whole = self.s3.upload_part_copy(Bucket=bucket, Key="joined", UploadId=upload,
+                                         PartNumber=2, CopySource=f"{bucket}/source")
+        for bad in ("bytes=5-2", "bytes=0-10", "bytes=3", "items=0-1"):
+            self.assertAwsError(lambda: self.s3.upload_part_copy(
+                Bucket=bucket, Key="joined", UploadId=upload, PartNumber=3,
+                CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=bad),
+                "InvalidArgument", 400)
+        self.assertAwsError(lambda: self.s3.upload_part_copy(
+            Bucket=bucket, Key="joined", UploadId=upload, PartNumber=3,
+            CopySource={"Bucket": bucket, "Key": "missing"}), "NoSuchKey", 404)
+        self.assertAwsError(lambda: self.s3.upload_part_copy(
+            Bucket=bucket, Key="joined", UploadId="no-such-upload", PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "source"}), "NoSuchUpload", 404)
+        # Every part but the last must be 5 MiB or more, so complete with the whole copy alone.
+        self.s3.complete_multipart_upload(
+            Bucket=bucket, Key="joined", UploadId=upload,
+            MultipartUpload={"Parts": [
+                {"PartNumber": 2, "ETag": whole["CopyPartResult"]["ETag"]}]})
+        self.assertEqual(self.s3.get_object(Bucket=bucket, Key="joined")["Body"].read(),
+                         b"0123456789")
 
     def test_delete_objects(self):
         bucket = self.bucket("bulk")
