@@ -557,10 +557,12 @@ Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const Se
   }
   Authorization auth;
   auth.signature = *param("X-Amz-Signature");
-  for (auto name : split(*param("X-Amz-SignedHeaders"), ';')) {
+  std::string signed_headers = *param("X-Amz-SignedHeaders");
+  for (auto name : split(signed_headers, ';')) {
     if (!name.empty()) auth.signed_headers.push_back(lower(name));
   }
-  auto parsed = parse_credential(*param("X-Amz-Credential"), std::move(auth));
+  std::string credential = *param("X-Amz-Credential");
+  auto parsed = parse_credential(credential, std::move(auth));
   if (!parsed) return query_auth_error(parsed.error().message);
   if (std::find(parsed->signed_headers.begin(), parsed->signed_headers.end(), "host") ==
       parsed->signed_headers.end()) {
