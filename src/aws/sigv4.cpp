@@ -176,15 +176,6 @@ std::vector<std::string> sorted_header_names(const std::vector<std::string>& nam
   return out;
 }
 
-// "Sun, 30 Aug 2015 12:36:00 GMT": AWS accepts the HTTP Date header when X-Amz-Date is absent.
-bool parse_http_date(const std::string& text, TimePoint& out) {
-  std::tm tm{};
-  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return false;
-  out = std::chrono::system_clock::from_time_t(timegm(&tm));
-  return true;
-}
-
 struct RequestTime {
   TimePoint time;
   std::string amz_date;  // the form that goes into the string to sign
@@ -202,7 +193,8 @@ Result<RequestTime> request_time(const SignableRequest& request, std::string_vie
   std::string text(trim(*header));
   TimePoint time;
   if (parse_amz_date(text, time)) return RequestTime{time, text};
-  if (parse_http_date(text, time)) return RequestTime{time, amz_date(time)};
+  // AWS accepts the HTTP Date header when X-Amz-Date is absent.
+  if (auto date = parse_http_date(text)) return RequestTime{*date, amz_date(*date)};
   return fail(ErrorCode::kIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '" +
                                                    text +
                                                    "'. See http://en.wikipedia.org/wiki/ISO_8601");

@@ -1,6 +1,8 @@
 // Timestamp conversions for the wire formats.
 #include "common/clock.hpp"
 
+#include "common/text.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -47,6 +49,23 @@ bool parse_amz_date(const std::string& text, TimePoint& out) {
   if (end == nullptr || *end != '\0') return false;
   out = std::chrono::system_clock::from_time_t(timegm(&tm));
   return true;
+}
+
+std::string http_date(TimePoint t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::optional<TimePoint> parse_http_date(std::string_view text) {
+  std::string copy(trim(text));
+  std::tm tm{};
+  const char* end = strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 }  // namespace wharf

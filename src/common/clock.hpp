@@ -4,7 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace wharf {
 
@@ -43,5 +45,9 @@ std::string iso8601_millis(TimePoint t);
 std::string amz_date(TimePoint t);
 // Parses "20150830T123600Z"; false when malformed.
 bool parse_amz_date(const std::string& text, TimePoint& out);
+// "Sun, 30 Aug 2015 12:36:00 GMT", the HTTP date (Date, Last-Modified, If-Modified-Since).
+std::string http_date(TimePoint t);
+// Parses an HTTP date (surrounding blanks allowed); nullopt when malformed.
+std::optional<TimePoint> parse_http_date(std::string_view text);
 
 }  // namespace wharf

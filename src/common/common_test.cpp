@@ -60,6 +60,16 @@ TEST(Clock, AmzDateRoundTrips) {
   EXPECT_EQ(amz_date(clock.now()), "20150830T124100Z");
 }
 
+TEST(Clock, HttpDateRoundTrips) {
+  auto parsed = parse_http_date(" Sun, 30 Aug 2015 12:36:00 GMT ");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(http_date(*parsed), "Sun, 30 Aug 2015 12:36:00 GMT");
+  TimePoint t;
+  ASSERT_TRUE(parse_amz_date("20150830T123600Z", t));
+  EXPECT_EQ(*parsed, t);
+  EXPECT_FALSE(parse_http_date("2015-08-30T12:36:00Z").has_value());
+}
+
 TEST(Clock, Iso8601MillisTruncatesToTheMillisecond) {
   TimePoint t = from_epoch_seconds(1714566645.5) + std::chrono::microseconds(999);
   EXPECT_EQ(iso8601_millis(t), "2024-05-01T12:30:45.500Z");

@@ -140,7 +140,7 @@ void S3Api::Impl::finish_upload_part(Call call, BodyFiles::Temp temp, BodyHasher
            if (copied) {
              XmlWriter xml;
              xml.open("CopyPartResult", true)
-                 .element("LastModified", iso_date(part.last_modified))
+                 .element("LastModified", iso8601_millis(part.last_modified))
                  .element("ETag", quoted_etag(part.etag))
                  .close("CopyPartResult");
              return respond(xml_response(call, HttpStatus::ok, xml.str()));
@@ -370,7 +370,7 @@ void S3Api::Impl::list_parts(const Call& call, http::Responder respond) {
     last = part->first;
     xml.open("Part")
         .element("PartNumber", std::to_string(part->first))
-        .element("LastModified", iso_date(part->second.last_modified))
+        .element("LastModified", iso8601_millis(part->second.last_modified))
         .element("ETag", quoted_etag(part->second.etag))
         .element("Size", std::to_string(part->second.size))
         .close("Part");
@@ -400,7 +400,7 @@ void S3Api::Impl::list_multipart_uploads(const Call& call, http::Responder respo
     xml.open("Upload")
         .element("Key", upload.record.key)
         .element("UploadId", id)
-        .element("Initiated", iso_date(upload.record.initiated))
+        .element("Initiated", iso8601_millis(upload.record.initiated))
         .element("StorageClass", "STANDARD")
         .close("Upload");
   }

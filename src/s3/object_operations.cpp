@@ -92,12 +92,19 @@ std::optional<HttpStatus> failed_condition(const Call& call, const ObjectRecord&
   return std::nullopt;
 }
 
-// GetObject's response-* overrides become response headers: none may hold a line break, or it
-// would split the response.
+// GetObject's response-* overrides: the query parameter and the header it sets.
+constexpr std::pair<std::string_view, std::string_view> kOverrides[] = {
+    {"response-content-type", "Content-Type"},
+    {"response-content-language", "Content-Language"},
+    {"response-expires", "Expires"},
+    {"response-cache-control", "Cache-Control"},
+    {"response-content-disposition", "Content-Disposition"},
+    {"response-content-encoding", "Content-Encoding"}};
+
+// The overrides become response headers: none may hold a line break, or it would split the
+// response.
 Status check_overrides(const Call& call) {
-  for (std::string_view param :
-       {"response-content-type", "response-content-language", "response-expires",
-        "response-cache-control", "response-content-disposition", "response-content-encoding"}) {
+  for (const auto& [param, name] : kOverrides) {
     auto value = call.param(param);
     if (value && value->find_first_of("\r\n") != std::string::npos) {
       return s3_error("InvalidArgument",
@@ -113,14 +120,6 @@ void set_object_headers(http::Response& response, const Call& call, const Object
   response.set(beast_http::field::etag, quoted_etag(object.etag));
   response.set(beast_http::field::last_modified, http_date(object.last_modified));
   response.set(beast_http::field::accept_ranges, "bytes");
-  // GetObject's response-* overrides.
-  static constexpr std::pair<std::string_view, std::string_view> kOverrides[] = {
-      {"response-content-type", "Content-Type"},
-      {"response-content-language", "Content-Language"},
-      {"response-expires", "Expires"},
-      {"response-cache-control", "Cache-Control"},
-      {"response-content-disposition", "Content-Disposition"},
-      {"response-content-encoding", "Content-Encoding"}};
   for (const auto& [param, name] : kOverrides) {
     if (auto value = call.param(param)) response.set(name, *value);
   }
@@ -430,7 +429,7 @@ void S3Api::Impl::list_objects(const Call& call, http::Responder respond, bool v
   for (const auto* object : page.contents) {
     xml.open("Contents")
         .element("Key", listed(object->key, url))
-        .element("LastModified", iso_date(object->last_modified))
+        .element("LastModified", iso8601_millis(object->last_modified))
         .element("ETag", quoted_etag(object->etag))
         .element("Size", std::to_string(object->size))
         .element("StorageClass", "STANDARD");
@@ -513,7 +512,7 @@ void S3Api::Impl::copy_object(Call call, http::Responder respond) {
     auto reply = [](const Call& call, const ObjectRecord& object) {
       XmlWriter xml;
       xml.open("CopyObjectResult", true)
-          .element("LastModified", iso_date(object.last_modified))
+          .element("LastModified", iso8601_millis(object.last_modified))
           .element("ETag", quoted_etag(object.etag))
           .close("CopyObjectResult");
       return xml_response(call, HttpStatus::ok, xml.str());

@@ -187,27 +187,6 @@ http::Reply error_reply(const Call& call, const Error& error) {
   return xml_response(call, status, xml.str());
 }
 
-std::string http_date(TimePoint time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[64];
-  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return text;
-}
-
-std::optional<TimePoint> parse_http_date(std::string_view text) {
-  std::tm tm{};
-  std::string copy(trim(text));
-  const char* end = strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
-std::string iso_date(TimePoint time) {
-  return iso8601_millis(time);
-}
-
 std::string quoted_etag(std::string_view etag) {
   return "\"" + std::string(etag) + "\"";
 }
@@ -598,7 +577,7 @@ void S3Api::Impl::list_buckets(const Call& call, http::Responder respond) {
     for (const auto& [name, bucket] : buckets_) {
       xml.open("Bucket")
           .element("Name", name)
-          .element("CreationDate", iso_date(bucket.record.created))
+          .element("CreationDate", iso8601_millis(bucket.record.created))
           .element("BucketRegion", bucket.record.region)
           .close("Bucket");
     }

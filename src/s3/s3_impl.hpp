@@ -54,11 +54,6 @@ http::Response xml_response(const Call& call, HttpStatus status, std::string bod
 // S3's <Error> document (no body for HEAD), status and code from aws::to_wire(error, "s3").
 http::Reply error_reply(const Call& call, const Error& error);
 
-// "Wed, 12 Oct 2009 17:50:00 GMT"
-std::string http_date(TimePoint time);
-std::optional<TimePoint> parse_http_date(std::string_view text);
-// "2009-10-12T17:50:30.000Z"
-std::string iso_date(TimePoint time);
 std::string quoted_etag(std::string_view etag);
 
 std::unexpected<Error> s3_error(std::string code, std::string message);
