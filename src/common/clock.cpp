@@ -33,13 +33,17 @@ std::string iso8601_millis(TimePoint t) {
   return std::string(buffer, static_cast<std::size_t>(length));
 }
 
-std::string amz_date(TimePoint t) {
+std::string utc_time(TimePoint t, const char* format) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
+}
+
+std::string amz_date(TimePoint t) {
+  return utc_time(t, "%Y%m%dT%H%M%SZ");
 }
 
 bool parse_amz_date(const std::string& text, TimePoint& out) {
@@ -52,12 +56,7 @@ bool parse_amz_date(const std::string& text, TimePoint& out) {
 }
 
 std::string http_date(TimePoint t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
+  return utc_time(t, "%a, %d %b %Y %H:%M:%S GMT");
 }
 
 std::optional<TimePoint> parse_http_date(std::string_view text) {

@@ -41,6 +41,8 @@ TimePoint from_epoch_seconds(double seconds);
 // "2024-05-01T12:30:45.123Z": ISO 8601 in UTC to the millisecond (truncated), as EC2 writes
 // timestamps.
 std::string iso8601_millis(TimePoint t);
+// `t` in UTC through strftime's `format` (at most 63 characters).
+std::string utc_time(TimePoint t, const char* format);
 // "20150830T123600Z", the form of X-Amz-Date.
 std::string amz_date(TimePoint t);
 // Parses "20150830T123600Z"; false when malformed.

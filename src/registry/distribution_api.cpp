@@ -193,12 +193,7 @@ std::string upload_range(uint64_t size) {
 }
 
 std::string rfc3339(TimePoint time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+  return utc_time(time, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 // "123456789012.dkr.ecr.us-west-2.<anything>": ECR-style hosts name the registry's owner.
