@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agent/files.hpp"
+#include "agent/nftables.hpp"
 #include "agent/process_reaper.hpp"
 #include "agent/rootfs.hpp"
 #include "agent/s3_client.hpp"
@@ -81,6 +82,9 @@ std::string machine_name() {
 
 // How often unused images and old task directories are looked for.
 constexpr std::chrono::minutes kCleanUpInterval{1};
+
+// How long nft's context (and its cache) is kept unused; a heartbeat frees it after that.
+constexpr std::chrono::seconds kNftContextIdle{5};
 
 // How many state reports are in flight at once.
 constexpr std::size_t kReportWorkers = 8;
@@ -535,8 +539,10 @@ void Agent::heartbeat_loop() {
       engine_->clean_up();
       next_clean_up = clock_.now() + kCleanUpInterval;
     }
-    // Starting and stopping tasks leaves freed memory in malloc's per-thread arenas; hand it
-    // back so a steady agent stays small.
+    // nft's cache of the kernel's tables is worth keeping while bridge and awsvpc tasks come
+    // and go, not while none do. Starting and stopping tasks leaves freed memory in malloc's
+    // arenas; hand it back so a steady agent stays small.
+    release_idle_nft_context(kNftContextIdle);
     ::malloc_trim(0);
     auto answer = client_.call("DiscoverPollEndpoint", heartbeat);
     if (answer) {

@@ -2,6 +2,7 @@
 // else by running `nft -f -`.
 #pragma once
 
+#include <chrono>
 #include <string_view>
 
 #include "common/error.hpp"
@@ -19,6 +20,11 @@ Status run_nft_script(std::string_view script);
 // program unless the library is loaded already, so that an agent whose tasks never touch
 // nftables (networkMode none or host) does not carry it (~1.4 MiB resident).
 Status run_nft_setup_script(std::string_view script);
+
+// Frees the library's context when no script has run for `idle`: with it goes nft's cache of
+// the kernel's tables (1.2 MB on the heap after a hundred bridge tasks). The next script makes a
+// new one. True when one was freed.
+bool release_idle_nft_context(std::chrono::steady_clock::duration idle);
 
 // Whether run_nft_script goes through libnftables (loading it if need be; false: through the nft
 // program). For tests and logs.

@@ -57,6 +57,16 @@ TEST_F(NftablesTest, SetUpScriptsApplyWhicheverWayTheyGo) {
   EXPECT_EQ(shell("nft list tables").find(table_), std::string::npos);
 }
 
+TEST_F(NftablesTest, AnIdleContextIsFreedAndTheNextScriptMakesANewOne) {
+  if (!nft_in_process()) GTEST_SKIP() << "libnftables is not installed";
+  ASSERT_TRUE(run_nft_script("add table ip " + table_ + "\n"));
+  EXPECT_FALSE(release_idle_nft_context(std::chrono::hours(1)));  // just used
+  EXPECT_TRUE(release_idle_nft_context(std::chrono::seconds(0)));
+  EXPECT_FALSE(release_idle_nft_context(std::chrono::seconds(0)));  // none left to free
+  ASSERT_TRUE(run_nft_script("add chain ip " + table_ + " input\n"));
+  EXPECT_NE(shell("nft list table ip " + table_).find("chain input"), std::string::npos);
+}
+
 TEST_F(NftablesTest, GoesThroughTheLibraryWhenItIsInstalled) {
   bool installed = std::filesystem::exists("/usr/lib/x86_64-linux-gnu/libnftables.so.1") ||
                    std::filesystem::exists("/usr/lib/aarch64-linux-gnu/libnftables.so.1");

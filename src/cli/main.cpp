@@ -263,31 +263,52 @@ void add_registry_flags(CLI::App* command, ImageFlags& flags) {
 // 200 tasks the agent's RSS was 31 MiB with the caches and 27 MiB without (bench/RESULTS.md).
 // The cache can only be turned off before malloc first runs, through GLIBC_TUNABLES, so the
 // agent executes itself again (same pid and arguments) with that set first, unless the caller
-// chose a tcache setting already (which also ends the second run's check). WHARF_AGENT_MALLOC
-// carries the caller's GLIBC_TUNABLES across, for the programs the agent starts.
+// chose a tcache setting already (which also ends the second run's check).
+//
+// The same second start keeps GnuTLS from initialising itself when it is loaded: libcurl needs
+// it only for rtmp:// and ldap:// (TLS goes through OpenSSL), and its load-time set-up alone
+// made 0.6 MiB of the agent resident. A caller's own GNUTLS_NO_IMPLICIT_INIT is kept.
+//
+// Each marker carries the caller's value of its variable across ("=" and the value, or
+// "none"), so the programs the agent starts (crun, runc, nft) get the environment it was given.
 constexpr std::string_view kNoThreadCaches = "glibc.malloc.tcache_count=0";
-constexpr const char* kMallocMarker = "WHARF_AGENT_MALLOC";
+struct OwnSetting {
+  const char* variable;
+  const char* marker;
+};
+constexpr OwnSetting kTunables{"GLIBC_TUNABLES", "WHARF_AGENT_MALLOC"};
+constexpr OwnSetting kGnutls{"GNUTLS_NO_IMPLICIT_INIT", "WHARF_AGENT_GNUTLS"};
 
-// Puts the caller's GLIBC_TUNABLES back as the marker holds it ("=" and the value, or "none"),
-// so the programs the agent starts (runc, ip, nft) get the environment it was given.
-void restore_caller_tunables(const std::string& marker) {
-  ::unsetenv(kMallocMarker);
-  if (marker.starts_with("=")) {
-    ::setenv("GLIBC_TUNABLES", marker.c_str() + 1, 1);
+// Sets `value` for this process and keeps the caller's value in the setting's marker.
+void set_own(const OwnSetting& setting, const std::string& value) {
+  auto caller = env(setting.variable);
+  ::setenv(setting.marker, caller ? ("=" + *caller).c_str() : "none", 1);
+  ::setenv(setting.variable, value.c_str(), 1);
+}
+
+// Puts the caller's value back as the setting's marker holds it.
+void restore_caller_value(const OwnSetting& setting) {
+  auto marker = env(setting.marker);
+  if (!marker) return;
+  ::unsetenv(setting.marker);
+  if (marker->starts_with("=")) {
+    ::setenv(setting.variable, marker->c_str() + 1, 1);
   } else {
-    ::unsetenv("GLIBC_TUNABLES");
+    ::unsetenv(setting.variable);
   }
 }
 
-void exec_without_thread_caches(char** argv) {
-  if (auto marker = env(kMallocMarker)) return restore_caller_tunables(*marker);
-  std::string tunables = env("GLIBC_TUNABLES").value_or("");
+void exec_with_own_settings(char** argv) {
+  if (env(kTunables.marker)) {  // the second start
+    restore_caller_value(kTunables);
+    restore_caller_value(kGnutls);
+    return;
+  }
+  std::string tunables = env(kTunables.variable).value_or("");
   if (tunables.find("glibc.malloc.tcache_count=") != std::string::npos) return;
-  std::string marker = tunables.empty() ? "none" : "=" + tunables;
-  std::string value(kNoThreadCaches);
-  if (!tunables.empty()) value += ":" + tunables;
-  ::setenv("GLIBC_TUNABLES", value.c_str(), 1);
-  ::setenv(kMallocMarker, marker.c_str(), 1);
+  set_own(kTunables, tunables.empty() ? std::string(kNoThreadCaches)
+                                      : std::string(kNoThreadCaches) + ":" + tunables);
+  if (!env(kGnutls.variable)) set_own(kGnutls, "1");
   // By its real path, so the process keeps its name ("exe" otherwise); /proc/self/exe when
   // the binary was replaced meanwhile.
   std::error_code unreadable;
@@ -295,7 +316,8 @@ void exec_without_thread_caches(char** argv) {
   if (!unreadable) ::execv(self.c_str(), argv);
   ::execv("/proc/self/exe", argv);
   int error = errno;
-  restore_caller_tunables(marker);
+  restore_caller_value(kTunables);
+  restore_caller_value(kGnutls);
   std::cerr << "wharf agent: running with malloc's per-thread caches (exec /proc/self/exe: "
             << std::strerror(error) << ")\n";
 }
@@ -443,7 +465,7 @@ int main(int argc, char** argv) {
   add_registry_flags(image_pull, image_flags);
 
   CLI11_PARSE(app, argc, argv);
-  if (agent->parsed()) exec_without_thread_caches(argv);
+  if (agent->parsed()) exec_with_own_settings(argv);
   wharf::init_logging(log_level);
 
   for (auto* config : {&server_config, &up_config}) {

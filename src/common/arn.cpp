@@ -21,7 +21,9 @@ std::string_view Arn::resource_id() const {
   return std::string_view(resource).substr(slash + 1);
 }
 
-bool looks_like_arn(std::string_view text) { return text.starts_with("arn:"); }
+bool looks_like_arn(std::string_view text) {
+  return text.starts_with("arn:");
+}
 
 std::optional<Arn> parse_arn(std::string_view text) {
   if (!looks_like_arn(text)) return std::nullopt;

@@ -18,7 +18,9 @@ std::string sha256_raw(std::string_view data) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) { return to_hex(sha256_raw(data)); }
+std::string sha256_hex(std::string_view data) {
+  return to_hex(sha256_raw(data));
+}
 
 namespace {
 
@@ -55,8 +57,10 @@ std::string to_hex(std::string_view bytes) {
 
 namespace {
 
-constexpr std::string_view kStd = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view kUrl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kStd =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::string_view kUrl =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 std::string encode(std::string_view bytes, std::string_view alphabet, bool pad) {
   std::string out;
@@ -104,10 +108,18 @@ std::optional<std::string> decode(std::string_view text, std::string_view alphab
 
 }  // namespace
 
-std::string base64_encode(std::string_view bytes) { return encode(bytes, kStd, true); }
-std::optional<std::string> base64_decode(std::string_view text) { return decode(text, kStd); }
-std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrl, false); }
-std::optional<std::string> base64url_decode(std::string_view text) { return decode(text, kUrl); }
+std::string base64_encode(std::string_view bytes) {
+  return encode(bytes, kStd, true);
+}
+std::optional<std::string> base64_decode(std::string_view text) {
+  return decode(text, kStd);
+}
+std::string base64url_encode(std::string_view bytes) {
+  return encode(bytes, kUrl, false);
+}
+std::optional<std::string> base64url_decode(std::string_view text) {
+  return decode(text, kUrl);
+}
 
 bool secure_equals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -11,24 +11,24 @@ namespace wharf {
 // What went wrong, independent of any wire protocol. src/aws/ maps each code to an AWS
 // exception name and HTTP status; nothing else does.
 enum class ErrorCode {
-  kInvalidParameter,   // a request member has a bad value
-  kClient,             // the request is wrong in a way AWS reports as ClientException
-  kMissingParameter,   // a required member is absent
-  kSerialization,      // the body is not the JSON the operation expects
-  kUnknownOperation,   // no such operation
-  kNotFound,           // a named resource does not exist
-  kClusterNotFound,    // the named cluster does not exist
-  kLimitExceeded,      // a quota would be exceeded
-  kResourceInUse,      // the resource is busy
+  kInvalidParameter,  // a request member has a bad value
+  kClient,            // the request is wrong in a way AWS reports as ClientException
+  kMissingParameter,  // a required member is absent
+  kSerialization,     // the body is not the JSON the operation expects
+  kUnknownOperation,  // no such operation
+  kNotFound,          // a named resource does not exist
+  kClusterNotFound,   // the named cluster does not exist
+  kLimitExceeded,     // a quota would be exceeded
+  kResourceInUse,     // the resource is busy
   kClusterContainsServices,
   kClusterContainsTasks,
   kClusterContainsContainerInstances,
   kAttributeLimitExceeded,  // more custom attributes than a resource may have
   kTargetNotFound,          // the resource an attribute names does not exist
   kAccessDenied,
-  kUnrecognizedClient,  // unknown access key
-  kInvalidSignature,    // the signature does not match, or has expired
-  kIncompleteSignature,  // the Authorization header is malformed
+  kUnrecognizedClient,     // unknown access key
+  kInvalidSignature,       // the signature does not match, or has expired
+  kIncompleteSignature,    // the Authorization header is malformed
   kMissingAuthentication,  // no Authorization header at all
   kPayloadTooLarge,
   kUnsupportedFeature,

@@ -243,8 +243,10 @@ class TaskTest(AgentTestCase):
             names = [entry.split(b"=", 1)[0] for entry in
                      read_or_empty("/proc/%s/environ" % pid, "rb").split(b"\0")]
             self.assertNotIn(b"WHARF_AGENT_MALLOC", names)
-            if "GLIBC_TUNABLES" not in os.environ:
-                self.assertNotIn(b"GLIBC_TUNABLES", names)
+            self.assertNotIn(b"WHARF_AGENT_GNUTLS", names)
+            for own in ("GLIBC_TUNABLES", "GNUTLS_NO_IMPLICIT_INIT"):
+                if own not in os.environ:
+                    self.assertNotIn(own.encode(), names)
 
         stopped = self.ecs.stop_task(cluster="prod", task=arns[0], reason="enough")["task"]
         self.assertEqual(stopped["desiredStatus"], "STOPPED")
