@@ -599,11 +599,12 @@ class TaskEngine::Runner {
       TimePoint now = engine_.clock_.now();
       if (now >= next_log_check) {
         rotate_logs();
+        // The runner waits most of its life: what a report or a save touched below this frame
+        // goes back to the kernel (with 200 tasks, 1 MiB of stacks). Only here, every 10 s:
+        // trimming before every wait made launches slower in A/B runs (about 5 ms p50).
+        stack.trim();
         next_log_check = now + kLogCheckInterval;
       }
-      // The runner waits most of its life: what a report or a save touched below this frame
-      // goes back to the kernel first (with 200 tasks, 1 MiB of stacks).
-      stack.trim();
       wait_for_event(std::min(next_deadline(), next_log_check));
     }
   }
