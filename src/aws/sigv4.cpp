@@ -4,7 +4,6 @@
 #include <unordered_map>
 
 #include <algorithm>
-#include <charconv>
 #include <ctime>
 #include <map>
 #include <string>
@@ -432,6 +431,25 @@ void sign_request(SignableRequest& request, std::string_view access_key_id, std:
                            ", Signature=" + signature_hex);
 }
 
+namespace {
+
+// The last step of both forms: `auth`'s signature must be the one `secret` makes for `request`.
+Result<VerifiedCaller> signed_by(std::string_view secret, const SignableRequest& request,
+                                 const Authorization& auth, std::string_view amz_date,
+                                 std::string_view payload_hash) {
+  auto scope = credential_scope(auth.date, auth.region, auth.service);
+  auto expected = signature(
+      secret, auth.date, auth.region, auth.service,
+      string_to_sign(amz_date, scope,
+                     canonical_request(request, auth.signed_headers, payload_hash, auth.service)));
+  if (!secure_equals(expected, auth.signature)) {
+    return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
+  }
+  return VerifiedCaller{auth.access_key_id, auth.region, auth.service};
+}
+
+}  // namespace
+
 Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup& lookup,
                               TimePoint now, std::chrono::seconds max_skew) {
   auto header = find_header(request, "authorization");
@@ -460,26 +478,12 @@ Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup
   }
   auto body_hash = payload_hash(request);
   if (!body_hash) return std::unexpected(body_hash.error());
-
-  auto scope = credential_scope(auth->date, auth->region, auth->service);
-  auto expected = signature(
-      *secret, auth->date, auth->region, auth->service,
-      string_to_sign(signed_at->amz_date, scope,
-                     canonical_request(request, auth->signed_headers, *body_hash, auth->service)));
-  if (!secure_equals(expected, auth->signature)) {
-    return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
-  }
-  return VerifiedCaller{auth->access_key_id, auth->region, auth->service};
+  return signed_by(*secret, request, *auth, signed_at->amz_date, *body_hash);
 }
 
 namespace {
 
 constexpr std::int64_t kMaxPresignedExpiry = 604800;  // a week, S3's limit
-
-std::unexpected<Error> query_auth_error(std::string message) {
-  return fail_as(ErrorCode::kIncompleteSignature, "AuthorizationQueryParametersError",
-                 std::move(message));
-}
 
 // The query's parameters, decoded, and the query without X-Amz-Signature (still encoded).
 struct PresignedQuery {
@@ -508,6 +512,11 @@ PresignedQuery read_presigned_query(std::string_view query) {
 
 }  // namespace
 
+std::unexpected<Error> query_parameters_error(std::string message) {
+  return fail_as(ErrorCode::kIncompleteSignature, "AuthorizationQueryParametersError",
+                 std::move(message));
+}
+
 Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const SecretLookup& lookup,
                                         TimePoint now, std::chrono::seconds max_skew) {
   auto target = origin_form(request.target);
@@ -526,25 +535,23 @@ Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const Se
     if (!param(name)) missing += (missing.empty() ? "" : ", ") + std::string(name);
   }
   if (!missing.empty()) {
-    return query_auth_error("Query-string authentication requires the " + missing + " parameters.");
+    return query_parameters_error("Query-string authentication requires the " + missing +
+                                  " parameters.");
   }
   if (*param("X-Amz-Algorithm") != kAlgorithm) {
-    return query_auth_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
+    return query_parameters_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
   }
   std::string expires_text = *param("X-Amz-Expires");
-  std::int64_t expires = 0;
-  auto [end, ec] =
-      std::from_chars(expires_text.data(), expires_text.data() + expires_text.size(), expires);
-  if (ec != std::errc() || end != expires_text.data() + expires_text.size() || expires < 1 ||
-      expires > kMaxPresignedExpiry) {
-    return query_auth_error(
+  auto expires = parse_decimal<std::int64_t>(expires_text);
+  if (!expires || *expires < 1 || *expires > kMaxPresignedExpiry) {
+    return query_parameters_error(
         "X-Amz-Expires must be a number of seconds from 1 to 604800 (a week), not '" +
         expires_text + "'.");
   }
   std::string amz = *param("X-Amz-Date");
   TimePoint signed_at;
   if (!parse_amz_date(amz, signed_at)) {
-    return query_auth_error(
+    return query_parameters_error(
         "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
   }
   Authorization auth;
@@ -555,12 +562,12 @@ Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const Se
   }
   std::string credential = *param("X-Amz-Credential");
   auto parsed = parse_credential(credential, std::move(auth));
-  if (!parsed) return query_auth_error(parsed.error().message);
+  if (!parsed) return query_parameters_error(parsed.error().message);
   if (std::find(parsed->signed_headers.begin(), parsed->signed_headers.end(), "host") ==
       parsed->signed_headers.end()) {
-    return query_auth_error("X-Amz-SignedHeaders must include host.");
+    return query_parameters_error("X-Amz-SignedHeaders must include host.");
   }
-  if (now > signed_at + std::chrono::seconds(expires)) {
+  if (now > signed_at + std::chrono::seconds(*expires)) {
     return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Request has expired");
   }
   if (signed_at > now + max_skew) {
@@ -572,20 +579,11 @@ Result<VerifiedCaller> verify_presigned(const SignableRequest& request, const Se
     return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
   }
   if (auto absent = first_absent_header(request, parsed->signed_headers)) {
-    return query_auth_error("Signed header '" + *absent + "' is not present in the request.");
+    return query_parameters_error("Signed header '" + *absent + "' is not present in the request.");
   }
   SignableRequest unsigned_request{request.method, std::string(path), request.headers, {}};
   if (!query.unsigned_query.empty()) unsigned_request.target += "?" + query.unsigned_query;
-  auto scope = credential_scope(parsed->date, parsed->region, parsed->service);
-  auto expected =
-      signature(*secret, parsed->date, parsed->region, parsed->service,
-                string_to_sign(amz, scope,
-                               canonical_request(unsigned_request, parsed->signed_headers,
-                                                 kUnsignedPayload, parsed->service)));
-  if (!secure_equals(expected, parsed->signature)) {
-    return fail(ErrorCode::kInvalidSignature, std::string(kMismatchMessage));
-  }
-  return VerifiedCaller{parsed->access_key_id, parsed->region, parsed->service};
+  return signed_by(*secret, unsigned_request, *parsed, amz, kUnsignedPayload);
 }
 
 }  // namespace wharf::aws

@@ -95,6 +95,10 @@ Result<VerifiedCaller> verify(const SignableRequest& request, const SecretLookup
                               TimePoint now,
                               std::chrono::seconds max_skew = std::chrono::minutes(15));
 
+// A presigned URL's query is missing a parameter or holds a malformed one: kIncompleteSignature
+// with the wire type "AuthorizationQueryParametersError", as S3 answers.
+std::unexpected<Error> query_parameters_error(std::string message);
+
 // Checks a presigned request (S3's query-string authentication, as `aws s3 presign` and boto3's
 // generate_presigned_url make them): X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date,
 // X-Amz-Expires (1 to 604800 seconds), X-Amz-SignedHeaders and X-Amz-Signature in the query.

@@ -278,6 +278,7 @@ struct OwnSetting {
 };
 constexpr OwnSetting kTunables{"GLIBC_TUNABLES", "WHARF_AGENT_MALLOC"};
 constexpr OwnSetting kGnutls{"GNUTLS_NO_IMPLICIT_INIT", "WHARF_AGENT_GNUTLS"};
+constexpr OwnSetting kOwnSettings[] = {kTunables, kGnutls};
 
 // Sets `value` for this process and keeps the caller's value in the setting's marker.
 void set_own(const OwnSetting& setting, const std::string& value) {
@@ -286,24 +287,22 @@ void set_own(const OwnSetting& setting, const std::string& value) {
   ::setenv(setting.variable, value.c_str(), 1);
 }
 
-// Puts the caller's value back as the setting's marker holds it.
-void restore_caller_value(const OwnSetting& setting) {
-  auto marker = env(setting.marker);
-  if (!marker) return;
-  ::unsetenv(setting.marker);
-  if (marker->starts_with("=")) {
-    ::setenv(setting.variable, marker->c_str() + 1, 1);
-  } else {
-    ::unsetenv(setting.variable);
+// Puts the caller's values back as the settings' markers hold them.
+void restore_caller_values() {
+  for (const OwnSetting& setting : kOwnSettings) {
+    auto marker = env(setting.marker);
+    if (!marker) continue;
+    ::unsetenv(setting.marker);
+    if (marker->starts_with("=")) {
+      ::setenv(setting.variable, marker->c_str() + 1, 1);
+    } else {
+      ::unsetenv(setting.variable);
+    }
   }
 }
 
 void exec_with_own_settings(char** argv) {
-  if (env(kTunables.marker)) {  // the second start
-    restore_caller_value(kTunables);
-    restore_caller_value(kGnutls);
-    return;
-  }
+  if (env(kTunables.marker)) return restore_caller_values();  // the second start
   std::string tunables = env(kTunables.variable).value_or("");
   if (tunables.find("glibc.malloc.tcache_count=") != std::string::npos) return;
   set_own(kTunables, tunables.empty() ? std::string(kNoThreadCaches)
@@ -316,8 +315,7 @@ void exec_with_own_settings(char** argv) {
   if (!unreadable) ::execv(self.c_str(), argv);
   ::execv("/proc/self/exe", argv);
   int error = errno;
-  restore_caller_value(kTunables);
-  restore_caller_value(kGnutls);
+  restore_caller_values();
   std::cerr << "wharf agent: running with malloc's per-thread caches (exec /proc/self/exe: "
             << std::strerror(error) << ")\n";
 }

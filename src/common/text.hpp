@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cctype>
+#include <charconv>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +79,16 @@ inline std::string uri_decode(std::string_view text) {
     out += text[char_idx];
   }
   return out;
+}
+
+// The whole of `text` as a decimal number of type T; nullopt when empty, not a number, followed
+// by anything else, or out of T's range.
+template <typename T>
+std::optional<T> parse_decimal(std::string_view text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace wharf

@@ -25,28 +25,33 @@ std::uintptr_t page_size() {
 
 }  // namespace
 
-ThreadStack::ThreadStack() {
+std::uintptr_t ThreadStack::low() {
+  if (looked_up_) return low_;
+  looked_up_ = true;
   pthread_attr_t attributes;
-  if (::pthread_getattr_np(::pthread_self(), &attributes) != 0) return;
+  if (::pthread_getattr_np(::pthread_self(), &attributes) != 0) return low_;
   void* address = nullptr;
   std::size_t size = 0;
   if (::pthread_attr_getstack(&attributes, &address, &size) == 0) {
     low_ = reinterpret_cast<std::uintptr_t>(address);
   }
   ::pthread_attr_destroy(&attributes);
+  return low_;
 }
 
-void ThreadStack::trim() const {
+void ThreadStack::trim() {
+  std::uintptr_t low = this->low();
   std::uintptr_t top = unused_top();
-  if (low_ == 0 || top <= low_) return;
-  (void)::madvise(reinterpret_cast<void*>(low_), top - low_, MADV_DONTNEED);
+  if (low == 0 || top <= low) return;
+  (void)::madvise(reinterpret_cast<void*>(low), top - low, MADV_DONTNEED);
 }
 
-std::size_t ThreadStack::resident_pages_below_here() const {
+std::size_t ThreadStack::resident_pages_below_here() {
+  std::uintptr_t low = this->low();
   std::uintptr_t top = unused_top();
-  if (low_ == 0 || top <= low_) return 0;
-  std::vector<unsigned char> resident((top - low_) / page_size());
-  if (::mincore(reinterpret_cast<void*>(low_), top - low_, resident.data()) != 0) return 0;
+  if (low == 0 || top <= low) return 0;
+  std::vector<unsigned char> resident((top - low) / page_size());
+  if (::mincore(reinterpret_cast<void*>(low), top - low, resident.data()) != 0) return 0;
   std::size_t count = 0;
   for (unsigned char page : resident) count += page & 1;
   return count;

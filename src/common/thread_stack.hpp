@@ -9,20 +9,22 @@ namespace wharf {
 // A thread keeps every stack page it ever touched resident for as long as it lives. A thread
 // that went deep once (JSON, a report, a save) and then spends its life waiting in poll() can
 // give those pages back: trim() returns every page below the one that holds its own frame.
-// Construct it on the thread whose stack it trims, and call trim() only there.
+// Use it only on the thread whose stack it trims; it finds that stack on first use.
 class ThreadStack {
  public:
-  ThreadStack();
-
   // Gives back the pages below the caller's frame. Pages touched again later come back
   // zero-filled on demand, as at thread start.
-  void trim() const;
+  void trim();
 
   // How many pages between the stack's low end and the caller's frame are resident (tests).
-  std::size_t resident_pages_below_here() const;
+  std::size_t resident_pages_below_here();
 
  private:
-  std::uintptr_t low_ = 0;  // the lowest usable address (above the guard page); 0 if unknown
+  // The lowest usable address (above the guard page); 0 if unknown.
+  std::uintptr_t low();
+
+  std::uintptr_t low_ = 0;
+  bool looked_up_ = false;
 };
 
 }  // namespace wharf

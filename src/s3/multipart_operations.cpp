@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 
 #include "common/crypto.hpp"
@@ -16,13 +15,6 @@ namespace wharf::s3 {
 
 namespace {
 
-std::optional<int> parse_int(std::string_view text) {
-  int value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 Result<std::vector<RequestedPart>> requested_parts(const std::string& body) {
   auto document = parse_xml(body);
   if (!document) return std::unexpected(document.error());
@@ -30,7 +22,7 @@ Result<std::vector<RequestedPart>> requested_parts(const std::string& body) {
   for (const auto* part : document->children_named("Part")) {
     const auto* number = part->child("PartNumber");
     const auto* etag = part->child("ETag");
-    auto parsed = number ? parse_int(trim(number->text)) : std::nullopt;
+    auto parsed = number ? parse_decimal<int>(trim(number->text)) : std::nullopt;
     if (!parsed || etag == nullptr) {
       return s3_error("MalformedXML",
                       "The XML you provided was not well-formed or did not "
@@ -94,7 +86,7 @@ void S3Api::Impl::create_multipart_upload(Call call, http::Responder respond) {
 
 void S3Api::Impl::finish_upload_part(Call call, BodyFiles::Temp temp, BodyHasher hasher,
                                      uint64_t size, http::Responder respond, bool copied) {
-  auto number = parse_int(call.param("partNumber").value_or(""));
+  auto number = parse_decimal<int>(call.param("partNumber").value_or(""));
   if (!number || *number < 1 || *number > kMaxPartNumber) {
     files_.remove_temp(temp.id);
     return respond(error_reply(
@@ -160,30 +152,23 @@ Result<std::pair<uint64_t, uint64_t>> copy_range(const Call& call, uint64_t size
   if (!header) return std::pair<uint64_t, uint64_t>{0, size};
   std::string_view text = *header;
   auto dash = text.find('-');
-  uint64_t first = 0;
-  uint64_t last = 0;
-  bool parsed = text.starts_with("bytes=") && dash != std::string_view::npos;
-  if (parsed) {
-    auto first_text = text.substr(6, dash - 6);
-    auto last_text = text.substr(dash + 1);
-    auto first_end =
-        std::from_chars(first_text.data(), first_text.data() + first_text.size(), first);
-    auto last_end = std::from_chars(last_text.data(), last_text.data() + last_text.size(), last);
-    parsed = !first_text.empty() && !last_text.empty() && first_end.ec == std::errc() &&
-             last_end.ec == std::errc() && first_end.ptr == first_text.data() + first_text.size() &&
-             last_end.ptr == last_text.data() + last_text.size();
+  std::optional<uint64_t> first;
+  std::optional<uint64_t> last;
+  if (text.starts_with("bytes=") && dash != std::string_view::npos) {
+    first = parse_decimal<uint64_t>(text.substr(6, dash - 6));
+    last = parse_decimal<uint64_t>(text.substr(dash + 1));
   }
-  if (!parsed) {
+  if (!first || !last) {
     return s3_error("InvalidArgument",
                     "The x-amz-copy-source-range value must be of the form bytes=first-last where "
                     "first and last are the zero-based offsets of the first and last bytes to "
                     "copy");
   }
-  if (first > last || last >= size) {
+  if (*first > *last || *last >= size) {
     return s3_error("InvalidArgument", "Range specified is not valid for source object of size: " +
                                            std::to_string(size));
   }
-  return std::pair<uint64_t, uint64_t>{first, last - first + 1};
+  return std::pair<uint64_t, uint64_t>{*first, *last - *first + 1};
 }
 
 // Copies `length` bytes at `offset` of `from` into `temp`, hashing them.
@@ -214,21 +199,12 @@ void S3Api::Impl::upload_part_copy(Call call, http::Responder respond) {
   {
     std::lock_guard lock(mutex_);
     if (find_upload(call) == nullptr) return respond(error_reply(call, no_such_upload().error()));
-    auto bucket = buckets_.find(source->first);
-    if (bucket == buckets_.end()) {
-      return respond(error_reply(call, no_such_bucket(source->first).error()));
-    }
-    auto found = bucket->second.objects.find(source->second);
-    if (found == bucket->second.objects.end()) {
-      return respond(error_reply(call, no_such_key().error()));
-    }
-    auto wanted = copy_range(call, found->second.size);
+    auto opened = open_source(source->first, source->second);
+    if (!opened) return respond(error_reply(call, opened.error()));
+    auto wanted = copy_range(call, opened->object.size);
     if (!wanted) return respond(error_reply(call, wanted.error()));
     range = *wanted;
-    // Opened now: an overwrite of the source meanwhile removes its file.
-    auto opened = files_.open_all({found->second.file});
-    if (!opened) return respond(error_reply(call, opened.error()));
-    *body = std::move(*opened);
+    *body = std::move(opened->body);
   }
   off_loop([this, call = std::move(call), body, range, respond = std::move(respond)]() mutable {
     auto temp = files_.create();
@@ -342,9 +318,9 @@ void S3Api::Impl::abort_multipart_upload(Call call, http::Responder respond) {
 }
 
 void S3Api::Impl::list_parts(const Call& call, http::Responder respond) {
-  int marker = parse_int(call.param("part-number-marker").value_or("0")).value_or(0);
-  int max_parts =
-      std::clamp(parse_int(call.param("max-parts").value_or("1000")).value_or(1000), 0, 1000);
+  int marker = parse_decimal<int>(call.param("part-number-marker").value_or("0")).value_or(0);
+  int max_parts = std::clamp(
+      parse_decimal<int>(call.param("max-parts").value_or("1000")).value_or(1000), 0, 1000);
   XmlWriter xml;
   std::lock_guard lock(mutex_);
   Upload* upload = find_upload(call);

@@ -1,6 +1,5 @@
 // The object operations: Put, Get/Head (ranges, conditionals), Delete, DeleteObjects, Copy and
 // the two listings.
-#include <charconv>
 #include <memory>
 
 #include "common/crypto.hpp"
@@ -21,13 +20,6 @@ struct ByteRange {
   uint64_t length = 0;
 };
 
-std::optional<uint64_t> parse_number(std::string_view text) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 // "bytes=0-9", "bytes=5-", "bytes=-3". nullopt: ignore the header (as S3 does for forms it does
 // not understand); an error: InvalidRange.
 Result<std::optional<ByteRange>> parse_range(std::string_view header, uint64_t size) {
@@ -44,18 +36,18 @@ Result<std::optional<ByteRange>> parse_range(std::string_view header, uint64_t s
     return s3_error("InvalidRange", "The requested range is not satisfiable");
   };
   if (first_text.empty()) {
-    auto suffix = parse_number(last_text);
+    auto suffix = parse_decimal<uint64_t>(last_text);
     if (!suffix) return std::nullopt;
     if (*suffix == 0 || size == 0) return unsatisfiable();
     uint64_t length = std::min(*suffix, size);
     return ByteRange{size - length, length};
   }
-  auto first = parse_number(first_text);
+  auto first = parse_decimal<uint64_t>(first_text);
   if (!first) return std::nullopt;
   if (*first >= size) return unsatisfiable();
   uint64_t last = size - 1;
   if (!last_text.empty()) {
-    auto given = parse_number(last_text);
+    auto given = parse_decimal<uint64_t>(last_text);
     if (!given || *given < *first) return std::nullopt;
     last = std::min(*given, size - 1);
   }
@@ -133,7 +125,7 @@ std::string listed(std::string_view text, bool url_encoded) {
 Result<std::size_t> max_keys(const Call& call, std::string_view param) {
   auto text = call.param(param);
   if (!text) return kMaxKeys;
-  auto value = parse_number(*text);
+  auto value = parse_decimal<uint64_t>(*text);
   if (!value) {
     return s3_error("InvalidArgument", "Provided " + std::string(param) +
                                            " not an integer or "
@@ -462,6 +454,17 @@ Result<std::pair<std::string, std::string>> copy_source(const Call& call) {
   return std::pair{source.substr(0, slash), source.substr(slash + 1)};
 }
 
+Result<S3Api::Impl::OpenSource> S3Api::Impl::open_source(const std::string& bucket,
+                                                         const std::string& key) {
+  auto found_bucket = buckets_.find(bucket);
+  if (found_bucket == buckets_.end()) return no_such_bucket(bucket);
+  auto found = found_bucket->second.objects.find(key);
+  if (found == found_bucket->second.objects.end()) return no_such_key();
+  auto opened = files_.open_all({found->second.file});
+  if (!opened) return std::unexpected(opened.error());
+  return OpenSource{found->second, std::move(*opened)};
+}
+
 void S3Api::Impl::copy_object(Call call, http::Responder respond) {
   if (!call.header("x-amz-copy-source")) {
     return respond(
@@ -484,19 +487,13 @@ void S3Api::Impl::copy_object(Call call, http::Responder respond) {
   auto source_body = std::make_shared<std::vector<BodyFiles::OpenBody>>();
   {
     std::lock_guard lock(mutex_);
-    auto bucket = buckets_.find(source_bucket);
-    if (bucket == buckets_.end() || !buckets_.contains(call.bucket)) {
+    if (!buckets_.contains(call.bucket)) {
       return respond(error_reply(call, no_such_bucket(source_bucket).error()));
     }
-    auto found = bucket->second.objects.find(source_key);
-    if (found == bucket->second.objects.end()) {
-      return respond(error_reply(call, no_such_key().error()));
-    }
-    object = found->second;
-    // Opened now: an overwrite or delete of the source meanwhile removes its file.
-    auto opened = files_.open_all({object.file});
-    if (!opened) return respond(error_reply(call, opened.error()));
-    *source_body = std::move(*opened);
+    auto source = open_source(source_bucket, source_key);
+    if (!source) return respond(error_reply(call, source.error()));
+    object = std::move(source->object);
+    *source_body = std::move(source->body);
   }
   if (replace) {
     object.headers = stored_headers(call);

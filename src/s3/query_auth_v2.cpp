@@ -2,11 +2,11 @@
 #include "s3/query_auth_v2.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <vector>
 
 #include "common/crypto.hpp"
+#include "common/text.hpp"
 
 namespace wharf::s3 {
 
@@ -48,11 +48,6 @@ constexpr std::string_view kSignedParams[] = {"accelerate",
                                               "response-content-type",
                                               "response-expires"};
 
-std::unexpected<Error> parameters_error(std::string message) {
-  return fail_as(ErrorCode::kIncompleteSignature, "AuthorizationQueryParametersError",
-                 std::move(message));
-}
-
 std::string header_or_empty(const V2Request& request, std::string_view name) {
   auto found = request.headers.find(name);
   return found == request.headers.end() ? std::string() : found->second;
@@ -93,18 +88,17 @@ Result<std::string> verify_query_v2(const V2Request& request, const aws::SecretL
   const std::string* expires = param("Expires");
   const std::string* signature = param("Signature");
   if (key_id == nullptr || expires == nullptr || signature == nullptr) {
-    return parameters_error(
+    return aws::query_parameters_error(
         "Query-string authentication requires the Signature, Expires and AWSAccessKeyId "
         "parameters");
   }
-  std::int64_t expires_at = 0;
-  auto [end, ec] = std::from_chars(expires->data(), expires->data() + expires->size(), expires_at);
-  if (ec != std::errc() || end != expires->data() + expires->size()) {
-    return parameters_error("Expires must be a number of seconds since the epoch, not '" +
-                            *expires + "'.");
+  auto expires_at = parse_decimal<std::int64_t>(*expires);
+  if (!expires_at) {
+    return aws::query_parameters_error(
+        "Expires must be a number of seconds since the epoch, not '" + *expires + "'.");
   }
   auto now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
-  if (now_seconds.count() > expires_at) {
+  if (now_seconds.count() > *expires_at) {
     return fail_as(ErrorCode::kAccessDenied, "AccessDenied", "Request has expired");
   }
   auto secret = lookup(*key_id);

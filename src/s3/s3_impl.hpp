@@ -120,6 +120,13 @@ class S3Api::Impl {
   void copy_object(Call call, http::Responder respond);
   // UploadPartCopy: a part made of a range (x-amz-copy-source-range) of an existing object.
   void upload_part_copy(Call call, http::Responder respond);
+  // The copy source's record, and its file opened now: an overwrite or delete of the source
+  // meanwhile removes the file. NoSuchBucket, NoSuchKey. mutex_ held.
+  struct OpenSource {
+    ObjectRecord object;
+    std::vector<BodyFiles::OpenBody> body;
+  };
+  Result<OpenSource> open_source(const std::string& bucket, const std::string& key);
   // Installs a new object (its body already in data/) and answers with `reply` when durable.
   // `undo` (called without the lock) puts back what the caller took from memory for `also`
   // when the commit fails.
