@@ -399,6 +399,7 @@ Status Agent::start_engine() {
   auto cgroups = Cgroups::detect();
   if (!cgroups) return std::unexpected(cgroups.error().context("finding cgroups"));
   cgroups_.emplace(std::move(*cgroups));
+  if (config_.favor_dynamic_cgroup_moves) favor_dynamic_cgroup_moves(cgroups_->mounts());
 
   auto run_dir = open_run_dir(layout_);
   if (!run_dir) return std::unexpected(run_dir.error().context("preparing the run directory"));

@@ -64,6 +64,9 @@ struct AgentConfig {
   // The task metadata endpoint's port: 0 derives one from the instance id (51700–52699, so it
   // stays the same across restarts and differs between agents on one host); -1 turns it off.
   int metadata_port = 0;
+  // Whether to turn on the kernel's favordynmods for the host's cgroups at start (see
+  // favor_dynamic_cgroup_moves()).
+  bool favor_dynamic_cgroup_moves = true;
 };
 
 // What the agent remembers across restarts (state/agent.json): the registration it resumes.

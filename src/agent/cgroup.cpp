@@ -2,6 +2,7 @@
 #include "agent/cgroup.hpp"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include "agent/cgroup_files.hpp"
 #include "agent/layout.hpp"
+#include "common/log.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -110,6 +112,72 @@ Result<CgroupMounts> detect_cgroup_mounts() {
   auto text = cgroup_files::read_file("/proc/self/mountinfo");
   if (!text) return std::unexpected(text.error());
   return parse_cgroup_mounts(*text);
+}
+
+Result<std::optional<CgroupRemount>> favordynmods_remount(std::string_view mountinfo,
+                                                          const fs::path& mount_point) {
+  // Per-mount options as mount(2) flags; without noatime or relatime the mount is strictatime.
+  constexpr std::pair<std::string_view, unsigned long> kMountFlags[] = {
+      {"ro", MS_RDONLY},        {"nosuid", MS_NOSUID},   {"nodev", MS_NODEV},
+      {"noexec", MS_NOEXEC},    {"noatime", MS_NOATIME}, {"nodiratime", MS_NODIRATIME},
+      {"relatime", MS_RELATIME}};
+  for (std::string_view line : split(mountinfo, '\n')) {
+    auto dash = line.find(" - ");
+    if (dash == std::string_view::npos) continue;
+    auto fields = split(line.substr(0, dash), ' ');
+    auto tail = split(line.substr(dash + 3), ' ');
+    if (fields.size() < 6 || tail.size() < 3 || tail[0] != "cgroup2") continue;
+    if (fs::path(unescape(fields[4])) != mount_point) continue;
+    CgroupRemount remount{MS_REMOUNT, ""};
+    for (std::string_view option : split(fields[5], ',')) {
+      for (auto [name, flag] : kMountFlags) {
+        if (option == name) remount.flags |= flag;
+      }
+    }
+    if ((remount.flags & (MS_NOATIME | MS_RELATIME)) == 0) remount.flags |= MS_STRICTATIME;
+    for (std::string_view option : split(tail[2], ',')) {
+      if (option == "favordynmods") return std::nullopt;
+      if (option == "rw" || option == "ro") continue;  // a flag, not the hierarchy's option
+      remount.data.append(option).push_back(',');
+    }
+    remount.data += "favordynmods";
+    return remount;
+  }
+  return fail(ErrorCode::kNotFound, "no cgroup2 mount at " + mount_point.string());
+}
+
+bool favor_dynamic_cgroup_moves(const CgroupMounts& mounts) {
+  if (mounts.unified.empty()) {
+    spdlog::info("no cgroup2 mount: moving a container into its cgroups waits for the kernel");
+    return false;
+  }
+  auto mountinfo = cgroup_files::read_file("/proc/self/mountinfo");
+  if (!mountinfo) {
+    spdlog::warn("cgroup favordynmods: {}", mountinfo.error().message);
+    return false;
+  }
+  auto remount = favordynmods_remount(*mountinfo, mounts.unified);
+  if (!remount) {
+    spdlog::warn("cgroup favordynmods: {}", remount.error().message);
+    return false;
+  }
+  if (!*remount) return true;
+  if (mount(nullptr, mounts.unified.c_str(), nullptr, (*remount)->flags,
+            (*remount)->data.c_str()) != 0) {
+    int error = errno;
+    if (error == EINVAL) {
+      spdlog::info(
+          "this kernel has no cgroup favordynmods (Linux 6.0 and later): moving a container "
+          "into its cgroups waits for the kernel");
+    } else {
+      spdlog::warn("turning on favordynmods on {}: {}", mounts.unified.string(),
+                   std::generic_category().message(error));
+    }
+    return false;
+  }
+  spdlog::info("turned on favordynmods on {}: containers move into their cgroups without waiting",
+               mounts.unified.string());
+  return true;
 }
 
 CpuQuota cpu_quota(std::int64_t cpu_units) {

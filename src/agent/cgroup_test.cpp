@@ -2,6 +2,11 @@
 #include "agent/cgroup.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
 
 namespace wharf::agent {
 namespace {
@@ -52,6 +57,81 @@ TEST(CgroupMounts, DetectsTheVersionFromMountinfo) {
   auto none = parse_cgroup_mounts("22 1 259:1 / / rw - ext4 /dev/root rw\n");
   ASSERT_FALSE(none.has_value());
   EXPECT_EQ(none.error().code, ErrorCode::kUnsupportedFeature);
+}
+
+TEST(CgroupFavorDynmods, RemountKeepsEveryOtherOption) {
+  // This host: relatime only, no hierarchy options.
+  auto hybrid = favordynmods_remount(kHybrid, "/sys/fs/cgroup/unified");
+  ASSERT_TRUE(hybrid.has_value()) << hybrid.error().message;
+  ASSERT_TRUE(hybrid->has_value());
+  EXPECT_EQ(**hybrid, (CgroupRemount{MS_REMOUNT | MS_RELATIME, "favordynmods"}));
+
+  // systemd's: the mount's flags stay, and so do nsdelegate and memory_recursiveprot (a remount
+  // without them would turn them off). No noatime or relatime means strictatime.
+  auto v2 = favordynmods_remount(kV2, "/sys/fs/cgroup");
+  ASSERT_TRUE(v2.has_value()) << v2.error().message;
+  ASSERT_TRUE(v2->has_value());
+  EXPECT_EQ(**v2, (CgroupRemount{MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_STRICTATIME,
+                                 "nsdelegate,memory_recursiveprot,favordynmods"}));
+
+  auto read_only = favordynmods_remount(
+      "26 22 0:23 / /sys/fs/cgroup ro,nosuid,nodev,noexec,noatime - cgroup2 cgroup2 ro\n",
+      "/sys/fs/cgroup");
+  ASSERT_TRUE(read_only.has_value()) << read_only.error().message;
+  ASSERT_TRUE(read_only->has_value());
+  EXPECT_EQ(**read_only,
+            (CgroupRemount{MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
+                           "favordynmods"}));
+
+  // On already: nothing to do.
+  auto on = favordynmods_remount(
+      "26 22 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n",
+      "/sys/fs/cgroup");
+  ASSERT_TRUE(on.has_value()) << on.error().message;
+  EXPECT_FALSE(on->has_value());
+
+  // Only a cgroup2 mount at that very point counts.
+  auto v1_there = favordynmods_remount(kHybrid, "/sys/fs/cgroup/cpu");
+  ASSERT_FALSE(v1_there.has_value());
+  EXPECT_EQ(v1_there.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(favordynmods_remount(kV2, "/sys/fs/cgroup/unified").has_value());
+}
+
+// The option line of the cgroup2 mount at `point` (mount flags, then the hierarchy's).
+std::string cgroup2_options(const std::filesystem::path& point) {
+  std::ifstream file("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(file, line)) {
+    std::istringstream words(line);
+    std::vector<std::string> fields;
+    for (std::string word; words >> word;) fields.push_back(word);
+    auto dash = std::find(fields.begin(), fields.end(), "-");
+    if (fields.size() < 6 || std::distance(dash, fields.end()) < 4) continue;
+    if (fields[4] == point.string() && *(dash + 1) == "cgroup2") {
+      return fields[5] + " " + *(dash + 3);
+    }
+  }
+  return "";
+}
+
+TEST(CgroupFavorDynmods, TurnsItOnOnThisHost) {
+  if (geteuid() != 0) GTEST_SKIP() << "remounting cgroup2 needs root";
+  auto mounts = detect_cgroup_mounts();
+  ASSERT_TRUE(mounts.has_value()) << mounts.error().message;
+  if (mounts->unified.empty()) GTEST_SKIP() << "no cgroup2 mount here";
+  std::string before = cgroup2_options(mounts->unified);
+  if (!favor_dynamic_cgroup_moves(*mounts)) GTEST_SKIP() << "the kernel has no favordynmods";
+  std::string after = cgroup2_options(mounts->unified);
+  EXPECT_NE(after.find("favordynmods"), std::string::npos) << after;
+  // Every option that was there is still there, in order; favordynmods is the only addition.
+  auto without = [](std::string text) {
+    for (std::string_view word : {",favordynmods", "favordynmods,"}) {
+      if (auto at = text.find(word); at != std::string::npos) text.erase(at, word.size());
+    }
+    return text;
+  };
+  EXPECT_EQ(without(after), without(before));
+  EXPECT_TRUE(favor_dynamic_cgroup_moves(*mounts));  // on already: nothing to do
 }
 
 TEST(CgroupLimits, CpuUnitsBecomeAQuota) {

@@ -422,6 +422,10 @@ int main(int argc, char** argv) {
                     "Also remove unused images, oldest first, while the layer cache is larger");
   agent->add_flag("--insecure", agent_config.insecure,
                   "Accept any TLS certificate from the control plane");
+  agent->add_flag_callback(
+      "--no-cgroup-favordynmods", [&] { agent_config.favor_dynamic_cgroup_moves = false; },
+      "Leave the host's cgroup2 mount as it is; by default the agent turns on its "
+      "favordynmods, so containers move into their cgroups without waiting for the kernel");
 
   wharf::server::ServerConfig up_config;
   up_config.listen = "127.0.0.1:8910";

@@ -293,9 +293,10 @@ class WharfServer(ManagedProcess):
 class WharfAgent(ManagedProcess):
     """One `wharf agent` process with its own data dir, registering with `server`'s cluster."""
 
-    def __init__(self, server, cluster, data_dir=None, extra_args=()):
+    def __init__(self, server, cluster, data_dir=None, extra_args=(), log_level="warn"):
         self.server = server
         self.cluster = cluster
+        self.log_level = log_level
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="wharf-e2e-agent-")
         self.extra_args = list(extra_args)
@@ -309,7 +310,7 @@ class WharfAgent(ManagedProcess):
                    AWS_SHARED_CREDENTIALS_FILE="/dev/null")
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                [WHARF, "--log-level", "warn", "agent", "--server", self.server.endpoint,
+                [WHARF, "--log-level", self.log_level, "agent", "--server", self.server.endpoint,
                  "--cluster", self.cluster, "--data-dir", self.data_dir, *self.extra_args],
                 stdout=subprocess.DEVNULL, stderr=log, env=env)
         _running.add(self)
