@@ -471,9 +471,7 @@ std::optional<Image> ImageStore::use_cached_locked(const oci::Reference& referen
   Image* found = find_cached_locked(reference);
   if (found == nullptr) return std::nullopt;
   found->last_used = clock_.now();
-  if (auto saved = save_index_locked(); !saved) {
-    spdlog::warn("saving the image index: {}", saved.error().message);
-  }
+  save_use_locked();
   return *found;
 }
 
@@ -691,9 +689,7 @@ void ImageStore::release(const oci::Digest& manifest_digest) {
   auto found = images_.find(manifest_digest);
   if (found == images_.end()) return;
   found->second.last_used = clock_.now();
-  if (auto saved = save_index_locked(); !saved) {
-    spdlog::warn("saving the image index: {}", saved.error().message);
-  }
+  save_use_locked();
 }
 
 Result<std::size_t> ImageStore::clean_up() {
@@ -781,9 +777,22 @@ Status ImageStore::save_index_locked() const {
                    {"images", std::move(images)},
                    {"layers", std::move(layers)}};
   if (auto created = make_directories(layout_.images_dir()); !created) return created;
-  // Without fsync: it is rewritten on every use of an image, under the store's lock, and after
-  // a host crash load() rebuilds what it lost (only last-use times and references).
-  return index_file_.write(bj::serialize(index), Durability::kProcess);
+  // Without fsync: it is rewritten on uses of an image, under the store's lock, and after a
+  // host crash load() rebuilds what it lost (only last-use times and references).
+  Status written = index_file_.write(bj::serialize(index), Durability::kProcess);
+  if (written) index_saved_ = clock_.now();
+  return written;
+}
+
+void ImageStore::save_use_locked() const {
+  // Last-use times only decide clean-ups, whose ages are minutes or more: one saved up to a
+  // minute late changes nothing, and a launch does not wait for a write of the whole index
+  // (on a journal-less ext4 each costs about a millisecond).
+  constexpr std::chrono::minutes kUseSaveInterval{1};
+  if (index_saved_ && clock_.now() - *index_saved_ < kUseSaveInterval) return;
+  if (auto saved = save_index_locked(); !saved) {
+    spdlog::warn("saving the image index: {}", saved.error().message);
+  }
 }
 
 std::vector<Image> ImageStore::images() const {

@@ -164,6 +164,8 @@ class ImageStore {
   Status remove_image_locked(const oci::Digest& manifest_digest);
   Status remove_unneeded_layers_locked();
   Status save_index_locked() const;
+  // After a use of an image: saves the index when it was last saved a minute ago or earlier.
+  void save_use_locked() const;
 
   const Layout& layout_;
   const ImageStoreOptions options_;
@@ -171,6 +173,7 @@ class ImageStore {
 
   mutable std::mutex mutex_;
   mutable StateFile index_file_;                   // images/index.json
+  mutable std::optional<TimePoint> index_saved_;   // when index_file_ was last written
   std::map<std::string, oci::Digest> references_;  // normalised reference → manifest digest
   std::map<oci::Digest, Image> images_;
   std::map<oci::Digest, uint64_t> layer_bytes_;  // by diff_id: disk use of the unpacked tree

@@ -527,6 +527,27 @@ TEST_F(ImageStoreTest, AcquireCachedGivesTheCachedImageWithoutTheRegistryAndHold
   EXPECT_FALSE(images->acquire_cached(ref("web:early")).has_value());
 }
 
+TEST_F(ImageStoreTest, UsesAreSavedAtMostOnceAMinute) {
+  oci::BuiltImage built = push("web:1", "one");
+  auto images = store(PullBehavior::kPreferCached);
+  ASSERT_TRUE(images->ensure(ref("web:1")).has_value());  // pulled: saved
+  auto saved_use = [&] {
+    auto index = boost::json::parse(saved_index(layout()));
+    return index.at("images").at(built.manifest_digest.str()).at("lastUsed").to_number<double>();
+  };
+  double pulled = saved_use();
+
+  // A launch's use of the cached image does not rewrite the index within the minute...
+  clock_.advance(30s);
+  ASSERT_TRUE(images->ensure(ref("web:1")).has_value());
+  images->release(built.manifest_digest);
+  EXPECT_EQ(saved_use(), pulled);
+  // ...the next one after it does, with the time of that use.
+  clock_.advance(31s);
+  ASSERT_TRUE(images->ensure(ref("web:1")).has_value());
+  EXPECT_EQ(saved_use(), pulled + 61);
+}
+
 TEST_F(ImageStoreTest, CleanUpKeepsTheCacheUnderItsSizeCapOldestFirst) {
   oci::BuiltImage oldest = push("web:1", "one");
   oci::BuiltImage middle = push("web:2", "two");
