@@ -83,8 +83,10 @@ Result<std::optional<std::string>> StateFile::read() const {
   std::optional<Slot> latest;
   bool any = false;
   for (int slot = 0; slot < 2; ++slot) {
+    // An empty slot was never written (made ahead, or cut before its first write's bytes).
     std::error_code error;
-    if (!fs::exists(slot_path(slot), error)) continue;
+    auto size = fs::file_size(slot_path(slot), error);
+    if (error || size == 0) continue;
     any = true;
     auto found = read_slot(slot);
     if (found && (!latest || found->sequence > latest->sequence)) latest = std::move(found);

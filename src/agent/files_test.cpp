@@ -95,6 +95,18 @@ TEST_F(DataDirTest, StateFileWithNoWholeSlotIsAnError) {
   EXPECT_NE(read.error().message.find("holds a whole state"), std::string::npos);
 }
 
+TEST_F(DataDirTest, StateFileWithOnlyEmptySlotsWasNeverWritten) {
+  // Slots made ahead of their first write (spare task directories) hold no state yet.
+  std::ofstream(root_ / "task.json.0").close();
+  std::ofstream(root_ / "task.json.1").close();
+  StateFile file(root_ / "task.json");
+  EXPECT_EQ(contents_of(file), "<none>");
+  ASSERT_TRUE(file.write("first state").has_value());
+  EXPECT_EQ(contents_of(StateFile(root_ / "task.json")), "first state");
+  ASSERT_TRUE(file.write("second state").has_value());
+  EXPECT_EQ(contents_of(StateFile(root_ / "task.json")), "second state");
+}
+
 TEST_F(DataDirTest, StateFileAdoptsAPlainFileFromAnOlderAgent) {
   std::ofstream(root_ / "agent.json") << R"({"old":true})";
   StateFile file(root_ / "agent.json");

@@ -118,6 +118,9 @@ fs::path Layout::image_config_file(const oci::Digest& manifest_digest) const {
 fs::path Layout::containers_dir() const {
   return data_dir_ / "containers";
 }
+fs::path Layout::spares_dir() const {
+  return data_dir_ / "spares";
+}
 fs::path Layout::task_dir(std::string_view task_id) const {
   return containers_dir() / checked(task_id);
 }

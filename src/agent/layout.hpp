@@ -81,6 +81,8 @@ class Layout {
   std::filesystem::path image_config_file(const oci::Digest& manifest_digest) const;
 
   std::filesystem::path containers_dir() const;
+  // Task and container directories made ahead of launches (see SpareDirs).
+  std::filesystem::path spares_dir() const;
   std::filesystem::path task_dir(std::string_view task_id) const;
   std::filesystem::path task_state_file(std::string_view task_id) const;
   std::filesystem::path container_dir(const ContainerRef& container) const;

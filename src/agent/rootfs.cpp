@@ -40,10 +40,11 @@ Status make_dir(const fs::path& dir, mode_t mode) {
 }
 
 // upper/ is the container's "/": it starts with the owner and mode of the top layer's root.
-Status make_upper_dir(const fs::path& upper, const fs::path& top_layer) {
+// `made_empty`: a ready-made upper/ that only needs them.
+Status make_upper_dir(const fs::path& upper, const fs::path& top_layer, bool made_empty) {
   struct stat top {};
   if (stat(top_layer.c_str(), &top) != 0) return std::unexpected(system_error("inspecting layer"));
-  if (mkdir(upper.c_str(), 0700) != 0) {
+  if (!made_empty && mkdir(upper.c_str(), 0700) != 0) {
     if (errno == EEXIST) return {};  // the container's writes from before a restart
     return std::unexpected(system_error("creating " + upper.string()));
   }
@@ -197,7 +198,8 @@ Status check_layers(const Layout& layout, std::span<const oci::Digest> diff_ids)
 }
 
 Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef& container,
-                                        std::span<const oci::Digest> diff_ids) {
+                                        std::span<const oci::Digest> diff_ids,
+                                        const std::function<bool(const fs::path&)>& claim_dir) {
   if (auto valid = validate_container_ref(container); !valid) {
     return std::unexpected(std::move(valid.error()));
   }
@@ -216,8 +218,12 @@ Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef
       return fail(ErrorCode::kInternal, "creating " + dir.string() + ": " + error.message());
   }
   Status made = make_dir(layout.task_dir(container.task_id), 0711);
-  if (made) made = make_dir(layout.container_dir(container), 0711);
-  if (made) made = make_upper_dir(upper, layout.layer_dir(diff_ids.back()));
+  fs::path dir = layout.container_dir(container);
+  struct stat existing {};
+  bool claimed =
+      made && claim_dir && lstat(dir.c_str(), &existing) != 0 && errno == ENOENT && claim_dir(dir);
+  if (made && !claimed) made = make_dir(dir, 0711);
+  if (made) made = make_upper_dir(upper, layout.layer_dir(diff_ids.back()), claimed);
   if (made) made = make_dir(work, 0700);
   if (made) made = make_dir(layout.task_run_dir(container.task_id), 0711);
   if (made) made = make_dir(layout.container_run_dir(container), 0711);
@@ -234,8 +240,9 @@ Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef
 }  // namespace
 
 Result<fs::path> mount_rootfs(const Layout& layout, const ContainerRef& container,
-                              std::span<const oci::Digest> diff_ids) {
-  auto merged = mount_container_rootfs(layout, container, diff_ids);
+                              std::span<const oci::Digest> diff_ids,
+                              const std::function<bool(const fs::path&)>& claim_dir) {
+  auto merged = mount_container_rootfs(layout, container, diff_ids, claim_dir);
   if (!merged) {
     return std::unexpected(std::move(merged.error())
                                .context("mounting the rootfs of container " +

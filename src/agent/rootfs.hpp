@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -34,8 +35,12 @@ inline constexpr std::size_t kMaxRootfsLayers = 500;
 // the container sees as "/". Idempotent: an existing mount is kept, so an agent that restarts
 // next to running containers re-attaches; an existing upper/ is reused. On failure the
 // directories stay for remove_rootfs().
-Result<std::filesystem::path> mount_rootfs(const Layout& layout, const ContainerRef& container,
-                                           std::span<const oci::Digest> diff_ids);
+//
+// `claim_dir`, when given, is asked for the container's directory (layout.container_dir) before
+// it is made: true when it put one there, ready-made with empty upper/ and work/ (SpareDirs).
+Result<std::filesystem::path> mount_rootfs(
+    const Layout& layout, const ContainerRef& container, std::span<const oci::Digest> diff_ids,
+    const std::function<bool(const std::filesystem::path&)>& claim_dir = {});
 
 bool rootfs_mounted(const Layout& layout, const ContainerRef& container);
 

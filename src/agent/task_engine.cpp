@@ -788,7 +788,9 @@ class TaskEngine::Runner {
                                 const std::vector<oci::Digest>& diff_ids) const {
     ContainerRef ref{id_, container.facts.name};
     if (auto valid = validate_container_ref(ref); !valid) return std::unexpected(valid.error());
-    auto merged = mount_rootfs(engine_.layout_, ref, diff_ids);
+    auto merged = mount_rootfs(engine_.layout_, ref, diff_ids, [&](const fs::path& dir) {
+      return engine_.claim_spare(kSpareContainer, dir);
+    });
     if (merged) {
       spdlog::debug("task {}: container {} rootfs mounted after {} ms", id_, container.facts.name,
                     elapsed_ms());
@@ -1661,6 +1663,10 @@ class TaskEngine::Runner {
       text = bj::serialize(saved_state());
     }
     std::error_code error;
+    if (!fs::exists(dir(), error)) {
+      fs::create_directories(dir().parent_path(), error);
+      engine_.claim_spare(kSpareTask, dir());
+    }
     fs::create_directories(dir(), error);
     if (auto written = state_file_.write(text, Durability::kProcess); !written) {
       spdlog::warn("task {}: saving its state: {}", id_, written.error().message);
@@ -1893,7 +1899,33 @@ TaskEngine::TaskEngine(const Layout& layout, Runtime& runtime, const Cgroups& cg
       clock_(clock),
       options_(std::move(options)),
       on_change_(std::move(on_change)),
-      start_slots_(std::max(1, options_.parallel_starts)) {}
+      start_slots_(std::max(1, options_.parallel_starts)) {
+  if (options_.spare_dirs == 0) return;
+  // What a task's and a container's directories start with, named as the layout names them.
+  ContainerRef sample{"task", "container"};
+  fs::path task = layout_.task_dir(sample.task_id);
+  fs::path container = layout_.container_dir(sample);
+  auto in = [](const fs::path& path, const fs::path& dir) {
+    return path.lexically_relative(dir).string();
+  };
+  std::string state = in(layout_.task_state_file(sample.task_id), task);
+  SpareShape task_shape{0711, {}, {{state + ".0", 0600}, {state + ".1", 0600}}};
+  std::string logs = in(layout_.container_logs_dir(sample), container);
+  SpareShape container_shape{0711,
+                             {{in(layout_.container_upper_dir(sample), container), 0700},
+                              {in(layout_.container_work_dir(sample), container), 0700},
+                              {logs, 0755}},
+                             {{logs + "/stdout", 0640}, {logs + "/stderr", 0640}}};
+  std::vector<SpareShape> shapes(2);
+  shapes[kSpareTask] = std::move(task_shape);
+  shapes[kSpareContainer] = std::move(container_shape);
+  spares_ =
+      std::make_unique<SpareDirs>(layout_.spares_dir(), std::move(shapes), options_.spare_dirs);
+}
+
+bool TaskEngine::claim_spare(std::size_t kind, const fs::path& destination) {
+  return spares_ != nullptr && spares_->claim(kind, destination);
+}
 
 TaskEngine::~TaskEngine() {
   std::map<std::string, std::unique_ptr<Runner>> runners;
@@ -1905,6 +1937,11 @@ TaskEngine::~TaskEngine() {
 }
 
 Status TaskEngine::recover() {
+  if (spares_ != nullptr) {
+    if (auto started = spares_->start(); !started) {
+      spdlog::warn("no spare directories: {}", started.error().message);
+    }
+  }
   std::error_code error;
   if (!fs::exists(layout_.containers_dir(), error)) return {};
   std::vector<ContainerRef> live;

@@ -45,6 +45,7 @@
 #include "agent/layout.hpp"
 #include "agent/network.hpp"
 #include "agent/runtime.hpp"
+#include "agent/spare_dirs.hpp"
 #include "agent/task_env_files.hpp"
 #include "agent/task_lifecycle.hpp"
 #include "agent/task_secrets.hpp"
@@ -107,6 +108,9 @@ class DesiredState {
 
 struct TaskEngineOptions {
   std::string cluster;
+  // Task and container directories kept ready for launches, of each kind (0: none; see
+  // SpareDirs).
+  std::size_t spare_dirs = 4;
   std::chrono::seconds default_stop_timeout{30};
   // How long a stopped task's directory (its logs) stays after the server has it.
   std::chrono::seconds task_cleanup_wait{3600};
@@ -198,6 +202,12 @@ class TaskEngine {
  private:
   class Runner;
 
+  // The kinds of spare directories: a task's, and a container's.
+  static constexpr std::size_t kSpareTask = 0;
+  static constexpr std::size_t kSpareContainer = 1;
+  // Moves a spare directory of `kind` to `destination`: true when it did.
+  bool claim_spare(std::size_t kind, const std::filesystem::path& destination);
+
   bool apply_locked(const DesiredUpdate& update);
   void update_group_members(const DesiredUpdate& update);
   void forget_locked(std::map<std::string, std::unique_ptr<Runner>>::iterator runner);
@@ -211,6 +221,7 @@ class TaskEngine {
   const Clock& clock_;
   TaskEngineOptions options_;
   std::function<void()> on_change_;
+  std::unique_ptr<SpareDirs> spares_;  // null without options_.spare_dirs
 
   std::counting_semaphore<> start_slots_;
 
