@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "agent/files.hpp"
+#include "agent/init_layer.hpp"
 #include "agent/layer_unpack.hpp"
 #include "agent/remove_tree.hpp"
 #include "common/json.hpp"
@@ -745,8 +746,18 @@ std::vector<oci::Digest> ImageStore::removable_images_locked(TimePoint now) cons
 
 Status ImageStore::remove_image_locked(const oci::Digest& manifest_digest) {
   std::erase_if(references_, [&](const auto& entry) { return entry.second == manifest_digest; });
+  std::vector<oci::Digest> diff_ids;
+  if (auto found = images_.find(manifest_digest); found != images_.end()) {
+    diff_ids = found->second.diff_ids;
+  }
   images_.erase(manifest_digest);
   spdlog::info("removing image {}", manifest_digest.str());
+  // Its init layer too, unless another image stacks the same layers.
+  bool shared = std::any_of(images_.begin(), images_.end(),
+                            [&](const auto& entry) { return entry.second.diff_ids == diff_ids; });
+  if (!diff_ids.empty() && !shared) {
+    if (auto removed = remove_tree(init_layer_path(layout_, diff_ids)); !removed) return removed;
+  }
   return remove_tree(layout_.image_dir(manifest_digest));
 }
 

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/init_layer.hpp"
 #include "agent/process_reaper.hpp"
 #include "agent/test_layers.hpp"
 #include "common/unique_fd.hpp"
@@ -482,6 +483,11 @@ TEST_F(ImageStoreTest, CleanUpRemovesUnusedImagesButNotAcquiredOnes) {
   ASSERT_TRUE(images->ensure(ref("web:old")).has_value());
   ASSERT_TRUE(images->ensure(ref("web:busy")).has_value());
   images->acquire(busy_image.manifest_digest);
+  // Their init layers, as launches make them.
+  std::vector<oci::Digest> old_layers{old_image.diff_id};
+  std::vector<oci::Digest> busy_layers{busy_image.diff_id};
+  ASSERT_TRUE(ensure_init_layer(layout(), old_layers).has_value());
+  ASSERT_TRUE(ensure_init_layer(layout(), busy_layers).has_value());
 
   clock_.advance(2h);  // younger than max_unused_age
   EXPECT_EQ(images->clean_up(), 0u);
@@ -489,8 +495,10 @@ TEST_F(ImageStoreTest, CleanUpRemovesUnusedImagesButNotAcquiredOnes) {
   EXPECT_EQ(images->clean_up(), 1u);
   EXPECT_FALSE(fs::exists(layout().image_dir(old_image.manifest_digest)));
   EXPECT_FALSE(layer_unpacked(layout(), old_image.diff_id));
+  EXPECT_FALSE(fs::exists(init_layer_path(layout(), old_layers)));
   EXPECT_TRUE(fs::exists(layout().image_dir(busy_image.manifest_digest)));
   EXPECT_TRUE(layer_unpacked(layout(), busy_image.diff_id));
+  EXPECT_TRUE(fs::exists(init_layer_path(layout(), busy_layers)));
   ASSERT_EQ(images->images().size(), 1u);
 
   images->release(busy_image.manifest_digest);  // used until now

@@ -97,6 +97,12 @@ fs::path Layout::layer_dir(const oci::Digest& diff_id) const {
 fs::path Layout::layer_temp_dir() const {
   return layers_dir() / "tmp";
 }
+fs::path Layout::init_layers_dir() const {
+  return data_dir_ / "init-layers";
+}
+fs::path Layout::init_layer_dir(std::string_view chain_hex) const {
+  return init_layers_dir() / checked(chain_hex);
+}
 
 fs::path Layout::images_dir() const {
   return data_dir_ / "images";

@@ -72,6 +72,9 @@ class Layout {
   std::filesystem::path layers_dir() const;
   std::filesystem::path layer_dir(const oci::Digest& diff_id) const;
   std::filesystem::path layer_temp_dir() const;
+  // Init layers (see init_layer.hpp), by the sha256 of their stack of diff_ids.
+  std::filesystem::path init_layers_dir() const;
+  std::filesystem::path init_layer_dir(std::string_view chain_hex) const;
 
   std::filesystem::path images_dir() const;
   // Among the image directories (images/<alg>/), which never take this name.

@@ -18,8 +18,10 @@
 #include <utility>
 
 #include "agent/files.hpp"
+#include "agent/init_layer.hpp"
 #include "agent/layer_unpack.hpp"
 #include "agent/remove_tree.hpp"
+#include "common/log.hpp"
 #include "common/unique_fd.hpp"
 
 namespace wharf::agent {
@@ -165,10 +167,16 @@ Status mount_overlay_appending_lowers(std::span<const std::string> lowers_top_fi
 }
 
 // Picks the first way to pass the lowers that fits; see the header.
+// `init`, when not empty, is the topmost lower layer (see init_layer.hpp).
 Status mount_layers(const Layout& layout, std::span<const oci::Digest> diff_ids,
-                    const fs::path& upper, const fs::path& work, const fs::path& merged) {
+                    const fs::path& init, const fs::path& upper, const fs::path& work,
+                    const fs::path& merged) {
   std::vector<std::string> absolute;
   std::vector<std::string> relative;
+  if (!init.empty()) {
+    absolute.push_back(init.string());
+    relative.push_back(init.lexically_relative(layout.layers_dir()));
+  }
   for (auto diff_id = diff_ids.rbegin(); diff_id != diff_ids.rend(); ++diff_id) {
     absolute.push_back(layout.layer_dir(*diff_id).string());
     relative.push_back(layout.layer_dir(*diff_id).lexically_relative(layout.layers_dir()));
@@ -229,7 +237,17 @@ Result<fs::path> mount_container_rootfs(const Layout& layout, const ContainerRef
   if (made) made = make_dir(layout.container_run_dir(container), 0711);
   if (made) made = make_dir(merged, 0755);
   if (!made) return std::unexpected(std::move(made.error()));
-  if (auto mounted = mount_layers(layout, diff_ids, upper, work, merged); !mounted) {
+  fs::path init;
+  if (diff_ids.size() < kMaxRootfsLayers) {  // room for one more lower layer
+    auto init_layer = ensure_init_layer(layout, diff_ids);
+    if (init_layer) {
+      init = *init_layer;
+    } else {  // the runtime makes the mount points in upper/, as without it
+      spdlog::warn("no init layer for container {} of task {}: {}", container.container_name,
+                   container.task_id, init_layer.error().message);
+    }
+  }
+  if (auto mounted = mount_layers(layout, diff_ids, init, upper, work, merged); !mounted) {
     return std::unexpected(std::move(mounted.error())
                                .context("mounting overlay with " + std::to_string(diff_ids.size()) +
                                         " layers at " + merged.string()));

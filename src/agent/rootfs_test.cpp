@@ -101,6 +101,18 @@ TEST_F(RootfsTest, WhiteoutsAndOpaqueDirectoriesHideLowerLayers) {
   EXPECT_TRUE(remove_rootfs(layout(), kWeb).has_value());  // already gone
 }
 
+TEST_F(RootfsTest, MountPointsTheImageLacksComeFromItsInitLayer) {
+  std::vector<oci::Digest> diff_ids{unpack("bare", {{.path = "bin/sh", .content = "sh"}})};
+  MOUNT_OR_SKIP(merged, kWeb, diff_ids);
+  for (const char* dir : {"proc", "sys", "dev"}) EXPECT_TRUE(fs::is_directory(*merged / dir));
+  for (const char* file : {"etc/hosts", "etc/hostname", "etc/resolv.conf"}) {
+    EXPECT_TRUE(fs::is_regular_file(*merged / file)) << file;
+  }
+  // Not made in the container's own layer: nothing new there until the container writes.
+  EXPECT_TRUE(list(layout().container_upper_dir(kWeb)).empty());
+  ASSERT_TRUE(remove_rootfs(layout(), kWeb).has_value());
+}
+
 TEST_F(RootfsTest, MountingAgainKeepsTheMountAndRootTakesTheTopLayersMode) {
   std::vector<oci::Digest> diff_ids{
       unpack("base", {{.path = "f", .content = "f"}}),
