@@ -399,7 +399,11 @@ Status Agent::start_engine() {
   auto cgroups = Cgroups::detect();
   if (!cgroups) return std::unexpected(cgroups.error().context("finding cgroups"));
   cgroups_.emplace(std::move(*cgroups));
-  if (config_.favor_dynamic_cgroup_moves) favor_dynamic_cgroup_moves(cgroups_->mounts());
+  if (config_.favor_dynamic_cgroup_moves) {
+    favor_dynamic_cgroup_moves(cgroups_->mounts());
+  } else {
+    spdlog::info("leaving the cgroup2 mount's options as they are (--no-cgroup-favordynmods)");
+  }
 
   auto run_dir = open_run_dir(layout_);
   if (!run_dir) return std::unexpected(run_dir.error().context("preparing the run directory"));

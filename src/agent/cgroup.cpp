@@ -161,7 +161,10 @@ bool favor_dynamic_cgroup_moves(const CgroupMounts& mounts) {
     spdlog::warn("cgroup favordynmods: {}", remount.error().message);
     return false;
   }
-  if (!*remount) return true;
+  if (!*remount) {
+    spdlog::info("favordynmods is on already on {}", mounts.unified.string());
+    return true;
+  }
   if (mount(nullptr, mounts.unified.c_str(), nullptr, (*remount)->flags,
             (*remount)->data.c_str()) != 0) {
     int error = errno;
