@@ -63,6 +63,27 @@ bool is_v1_controller(std::string_view option) {
              std::end(kV1Controllers);
 }
 
+// The fields of a /proc/<pid>/mountinfo line that the cgroup code reads.
+struct MountinfoLine {
+  fs::path mount_point;            // octal escapes undone
+  std::string_view mount_options;  // per mount: "rw,nosuid,relatime"
+  std::string_view fs_type;
+  std::string_view super_options;  // the file system's: "rw,nsdelegate", "rw,cpu"
+};
+
+std::vector<MountinfoLine> parse_mountinfo(std::string_view mountinfo) {
+  std::vector<MountinfoLine> lines;
+  for (std::string_view line : split(mountinfo, '\n')) {
+    auto dash = line.find(" - ");
+    if (dash == std::string_view::npos) continue;
+    auto fields = split(line.substr(0, dash), ' ');
+    auto tail = split(line.substr(dash + 3), ' ');
+    if (fields.size() < 6 || tail.size() < 3) continue;
+    lines.push_back(MountinfoLine{unescape(fields[4]), fields[5], tail[0], tail[2]});
+  }
+  return lines;
+}
+
 }  // namespace
 
 std::string_view to_string(CgroupVersion version) {
@@ -72,20 +93,14 @@ std::string_view to_string(CgroupVersion version) {
 Result<CgroupMounts> parse_cgroup_mounts(std::string_view mountinfo) {
   CgroupMounts mounts;
   std::vector<fs::path> cgroup2_mounts;
-  for (std::string_view line : split(mountinfo, '\n')) {
-    auto dash = line.find(" - ");
-    if (dash == std::string_view::npos) continue;
-    auto fields = split(line.substr(0, dash), ' ');
-    auto tail = split(line.substr(dash + 3), ' ');
-    if (fields.size() < 5 || tail.size() < 3) continue;
-    fs::path mount_point = unescape(fields[4]);
-    if (tail[0] == "cgroup2") {
-      cgroup2_mounts.push_back(mount_point);
+  for (const MountinfoLine& line : parse_mountinfo(mountinfo)) {
+    if (line.fs_type == "cgroup2") {
+      cgroup2_mounts.push_back(line.mount_point);
       continue;
     }
-    if (tail[0] != "cgroup") continue;
-    for (std::string_view option : split(tail[2], ',')) {
-      if (is_v1_controller(option)) mounts.v1.emplace(std::string(option), mount_point);
+    if (line.fs_type != "cgroup") continue;
+    for (std::string_view option : split(line.super_options, ',')) {
+      if (is_v1_controller(option)) mounts.v1.emplace(std::string(option), line.mount_point);
     }
   }
   // Prefer the conventional mount points when a hierarchy is mounted twice.
@@ -121,21 +136,16 @@ Result<std::optional<CgroupRemount>> favordynmods_remount(std::string_view mount
       {"ro", MS_RDONLY},        {"nosuid", MS_NOSUID},   {"nodev", MS_NODEV},
       {"noexec", MS_NOEXEC},    {"noatime", MS_NOATIME}, {"nodiratime", MS_NODIRATIME},
       {"relatime", MS_RELATIME}};
-  for (std::string_view line : split(mountinfo, '\n')) {
-    auto dash = line.find(" - ");
-    if (dash == std::string_view::npos) continue;
-    auto fields = split(line.substr(0, dash), ' ');
-    auto tail = split(line.substr(dash + 3), ' ');
-    if (fields.size() < 6 || tail.size() < 3 || tail[0] != "cgroup2") continue;
-    if (fs::path(unescape(fields[4])) != mount_point) continue;
+  for (const MountinfoLine& line : parse_mountinfo(mountinfo)) {
+    if (line.fs_type != "cgroup2" || line.mount_point != mount_point) continue;
     CgroupRemount remount{MS_REMOUNT, ""};
-    for (std::string_view option : split(fields[5], ',')) {
+    for (std::string_view option : split(line.mount_options, ',')) {
       for (auto [name, flag] : kMountFlags) {
         if (option == name) remount.flags |= flag;
       }
     }
     if ((remount.flags & (MS_NOATIME | MS_RELATIME)) == 0) remount.flags |= MS_STRICTATIME;
-    for (std::string_view option : split(tail[2], ',')) {
+    for (std::string_view option : split(line.super_options, ',')) {
       if (option == "favordynmods") return std::nullopt;
       if (option == "rw" || option == "ro") continue;  // a flag, not the hierarchy's option
       remount.data.append(option).push_back(',');

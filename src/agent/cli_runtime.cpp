@@ -34,11 +34,6 @@ namespace {
 // A runtime command that takes longer is stuck; it is killed.
 constexpr std::chrono::seconds kCommandTimeout{60};
 
-Error errno_error(const std::string& doing) {
-  int saved = errno;
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(saved)};
-}
-
 // The last "msg" of a --log-format=json log, or "" when there is none.
 std::string last_log_message(const fs::path& log) {
   UniqueFd fd(open(log.c_str(), O_RDONLY | O_CLOEXEC));

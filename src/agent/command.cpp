@@ -15,11 +15,6 @@ namespace wharf::agent {
 
 namespace {
 
-Error errno_error(const std::string& doing) {
-  int saved = errno;
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(saved)};
-}
-
 Status write_all(int fd, std::string_view text) {
   while (!text.empty()) {
     ssize_t put = write(fd, text.data(), text.size());

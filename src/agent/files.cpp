@@ -22,12 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error os_error(const std::string& doing) {
-  return Error{ErrorCode::kInternal, doing + ": " + std::strerror(errno)};
-}
-
 Status failure(const std::string& doing) {
-  return std::unexpected(os_error(doing));
+  return std::unexpected(errno_error(doing));
 }
 
 constexpr std::string_view kStateMagic = "wharf-state ";
@@ -172,14 +168,14 @@ Status StateFile::remove() {
 // Creates (or truncates) `path` and writes `contents` to it; the open file on success.
 Result<UniqueFd> create_with(const fs::path& path, std::string_view contents, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) return std::unexpected(os_error("creating " + path.string()));
+  if (!fd) return std::unexpected(errno_error("creating " + path.string()));
   // The mode as asked for, whatever the umask, and for a file that was there before.
-  if (::fchmod(fd.get(), mode) != 0) return std::unexpected(os_error("chmod " + path.string()));
+  if (::fchmod(fd.get(), mode) != 0) return std::unexpected(errno_error("chmod " + path.string()));
   std::size_t written = 0;
   while (written < contents.size()) {
     ssize_t got = ::write(fd.get(), contents.data() + written, contents.size() - written);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return std::unexpected(os_error("writing " + path.string()));
+    if (got <= 0) return std::unexpected(errno_error("writing " + path.string()));
     written += static_cast<std::size_t>(got);
   }
   return fd;

@@ -24,14 +24,22 @@ const MountPoint kMountPoints[] = {{"proc", true},          {"sys", true},
                                    {"dev", true},           {"etc/hosts", false},
                                    {"etc/hostname", false}, {"etc/resolv.conf", false}};
 
-// What a path is in one layer.
+// What a path is in one layer, and its owner and mode when it is there.
 enum class InLayer { kMissing, kWhiteout, kDirectory, kOther };
-
-InLayer entry_in(int dir_fd, const std::string& name) {
+struct Entry {
+  InLayer kind = InLayer::kMissing;
   struct stat info {};
-  if (fstatat(dir_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) return InLayer::kMissing;
-  if (S_ISCHR(info.st_mode) && info.st_rdev == makedev(0, 0)) return InLayer::kWhiteout;
-  return S_ISDIR(info.st_mode) ? InLayer::kDirectory : InLayer::kOther;
+};
+
+Entry entry_in(int dir_fd, const std::string& name) {
+  Entry entry;
+  if (fstatat(dir_fd, name.c_str(), &entry.info, AT_SYMLINK_NOFOLLOW) != 0) return entry;
+  if (S_ISCHR(entry.info.st_mode) && entry.info.st_rdev == makedev(0, 0)) {
+    entry.kind = InLayer::kWhiteout;
+  } else {
+    entry.kind = S_ISDIR(entry.info.st_mode) ? InLayer::kDirectory : InLayer::kOther;
+  }
+  return entry;
 }
 
 bool opaque(int dir_fd) {
@@ -44,62 +52,43 @@ UniqueFd open_dir_at(int dir_fd, const std::string& name) {
   return UniqueFd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-// What `path` (one or two components) is in the merged view of `layers`, top first: nullopt
-// when it is not there.
-std::optional<InLayer> merged_entry(std::span<const fs::path> layers, const std::string& path) {
+// What `path` (one or two components) is in the merged view of `layers`, top first: the topmost
+// layer's entry, whose owner and mode the merged view shows; nullopt when it is not there.
+std::optional<Entry> merged_entry(std::span<const fs::path> layers, const std::string& path) {
   auto slash = path.find('/');
   std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   for (const fs::path& layer : layers) {
     UniqueFd root(open(layer.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!root) return InLayer::kOther;  // unreadable: leave the path to the runtime
+    if (!root) return Entry{InLayer::kOther};  // unreadable: leave the path to the runtime
     int dir_fd = root.get();
     UniqueFd parent_fd;
     if (!parent.empty()) {
-      InLayer above = entry_in(root.get(), parent);
+      InLayer above = entry_in(root.get(), parent).kind;
       if (above == InLayer::kMissing) {
         if (opaque(root.get())) return std::nullopt;
         continue;
       }
       if (above != InLayer::kDirectory) return std::nullopt;  // whited out, or not a directory
       parent_fd = open_dir_at(root.get(), parent);
-      if (!parent_fd) return InLayer::kOther;
+      if (!parent_fd) return Entry{InLayer::kOther};
       dir_fd = parent_fd.get();
     }
-    InLayer found = entry_in(dir_fd, name);
-    if (found == InLayer::kWhiteout) return std::nullopt;
-    if (found != InLayer::kMissing) return found;
+    Entry found = entry_in(dir_fd, name);
+    if (found.kind == InLayer::kWhiteout) return std::nullopt;
+    if (found.kind != InLayer::kMissing) return found;
     if (opaque(dir_fd) || (!parent.empty() && opaque(root.get()))) return std::nullopt;
   }
   return std::nullopt;
-}
-
-// The owner and mode of the topmost layer's `name` directory, which the merged view shows.
-std::optional<struct stat> top_directory(std::span<const fs::path> layers,
-                                         const std::string& name) {
-  for (const fs::path& layer : layers) {
-    UniqueFd root(open(layer.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!root) return std::nullopt;
-    struct stat info {};
-    if (fstatat(root.get(), name.c_str(), &info, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (S_ISDIR(info.st_mode)) return info;
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
-
-Error errno_error(const std::string& doing) {
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(errno)};
 }
 
 }  // namespace
 
 std::vector<MountPoint> missing_mount_points(std::span<const fs::path> layers) {
   std::vector<MountPoint> missing;
-  std::optional<InLayer> etc = merged_entry(layers, "etc");
+  std::optional<Entry> etc = merged_entry(layers, "etc");
   for (const MountPoint& point : kMountPoints) {
-    if (point.path.starts_with("etc/") && etc && *etc != InLayer::kDirectory) continue;
+    if (point.path.starts_with("etc/") && etc && etc->kind != InLayer::kDirectory) continue;
     if (!merged_entry(layers, point.path)) missing.push_back(point);
   }
   return missing;
@@ -136,10 +125,10 @@ Result<fs::path> ensure_init_layer(const Layout& layout, std::span<const oci::Di
     fs::path etc = building / "etc";
     if (point.path.starts_with("etc/") && !fs::exists(etc, error)) {
       // The container sees this /etc's owner and mode: the image's own, when it has one.
-      auto image_etc = top_directory(layers, "etc");
+      auto image_etc = merged_entry(layers, "etc");
       if (mkdir(etc.c_str(), 0755) != 0 ||
-          (image_etc && (chown(etc.c_str(), image_etc->st_uid, image_etc->st_gid) != 0 ||
-                         chmod(etc.c_str(), image_etc->st_mode & 07777) != 0))) {
+          (image_etc && (chown(etc.c_str(), image_etc->info.st_uid, image_etc->info.st_gid) != 0 ||
+                         chmod(etc.c_str(), image_etc->info.st_mode & 07777) != 0))) {
         made = std::unexpected(errno_error("creating " + etc.string()));
         break;
       }

@@ -49,11 +49,6 @@ Error layer_error(std::string message) {
 }
 
 // A local file system failure: "doing: strerror(errno)".
-Error system_error(const std::string& doing) {
-  int code = errno;
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(code)};
-}
-
 std::string archive_message(archive* reader) {
   const char* message = archive_error_string(reader);
   return message != nullptr ? message : "unknown libarchive error";
@@ -151,9 +146,9 @@ bool xattr_allowed(std::string_view name) {
 Status apply_metadata(int fd, archive_entry* entry) {
   auto owner = entry_owner(entry);
   if (!owner) return std::unexpected(std::move(owner.error()));
-  if (fchown(fd, owner->uid, owner->gid) != 0) return std::unexpected(system_error("chown"));
+  if (fchown(fd, owner->uid, owner->gid) != 0) return std::unexpected(errno_error("chown"));
   if (fchmod(fd, archive_entry_perm(entry) & 07777) != 0) {
-    return std::unexpected(system_error("chmod"));
+    return std::unexpected(errno_error("chmod"));
   }
   archive_entry_xattr_reset(entry);
   const char* name = nullptr;
@@ -162,7 +157,7 @@ Status apply_metadata(int fd, archive_entry* entry) {
   while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
     if (!xattr_allowed(name)) continue;
     if (fsetxattr(fd, name, value, size, 0) != 0 && errno != ENOTSUP) {
-      return std::unexpected(system_error("setting extended attribute " + std::string(name)));
+      return std::unexpected(errno_error("setting extended attribute " + std::string(name)));
     }
   }
   return {};
@@ -170,7 +165,7 @@ Status apply_metadata(int fd, archive_entry* entry) {
 
 Status set_opaque(int dir_fd) {
   if (fsetxattr(dir_fd, kOverlayOpaqueXattr, "y", 1, 0) != 0) {
-    return std::unexpected(system_error(std::string("setting ") + kOverlayOpaqueXattr));
+    return std::unexpected(errno_error(std::string("setting ") + kOverlayOpaqueXattr));
   }
   return {};
 }
@@ -181,7 +176,7 @@ Result<bool> clear_for_entry(int parent_fd, const std::string& name, bool new_is
   struct stat existing {};
   if (fstatat(parent_fd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return false;
-    return std::unexpected(system_error("inspecting the existing entry"));
+    return std::unexpected(errno_error("inspecting the existing entry"));
   }
   if (S_ISDIR(existing.st_mode)) {
     if (new_is_dir) return true;
@@ -191,7 +186,7 @@ Result<bool> clear_for_entry(int parent_fd, const std::string& name, bool new_is
     return false;
   }
   if (unlinkat(parent_fd, name.c_str(), 0) != 0) {
-    return std::unexpected(system_error("replacing the existing entry"));
+    return std::unexpected(errno_error("replacing the existing entry"));
   }
   return false;
 }
@@ -200,7 +195,7 @@ Status write_all_at(int fd, const char* data, std::size_t size, off_t offset) {
   while (size > 0) {
     ssize_t written = pwrite(fd, data, size, offset);
     if (written < 0 && errno == EINTR) continue;
-    if (written < 0) return std::unexpected(system_error("writing file data"));
+    if (written < 0) return std::unexpected(errno_error("writing file data"));
     data += written;
     size -= static_cast<std::size_t>(written);
     offset += written;
@@ -308,10 +303,10 @@ Status Extractor::make_directory(int parent_fd, const Components& path, archive_
   auto kept = clear_for_entry(parent_fd, name, true);
   if (!kept) return std::unexpected(std::move(kept.error()));
   if (!*kept && mkdirat(parent_fd, name.c_str(), 0700) != 0) {
-    return std::unexpected(system_error("creating the directory"));
+    return std::unexpected(errno_error("creating the directory"));
   }
   UniqueFd dir(openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir) return std::unexpected(system_error("opening the directory"));
+  if (!dir) return std::unexpected(errno_error("opening the directory"));
   if (auto applied = apply_metadata(dir.get(), entry); !applied) return applied;
   if (whiteouts_.contains(join(path))) {
     if (auto opaque = set_opaque(dir.get()); !opaque) return opaque;
@@ -327,7 +322,7 @@ Status Extractor::write_file(archive* reader, int parent_fd, const std::string& 
   }
   UniqueFd file(
       openat(parent_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!file) return std::unexpected(system_error("creating the file"));
+  if (!file) return std::unexpected(errno_error("creating the file"));
   la_int64_t written_end = 0;
   while (true) {
     const void* block = nullptr;
@@ -347,11 +342,11 @@ Status Extractor::write_file(archive* reader, int parent_fd, const std::string& 
   // A sparse file may end in a hole that no data block covers.
   la_int64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
   if (written_end < size && ftruncate(file.get(), size) != 0) {
-    return std::unexpected(system_error("setting the file size"));
+    return std::unexpected(errno_error("setting the file size"));
   }
   if (auto applied = apply_metadata(file.get(), entry); !applied) return applied;
   Times times = entry_times(entry);
-  if (futimens(file.get(), times.data()) != 0) return std::unexpected(system_error("utimens"));
+  if (futimens(file.get(), times.data()) != 0) return std::unexpected(errno_error("utimens"));
   return {};
 }
 
@@ -367,12 +362,12 @@ Status Extractor::make_symlink(int parent_fd, const std::string& name, archive_e
   }
   // The target is stored, never resolved here: the runtime resolves it inside the rootfs.
   if (symlinkat(target, parent_fd, name.c_str()) != 0) {
-    return std::unexpected(system_error("creating the symbolic link"));
+    return std::unexpected(errno_error("creating the symbolic link"));
   }
   Times times = entry_times(entry);
   if (fchownat(parent_fd, name.c_str(), owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
       utimensat(parent_fd, name.c_str(), times.data(), AT_SYMLINK_NOFOLLOW) != 0) {
-    return std::unexpected(system_error("setting the symbolic link's owner and times"));
+    return std::unexpected(errno_error("setting the symbolic link's owner and times"));
   }
   return {};
 }
@@ -384,14 +379,14 @@ Status Extractor::make_fifo(int parent_fd, const std::string& name, archive_entr
     return std::unexpected(std::move(cleared.error()));
   }
   if (mknodat(parent_fd, name.c_str(), S_IFIFO | 0600, 0) != 0) {
-    return std::unexpected(system_error("creating the FIFO"));
+    return std::unexpected(errno_error("creating the FIFO"));
   }
   // Opening a FIFO would block; it was just made here, so the *at() calls reach it.
   Times times = entry_times(entry);
   if (fchownat(parent_fd, name.c_str(), owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) != 0 ||
       fchmodat(parent_fd, name.c_str(), archive_entry_perm(entry) & 07777, 0) != 0 ||
       utimensat(parent_fd, name.c_str(), times.data(), AT_SYMLINK_NOFOLLOW) != 0) {
-    return std::unexpected(system_error("setting the FIFO's owner, mode and times"));
+    return std::unexpected(errno_error("setting the FIFO's owner, mode and times"));
   }
   return {};
 }
@@ -411,7 +406,7 @@ Status Extractor::hard_link(int parent_fd, const Components& path, std::string_v
   struct stat existing {};
   if (fstatat(target_dir->get(), target_name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return std::unexpected(layer_error(context + " is not in the layer"));
-    return std::unexpected(system_error("inspecting " + context));
+    return std::unexpected(errno_error("inspecting " + context));
   }
   if (S_ISDIR(existing.st_mode)) {
     return std::unexpected(layer_error(context + " is a directory"));
@@ -422,7 +417,7 @@ Status Extractor::hard_link(int parent_fd, const Components& path, std::string_v
   }
   // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
   if (linkat(target_dir->get(), target_name.c_str(), parent_fd, name.c_str(), 0) != 0) {
-    return std::unexpected(system_error("creating the hard link"));
+    return std::unexpected(errno_error("creating the hard link"));
   }
   return {};
 }
@@ -431,7 +426,7 @@ Status Extractor::whiteout(int parent_fd, const Components& path) {
   const std::string& name = path.back();
   if (name == kOpaqueMarker) {
     UniqueFd dir(openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return std::unexpected(system_error("opening the opaque directory"));
+    if (!dir) return std::unexpected(errno_error("opening the opaque directory"));
     return set_opaque(dir.get());
   }
   if (name.starts_with(kWhiteoutMetaPrefix)) return {};  // aufs bookkeeping, meaningless here
@@ -445,12 +440,12 @@ Status Extractor::whiteout(int parent_fd, const Components& path) {
     if (!S_ISDIR(existing.st_mode)) return {};
     UniqueFd dir(
         openat(parent_fd, hidden.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir) return std::unexpected(system_error("opening the whited-out directory"));
+    if (!dir) return std::unexpected(errno_error("opening the whited-out directory"));
     return set_opaque(dir.get());
   }
-  if (errno != ENOENT) return std::unexpected(system_error("inspecting the whited-out path"));
+  if (errno != ENOENT) return std::unexpected(errno_error("inspecting the whited-out path"));
   if (mknodat(parent_fd, hidden.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
-    return std::unexpected(system_error("creating the overlay whiteout"));
+    return std::unexpected(errno_error("creating the overlay whiteout"));
   }
   Components hidden_path(path.begin(), path.end() - 1);
   hidden_path.push_back(std::move(hidden));
@@ -471,7 +466,7 @@ Status Extractor::apply_directory_times() {
     }
     if (!dir) continue;
     if (futimens(dir.get(), times.data()) != 0) {
-      return std::unexpected(system_error("setting the times of '" + join(path) + "'"));
+      return std::unexpected(errno_error("setting the times of '" + join(path) + "'"));
     }
   }
   return {};
@@ -494,7 +489,7 @@ Result<int> Extractor::parent_dir(const Components& path) {
 // (0755, root-owned, as Docker does).
 Result<UniqueFd> Extractor::open_dir(std::span<const std::string> path, bool create) const {
   UniqueFd dir(fcntl(root_fd_, F_DUPFD_CLOEXEC, 0));
-  if (!dir) return std::unexpected(system_error("duplicating the layer root descriptor"));
+  if (!dir) return std::unexpected(errno_error("duplicating the layer root descriptor"));
   for (std::size_t depth = 0; depth < path.size(); ++depth) {
     const char* name = path[depth].c_str();
     constexpr int kFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -502,7 +497,7 @@ Result<UniqueFd> Extractor::open_dir(std::span<const std::string> path, bool cre
     if (fd < 0 && errno == ENOENT && create) {
       if (mkdirat(dir.get(), name, 0755) != 0 || fchmodat(dir.get(), name, 0755, 0) != 0) {
         return std::unexpected(
-            system_error("creating parent directory '" + join(path.first(depth + 1)) + "'"));
+            errno_error("creating parent directory '" + join(path.first(depth + 1)) + "'"));
       }
       fd = openat(dir.get(), name, kFlags);
     }
@@ -514,7 +509,7 @@ Result<UniqueFd> Extractor::open_dir(std::span<const std::string> path, bool cre
 
 // Why `path` (whose last component is in `dir_fd`) could not be opened as a directory.
 Error Extractor::not_a_directory(int dir_fd, std::span<const std::string> path) const {
-  Error failure = system_error("opening '" + join(path) + "'");
+  Error failure = errno_error("opening '" + join(path) + "'");
   struct stat existing {};
   if (fstatat(dir_fd, path.back().c_str(), &existing, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return layer_error("'" + join(path) + "' is not in the layer");
@@ -608,13 +603,13 @@ Result<oci::Digest> extract_blob(const fs::path& blob, LayerCompression compress
 
 Result<LayerCompression> read_compression(const fs::path& blob) {
   UniqueFd file(open(blob.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!file) return std::unexpected(system_error("opening the layer blob"));
+  if (!file) return std::unexpected(errno_error("opening the layer blob"));
   std::array<char, 16> head{};
   std::size_t filled = 0;
   while (filled < head.size()) {
     ssize_t got = read(file.get(), head.data() + filled, head.size() - filled);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return std::unexpected(system_error("reading the layer blob"));
+    if (got < 0) return std::unexpected(errno_error("reading the layer blob"));
     if (got == 0) break;
     filled += static_cast<std::size_t>(got);
   }
@@ -646,13 +641,13 @@ Result<fs::path> make_temp_dir(const Layout& layout, std::string_view prefix) {
               "creating " + layout.layer_temp_dir().string() + ": " + error.message()});
   }
   std::string name = (layout.layer_temp_dir() / prefix).string() + "XXXXXX";
-  if (mkdtemp(name.data()) == nullptr) return std::unexpected(system_error("creating " + name));
+  if (mkdtemp(name.data()) == nullptr) return std::unexpected(errno_error("creating " + name));
   return fs::path(name);
 }
 
 Status sync_dir(const fs::path& dir) {
   UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd || fsync(fd.get()) != 0) return std::unexpected(system_error("syncing " + dir.string()));
+  if (!fd || fsync(fd.get()) != 0) return std::unexpected(errno_error("syncing " + dir.string()));
   return {};
 }
 
@@ -668,7 +663,7 @@ Result<UnpackedLayer> unpack_into_cache(const Layout& layout, const fs::path& bl
   TempTree temp(*temp_path);
   UniqueFd root(open(temp_path->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root || fchmod(root.get(), 0755) != 0) {
-    return std::unexpected(system_error("preparing " + temp_path->string()));
+    return std::unexpected(errno_error("preparing " + temp_path->string()));
   }
   std::string algorithm = expected_diff_id ? expected_diff_id->algorithm : "sha256";
   auto diff_id = extract_blob(blob, *compression, root.get(), algorithm);
@@ -679,7 +674,7 @@ Result<UnpackedLayer> unpack_into_cache(const Layout& layout, const fs::path& bl
                     expected_diff_id->str() + " the image config lists");
   }
   // The tree reaches the disk before its name does: after a power loss, a cached layer is whole.
-  if (syncfs(root.get()) != 0) return std::unexpected(system_error("syncing the unpacked layer"));
+  if (syncfs(root.get()) != 0) return std::unexpected(errno_error("syncing the unpacked layer"));
 
   UnpackedLayer unpacked{*diff_id, layout.layer_dir(*diff_id), *compression, false};
   std::error_code error;
@@ -692,7 +687,7 @@ Result<UnpackedLayer> unpack_into_cache(const Layout& layout, const fs::path& bl
   if (renameat2(AT_FDCWD, temp_path->c_str(), AT_FDCWD, unpacked.dir.c_str(), RENAME_NOREPLACE) !=
       0) {
     if (errno == EEXIST) return unpacked;  // another unpacker was first; ours is removed
-    return std::unexpected(system_error("renaming the unpacked layer into the cache"));
+    return std::unexpected(errno_error("renaming the unpacked layer into the cache"));
   }
   temp.release();
   unpacked.unpacked = true;
@@ -758,7 +753,7 @@ Status remove_layer(const Layout& layout, const oci::Digest& diff_id) {
   TempTree removal(*holder);
   fs::path doomed = *holder / "layer";
   if (rename(layout.layer_dir(diff_id).c_str(), doomed.c_str()) != 0 && errno != ENOENT) {
-    return std::unexpected(system_error("removing layer " + diff_id.str()));
+    return std::unexpected(errno_error("removing layer " + diff_id.str()));
   }
   removal.release();
   if (auto removed = remove_tree(*holder); !removed) {
@@ -771,7 +766,7 @@ Status remove_layer_temp_dirs(const Layout& layout) {
   UniqueFd temp(open(layout.layer_temp_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!temp) {
     if (errno == ENOENT) return {};
-    return std::unexpected(system_error("opening " + layout.layer_temp_dir().string()));
+    return std::unexpected(errno_error("opening " + layout.layer_temp_dir().string()));
   }
   std::vector<std::string> leftovers;
   std::error_code error;

@@ -29,30 +29,25 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error system_error(const std::string& doing) {
-  int code = errno;
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(code)};
-}
-
 // Creates one directory (its parent must exist); an existing one is kept as it is.
 Status make_dir(const fs::path& dir, mode_t mode) {
   if (mkdir(dir.c_str(), mode) == 0) return {};
   if (errno == EEXIST) return {};
-  return std::unexpected(system_error("creating " + dir.string()));
+  return std::unexpected(errno_error("creating " + dir.string()));
 }
 
 // upper/ is the container's "/": it starts with the owner and mode of the top layer's root.
 // `made_empty`: a ready-made upper/ that only needs them.
 Status make_upper_dir(const fs::path& upper, const fs::path& top_layer, bool made_empty) {
   struct stat top {};
-  if (stat(top_layer.c_str(), &top) != 0) return std::unexpected(system_error("inspecting layer"));
+  if (stat(top_layer.c_str(), &top) != 0) return std::unexpected(errno_error("inspecting layer"));
   if (!made_empty && mkdir(upper.c_str(), 0700) != 0) {
     if (errno == EEXIST) return {};  // the container's writes from before a restart
-    return std::unexpected(system_error("creating " + upper.string()));
+    return std::unexpected(errno_error("creating " + upper.string()));
   }
   if (chown(upper.c_str(), top.st_uid, top.st_gid) != 0 ||
       chmod(upper.c_str(), top.st_mode & 07777) != 0) {
-    return std::unexpected(system_error("setting the owner and mode of " + upper.string()));
+    return std::unexpected(errno_error("setting the owner and mode of " + upper.string()));
   }
   return {};
 }
@@ -97,7 +92,7 @@ std::size_t mount_options_limit() {
 
 Status mount_overlay(const std::string& options, const fs::path& merged) {
   if (mount("overlay", merged.c_str(), "overlay", 0, options.c_str()) != 0) {
-    return std::unexpected(system_error("mount(2) overlay"));
+    return std::unexpected(errno_error("mount(2) overlay"));
   }
   return {};
 }
@@ -108,11 +103,11 @@ Status mount_overlay_from(const fs::path& dir, const std::string& options, const
   Status result;
   std::thread worker([&] {
     if (unshare(CLONE_FS) != 0) {
-      result = std::unexpected(system_error("unshare(CLONE_FS)"));
+      result = std::unexpected(errno_error("unshare(CLONE_FS)"));
       return;
     }
     if (chdir(dir.c_str()) != 0) {
-      result = std::unexpected(system_error("chdir to " + dir.string()));
+      result = std::unexpected(errno_error("chdir to " + dir.string()));
       return;
     }
     result = mount_overlay(options, merged);
@@ -125,7 +120,7 @@ Status mount_overlay_from(const fs::path& dir, const std::string& options, const
 // ..." lines) and, for EINVAL, the likely cause on kernels older than 6.5.
 Error fs_context_error(int fs_fd, const std::string& doing) {
   int code = errno;
-  Error failure = system_error(doing);
+  Error failure = errno_error(doing);
   char line[512];
   ssize_t size = 0;
   while ((size = read(fs_fd, line, sizeof line)) > 0) {
@@ -145,7 +140,7 @@ Status mount_overlay_appending_lowers(std::span<const std::string> lowers_top_fi
                                       const fs::path& upper, const fs::path& work,
                                       const fs::path& merged) {
   UniqueFd fs_fd(fsopen("overlay", FSOPEN_CLOEXEC));
-  if (!fs_fd) return std::unexpected(system_error("fsopen overlay"));
+  if (!fs_fd) return std::unexpected(errno_error("fsopen overlay"));
   auto set = [&](const char* key, const std::string& value) {
     return fsconfig(fs_fd.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
   };
@@ -159,9 +154,9 @@ Status mount_overlay_appending_lowers(std::span<const std::string> lowers_top_fi
     return std::unexpected(fs_context_error(fs_fd.get(), "creating the overlay"));
   }
   UniqueFd mount_fd(fsmount(fs_fd.get(), FSMOUNT_CLOEXEC, 0));
-  if (!mount_fd) return std::unexpected(system_error("fsmount overlay"));
+  if (!mount_fd) return std::unexpected(errno_error("fsmount overlay"));
   if (move_mount(mount_fd.get(), "", AT_FDCWD, merged.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-    return std::unexpected(system_error("move_mount overlay"));
+    return std::unexpected(errno_error("move_mount overlay"));
   }
   return {};
 }
@@ -280,7 +275,7 @@ Status detach_rootfs(const Layout& layout, const ContainerRef& container) {
   fs::path merged = layout.container_merged_dir(container);
   while (is_mount_point(merged)) {
     if (umount2(merged.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0) {
-      return std::unexpected(system_error("detaching the host's mount of " + merged.string()));
+      return std::unexpected(errno_error("detaching the host's mount of " + merged.string()));
     }
   }
   return {};
@@ -297,11 +292,11 @@ Status remove_rootfs(const Layout& layout, const ContainerRef& container) {
       return fail(ErrorCode::kResourceInUse,
                   doing + ": " + merged.string() + " is busy: a process still uses it");
     }
-    return std::unexpected(system_error(doing + ": unmounting " + merged.string()));
+    return std::unexpected(errno_error(doing + ": unmounting " + merged.string()));
   }
   // rmdir, not a recursive removal: were merged/ still a mount, this must not reach into it.
   if (rmdir(merged.c_str()) != 0 && errno != ENOENT) {
-    return std::unexpected(system_error(doing + ": removing " + merged.string()));
+    return std::unexpected(errno_error(doing + ": removing " + merged.string()));
   }
   for (const fs::path& dir :
        {layout.container_work_dir(container), layout.container_upper_dir(container)}) {
@@ -313,7 +308,7 @@ Status remove_rootfs(const Layout& layout, const ContainerRef& container) {
   for (const fs::path& dir :
        {layout.container_run_dir(container), layout.container_dir(container)}) {
     if (rmdir(dir.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY) {
-      return std::unexpected(system_error(doing + ": removing " + dir.string()));
+      return std::unexpected(errno_error(doing + ": removing " + dir.string()));
     }
   }
   return {};
@@ -362,11 +357,11 @@ Result<bool> open_run_dir(const Layout& layout) {
   if (error) return fail(ErrorCode::kInternal, "creating " + dir.string() + ": " + error.message());
   struct statfs on {};
   if (statfs(dir.c_str(), &on) != 0) {
-    return std::unexpected(system_error("inspecting the file system of " + dir.string()));
+    return std::unexpected(errno_error("inspecting the file system of " + dir.string()));
   }
   if (on.f_type == TMPFS_MAGIC) return false;  // /run is a tmpfs, or an earlier start mounted one
   if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711") != 0) {
-    return std::unexpected(system_error("mounting a tmpfs on " + dir.string()));
+    return std::unexpected(errno_error("mounting a tmpfs on " + dir.string()));
   }
   return true;
 }
@@ -380,7 +375,7 @@ Result<bool> close_run_dir(const Layout& layout) {
   if (!beneath->empty()) return false;
   if (is_mount_point(dir) && umount2(dir.c_str(), UMOUNT_NOFOLLOW) != 0) {
     if (errno == EBUSY) return false;  // a process works in it
-    return std::unexpected(system_error("unmounting " + dir.string()));
+    return std::unexpected(errno_error("unmounting " + dir.string()));
   }
   if (auto removed = remove_tree(dir); !removed) return std::unexpected(removed.error());
   return true;
@@ -419,7 +414,7 @@ Result<std::vector<fs::path>> unmount_stale_mounts(const Layout& layout,
       continue;
     }
     if (errno == EINVAL || errno == ENOENT) continue;  // went with a mount beneath it
-    return std::unexpected(system_error("unmounting stale mount " + point->string()));
+    return std::unexpected(errno_error("unmounting stale mount " + point->string()));
   }
   return unmounted;
 }

@@ -16,14 +16,6 @@
 namespace wharf::agent {
 namespace fs = std::filesystem;
 
-namespace {
-
-Error errno_error(const std::string& doing) {
-  return Error{ErrorCode::kInternal, doing + ": " + std::generic_category().message(errno)};
-}
-
-}  // namespace
-
 SpareDirs::SpareDirs(fs::path dir, std::vector<SpareShape> shapes, std::size_t per_kind)
     : dir_(std::move(dir)),
       shapes_(std::move(shapes)),

@@ -1,9 +1,11 @@
 // Errors as values: a code that says what kind of fault it is, and a message with context.
 #pragma once
 
+#include <cerrno>
 #include <expected>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace wharf {
@@ -101,6 +103,13 @@ inline std::unexpected<Error> invalid(std::string message) {
 
 inline std::unexpected<Error> client_error(std::string message) {
   return fail(ErrorCode::kClient, std::move(message));
+}
+
+// A failed system call, read from errno: "<doing>: <what errno says>", kInternal.
+inline Error errno_error(std::string_view doing) {
+  int saved = errno;
+  return Error{ErrorCode::kInternal,
+               std::string(doing) + ": " + std::generic_category().message(saved)};
 }
 
 }  // namespace wharf
