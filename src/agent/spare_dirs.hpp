@@ -9,7 +9,7 @@
 //
 // Spares live under one directory of their own, on the file system they are claimed to (a rename
 // does not cross file systems). A ready spare is "<kind>-<n>"; one being made is ".<kind>-<n>",
-// renamed to its ready name once whole, so a crash leaves only hidden ones, which start() removes.
+// renamed to its ready name once whole, so a crash leaves only hidden ones, which load() removes.
 #pragma once
 
 #include <sys/types.h>
