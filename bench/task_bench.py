@@ -5,7 +5,8 @@ A `wharf server` and one `wharf agent` on this machine run a busybox image (impo
 `wharf image import` into the server's registry) in tasks with networkMode none:
   1. RunTask -> RUNNING latency: --tasks tasks launched one after another (each left running),
      timed from the RunTask call until DescribeTasks says RUNNING (image cached, one warm-up task
-     first); p50/p99;
+     first); p50/p99. The client sends the SigV4-signed calls itself over one connection
+     (EcsWire); the same through boto3 is measured after it, for comparison;
   2. a burst: --burst tasks launched at once (RunTask count=10 from parallel callers) and the time
      until all are RUNNING; then the agent's resident memory and the largest wharf-shim's, with
      all of them running; then the time to stop them all;
@@ -18,8 +19,10 @@ PID and the containers of both references are deleted.
 """
 import argparse
 import concurrent.futures
+import http.client
 import json
 import os
+import queue
 import resource
 import shutil
 import socket
@@ -35,7 +38,7 @@ import botocore.config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wharf_bench import (ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server,  # noqa: E402
-                         busy_cpu_seconds, log)
+                         busy_cpu_seconds, log, signed_headers)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 from harness import purge_agent_data, runtime_command, tcp  # noqa: E402  (clean-up, EC2, runtimes)
@@ -94,6 +97,32 @@ def pids_named(name):
         except OSError:
             pass
     return found
+
+
+class EcsWire:
+    """ECS calls as the server sees them from any SDK: a JSON body POSTed over one keep-alive
+    connection, SigV4-signed (botocore's signer). The timed loops use it rather than boto3, whose
+    ~2 ms of Python per call (request building, response parsing) would be the client's time, not
+    Wharf's, and would take CPU from the agent on these two cores; print_latency() shows boto3's
+    figure beside it."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        host, port = endpoint.split("://", 1)[1].rsplit(":", 1)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def call(self, operation, body):
+        text = json.dumps(body)
+        self.connection.request("POST", "/", body=text.encode(),
+                                headers=signed_headers(self.endpoint, operation, text))
+        response = self.connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError("%s: HTTP %d: %s" % (operation, response.status, answer))
+        return answer
+
+    def close(self):
+        self.connection.close()
 
 
 class Bench:
@@ -209,30 +238,58 @@ class Bench:
             list(pool.map(lambda arn: self.ecs.stop_task(cluster="bench", task=arn), arns))
         self.wait_all(arns, "STOPPED")
 
-    def latency(self, family="bench"):
+    def run_one(self, family, wire):
+        """One task of `family` started through `wire` (an EcsWire), or boto3 when it is None."""
+        if wire is None:
+            return self.run(family=family)[0]
+        answer = wire.call("RunTask", dict(cluster="bench", taskDefinition=family, count=1,
+                                           **self.network(family)))
+        if answer["failures"]:
+            raise RuntimeError("RunTask failed: %s" % answer["failures"])
+        return answer["tasks"][0]["taskArn"]
+
+    def describe_one(self, arn, wire):
+        """The task's lastStatus, stoppedReason and createdAt -> startedAt in ms (None before
+        RUNNING), through `wire` or boto3 as in run_one()."""
+        if wire is None:
+            task = self.ecs.describe_tasks(cluster="bench", tasks=[arn])["tasks"][0]
+            stamped = ((task["startedAt"] - task["createdAt"]).total_seconds() * 1000
+                       if "startedAt" in task else None)
+        else:
+            task = wire.call("DescribeTasks", {"cluster": "bench", "tasks": [arn]})["tasks"][0]
+            stamped = ((task["startedAt"] - task["createdAt"]) * 1000
+                       if "startedAt" in task else None)
+        return task["lastStatus"], task.get("stoppedReason"), stamped
+
+    def latency(self, family="bench", boto=False):
+        """--tasks tasks of `family` launched one after another, each timed from the RunTask call
+        until DescribeTasks says RUNNING, through EcsWire (boto3 with `boto`); all are left
+        running until the end, then stopped."""
         self.stamped = []
         warm = self.run(family=family)
         self.wait_all(warm, "RUNNING")
         self.stop_all(warm)
+        wire = None if boto else EcsWire(self.server.endpoint)
         times, arns = [], []
         for _ in range(self.args.tasks):
             begin = time.monotonic()
-            [arn] = self.run(family=family)
+            arn = self.run_one(family, wire)
             while True:
-                task = self.ecs.describe_tasks(cluster="bench", tasks=[arn])["tasks"][0]
-                if task["lastStatus"] == "RUNNING":
+                status, reason, stamped = self.describe_one(arn, wire)
+                if status == "RUNNING":
                     # The control plane's own stamps too: createdAt (RunTask) to startedAt (the
                     # agent's RUNNING report), without the client's polling in the way.
-                    self.stamped.append(
-                        (task["startedAt"] - task["createdAt"]).total_seconds() * 1000)
+                    self.stamped.append(stamped)
                     break
-                if task["lastStatus"] == "STOPPED":
-                    raise RuntimeError("task stopped: %s" % task.get("stoppedReason"))
+                if status == "STOPPED":
+                    raise RuntimeError("task stopped: %s" % reason)
                 # A pause between polls leaves the two cores to the agent and runc; it costs
                 # the measurement at most this much.
                 time.sleep(self.args.poll_ms / 1000)
             times.append((time.monotonic() - begin) * 1000)
             arns.append(arn)
+        if wire is not None:
+            wire.close()
         begin = time.monotonic()
         self.stop_all(arns)
         return times, time.monotonic() - begin
@@ -268,18 +325,38 @@ class Bench:
         calls = [10] * (self.args.burst // 10)
         cpu_before = (cpu_seconds(self.agent.pid), cpu_seconds(self.server.process.pid),
                       os.times(), busy_cpu_seconds())
+        # Through EcsWire, as the latency loops: boto3's Python would take CPU from the agent.
+        # One connection per calling thread, made before the clock starts.
+        wires = [EcsWire(self.server.endpoint) for _ in range(9)]  # the first one polls
+        free = queue.SimpleQueue()
+        for wire in wires[1:]:
+            free.put(wire)
+
+        def run(count):
+            wire = free.get()
+            try:
+                answer = wire.call("RunTask",
+                                   {"cluster": "bench", "taskDefinition": "bench", "count": count})
+            finally:
+                free.put(wire)
+            if answer["failures"]:
+                raise RuntimeError("RunTask failed: %s" % answer["failures"])
+            return [task["taskArn"] for task in answer["tasks"]]
+
         begin = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            arns = [arn for batch in pool.map(self.run, calls) for arn in batch]
+        with concurrent.futures.ThreadPoolExecutor(len(wires) - 1) as pool:
+            arns = [arn for batch in pool.map(run, calls) for arn in batch]
         # The cluster's running count is a cheap poll (describing 200 tasks every few ms would
         # cost the client more CPU than the agent uses); the tasks are checked one by one after.
         deadline = begin + 120
         while time.monotonic() < deadline:
-            cluster = self.ecs.describe_clusters(clusters=["bench"])["clusters"][0]
+            cluster = wires[0].call("DescribeClusters", {"clusters": ["bench"]})["clusters"][0]
             if cluster["runningTasksCount"] >= len(arns):
                 break
             time.sleep(0.01)
         elapsed = time.monotonic() - begin
+        for wire in wires:
+            wire.close()
         self.wait_all(arns, "RUNNING", timeout=1)
         now = os.times()
         busy = busy_cpu_seconds()
@@ -397,7 +474,7 @@ def print_latency(times, stamped, p50_target, p99_target):
 
 def print_stamped(stamped):
     print("  (the control plane's own stamps, createdAt -> startedAt: p50 %6.1f ms  p99 %6.1f ms;"
-          " the client polls every 1 ms on the same two cores)"
+          " the client, signed HTTP over one connection, polls every 1 ms on the same two cores)"
           % (statistics.median(stamped), percentile(stamped, 0.99)))
 
 
@@ -431,6 +508,9 @@ def main():
         log("[tasks] RunTask -> RUNNING, %d tasks one after another" % args.tasks)
         times, stop_s = bench.latency()
         stamped = bench.stamped
+        log("[tasks] the same through boto3")
+        boto_times, _ = bench.latency(boto=True)
+        boto_stamped = bench.stamped
         log("[tasks] the same in bridge mode with a dynamic port mapping")
         bridge_times, _ = bench.latency("bench-bridge")
         bridge_stamped = bench.stamped
@@ -461,6 +541,9 @@ def main():
     print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached, agent on "
           "%s):" % (len(times), args.runtime))
     print_latency(times, stamped, "p50_ms", "p99_ms")
+    print("  the same through boto3 (its Python in the client's time): p50 %6.1f ms  p99 %6.1f ms;"
+          " stamps p50 %6.1f ms" % (statistics.median(boto_times), percentile(boto_times, 0.99),
+                                   statistics.median(boto_stamped)))
     for runtime, runs in references.items():
         print("  %s run -d   p50 %6.1f ms  p99 %6.1f ms   (%d runs)"
               % (runtime, statistics.median(runs), percentile(runs, 0.99), len(runs)))
