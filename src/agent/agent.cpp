@@ -602,16 +602,24 @@ void Agent::watch_loop() {
 
 void Agent::report_loop() {
   AwsJsonClient client(client_options(config_), clock_);  // thread-safe: the workers share it
+  std::optional<TimePoint> held_until;  // when a report the engine holds back falls due
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || reports_due_; });
+      auto woken = [this] { return stopping_ || reports_due_; };
+      if (held_until) {
+        wake_.wait_for(lock, std::max(*held_until - clock_.now(), TimePoint::duration::zero()),
+                       woken);
+      } else {
+        wake_.wait(lock, woken);
+      }
       if (stopping_) return;
       reports_due_ = false;
     }
     // Each report waits for the server's durable commit; sending several at once lets the
-    // server's group commit write them together (a launch of 200 tasks makes ~600 reports).
-    auto reports = engine_->pending_reports();
+    // server's group commit write them together (a launch of 200 tasks makes hundreds).
+    auto [reports, next_due] = engine_->pending_reports();
+    held_until = next_due;
     std::atomic<std::size_t> next = 0;
     std::atomic<bool> retry = false;
     auto send = [&] {

@@ -41,6 +41,12 @@ namespace {
 
 // How often a runner looks at its containers' log files.
 constexpr std::chrono::seconds kLogCheckInterval{10};
+// A new task's state is not reported while it is starting (PENDING, ACTIVATING), for at most
+// this long: a launch from a cached image is RUNNING well within it, and its one report of
+// RUNNING replaces the PENDING one and the container starts' (a report costs the server a
+// durable commit, and both sides CPU a launch needs). A slower start, such as a pull, shows
+// PENDING after this long. ECS's own agent never reports PENDING.
+constexpr std::chrono::seconds kStartingReportHold{2};
 constexpr std::chrono::milliseconds kExitReadTimeout{3000};
 
 std::string task_id_of(std::string_view arn) {
@@ -400,6 +406,7 @@ class TaskEngine::Runner {
 
   // A new task from the control plane.
   void init(const DesiredTask& desired) {
+    starting_since_ = engine_.clock_.now();
     definition_ = desired.task_definition;
     overrides_ = desired.overrides;
     desired_ = desired.desired_status;
@@ -535,6 +542,18 @@ class TaskEngine::Runner {
     std::lock_guard lock(mutex_);
     if (acknowledged_ >= version_) return std::nullopt;
     return Report{arn_, version_, state_change(cluster)};
+  }
+
+  // Until when the task's report is held back (kStartingReportHold): nullopt when it is not,
+  // or when there is nothing new to report.
+  std::optional<TimePoint> report_held_until(TimePoint now) const {
+    std::lock_guard lock(mutex_);
+    if (!starting_since_ || status_ >= TaskStatus::kRunning || acknowledged_ >= version_) {
+      return std::nullopt;
+    }
+    TimePoint until = *starting_since_ + kStartingReportHold;
+    if (now >= until) return std::nullopt;
+    return until;
   }
 
   void acknowledge(std::uint64_t version) {
@@ -1866,6 +1885,8 @@ class TaskEngine::Runner {
   std::string server_stop_code_;
   std::string server_stop_reason_;
   TaskStatus status_ = TaskStatus::kProvisioning;
+  // When this agent was given the task; nullopt for one restored from its saved state.
+  std::optional<TimePoint> starting_since_;
   std::string stop_code_;
   std::string stopped_reason_;
   std::optional<TimePoint> pull_started_;
@@ -2075,11 +2096,16 @@ void TaskEngine::forget_locked(std::map<std::string, std::unique_ptr<Runner>>::i
   runners_.erase(runner);
 }
 
-std::vector<TaskEngine::Report> TaskEngine::pending_reports() {
+TaskEngine::Reports TaskEngine::pending_reports() {
   std::lock_guard lock(mutex_);
-  std::vector<Report> reports;
+  Reports reports;
+  TimePoint now = clock_.now();
   for (const auto& [arn, runner] : runners_) {
-    if (auto report = runner->report(options_.cluster)) reports.push_back(std::move(*report));
+    if (auto held = runner->report_held_until(now)) {
+      reports.next_due = std::min(reports.next_due.value_or(*held), *held);
+      continue;
+    }
+    if (auto report = runner->report(options_.cluster)) reports.due.push_back(std::move(*report));
   }
   return reports;
 }

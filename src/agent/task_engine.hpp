@@ -22,7 +22,8 @@
 // it was: running containers are re-attached, and the exit statuses of those that ended meanwhile
 // come from their shims (runtime.hpp). The agent reports each task's whole state
 // (SubmitTaskStateChange); pending_reports() hands out the latest state of every task whose
-// state the server has not acknowledged yet.
+// state the server has not acknowledged yet, except that a new task is not reported while it
+// starts, for up to two seconds (see kStartingReportHold).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -181,8 +182,14 @@ class TaskEngine {
     std::uint64_t version = 0;
     boost::json::object change;  // SubmitTaskStateChange's input
   };
+  struct Reports {
+    std::vector<Report> due;
+    // When the earliest report held back now falls due: a new task's is held while it starts,
+    // for up to two seconds, so that a quick launch is reported once, as RUNNING.
+    std::optional<TimePoint> next_due;
+  };
   // The latest state of every task whose state the server has not acknowledged.
-  std::vector<Report> pending_reports();
+  Reports pending_reports();
   // The server has the task's state as of `version`.
   void acknowledge(const std::string& task_arn, std::uint64_t version);
   // Offers every task's state again (after the agent reconnected).

@@ -151,8 +151,10 @@ class FakeSecrets {
 
   SecretFetcher fetcher() {
     return [this](const SecretRef& secret) -> Result<std::string> {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       asked_.push_back(secret.secret_id);
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return !held_; });
       auto found = values_.find(secret);
       if (found != values_.end()) return found->second;
       return fail(ErrorCode::kNotFound,
@@ -166,8 +168,26 @@ class FakeSecrets {
     return asked_;
   }
 
+  // Fetches wait from hold() until release().
+  void hold() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    changed_.notify_all();
+  }
+  // Waits until some fetch has begun; false after 60 s.
+  bool wait_for_a_fetch() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(60), [this] { return !asked_.empty(); });
+  }
+
  private:
   std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
   std::map<SecretRef, std::string> values_;
   std::vector<std::string> asked_;
 };
@@ -259,6 +279,12 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
   // returns its last report.
   bj::object run_until_stopped(bj::object definition) {
     start_engine();
+    start_task(std::move(definition));
+    return wait_until_stopped();
+  }
+
+  // Gives the engine a task of one container `definition` (see task_definition) to run.
+  void start_task(bj::object definition) {
     DesiredTask task;
     task.arn = kTaskArn;
     task.task_definition = task_definition(std::move(definition));
@@ -266,14 +292,13 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     update.listed = {task.arn};
     update.changed = {task};
     EXPECT_TRUE(engine_->apply(update));
-    return wait_until_stopped();
   }
 
   bj::object wait_until_stopped() {
     auto deadline = std::chrono::steady_clock::now() + 60s;
     std::unique_lock lock(mutex_);
     while (std::chrono::steady_clock::now() < deadline) {
-      for (const auto& report : engine_->pending_reports()) {
+      for (const auto& report : engine_->pending_reports().due) {
         if (report.change.at("status") == "STOPPED") return report.change;
       }
       changes_.wait_for(lock, 100ms);
@@ -413,6 +438,46 @@ TEST_F(TaskEngineSecretsTest, ASecretThatCannotBeFetchedFailsTheTaskBeforeItsPul
   EXPECT_EQ(report.at("containers").at(0).at("status"), "STOPPED");
   EXPECT_FALSE(runtime_.spec(std::string(kTaskId) + "-web").has_value());
   EXPECT_EQ(saved_task().find(kPassword), std::string::npos);
+}
+
+using TaskEngineReportTest = TaskEngineSecretsTest;
+
+// A new task is not reported while it starts, for up to two seconds: a quick launch is reported
+// once, as RUNNING. A slower one is reported as PENDING after two seconds; an end, at once.
+TEST_F(TaskEngineReportTest, AStartingTaskIsReportedOnceItHasBeenStartingForTwoSeconds) {
+  std::string db = std::string(kSecretArn) + "db";
+  secrets_.put(db, std::string(kPassword));
+  secrets_.hold();
+  start_engine();
+  TimePoint given = clock_.now();
+  start_task(bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
+  ASSERT_TRUE(secrets_.wait_for_a_fetch());  // PENDING now, fetching before its pull
+
+  auto held = engine_->pending_reports();
+  EXPECT_TRUE(held.due.empty());
+  EXPECT_EQ(held.next_due, given + 2s);
+  clock_.advance(1999ms);
+  EXPECT_TRUE(engine_->pending_reports().due.empty());
+
+  clock_.advance(1ms);
+  auto due = engine_->pending_reports();
+  ASSERT_EQ(due.due.size(), 1u);
+  EXPECT_EQ(due.due[0].change.at("status"), "PENDING");
+  EXPECT_TRUE(due.due[0].change.contains("pullStartedAt"));
+  EXPECT_FALSE(due.next_due.has_value());
+  secrets_.release();
+  auto report = wait_until_stopped();  // no container starts here (BundleKeepingRuntime)
+  EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
+}
+
+// The same task ending within the two seconds is reported at once.
+TEST_F(TaskEngineReportTest, ATaskThatStopsWhileStartingIsReportedAtOnce) {
+  start_engine();
+  TimePoint given = clock_.now();
+  start_task(bj::object{});  // nothing listens at its image's registry: it stops
+  auto report = wait_until_stopped();
+  EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
+  EXPECT_EQ(clock_.now(), given);
 }
 
 TEST_F(TaskEngineSecretsTest, RegistryCredentialsThatAreNotAUsernameAndPasswordAreExplained) {
