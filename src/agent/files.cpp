@@ -2,6 +2,8 @@
 #include "agent/files.hpp"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,6 +213,24 @@ std::optional<std::string> read_text_file(const fs::path& path) {
   std::stringstream contents;
   contents << file.rdbuf();
   return contents.str();
+}
+
+Result<bool> mark_top_directory(const fs::path& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::unexpected(errno_error("opening " + dir.string()));
+  auto unsupported = [] { return errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL; };
+  int flags = 0;
+  if (ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) {
+    if (unsupported()) return false;
+    return std::unexpected(errno_error("reading the flags of " + dir.string()));
+  }
+  if ((flags & FS_TOPDIR_FL) != 0) return true;
+  flags |= FS_TOPDIR_FL;
+  if (ioctl(fd.get(), FS_IOC_SETFLAGS, &flags) != 0) {
+    if (unsupported()) return false;
+    return std::unexpected(errno_error("marking " + dir.string() + " as a top directory"));
+  }
+  return true;
 }
 
 }  // namespace wharf::agent

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <system_error>
 
+#include "agent/files.hpp"
 #include "agent/remove_tree.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
@@ -41,6 +42,9 @@ Status SpareDirs::load() {
   fs::create_directories(dir_, error);
   if (error)
     return fail(ErrorCode::kInternal, "creating " + dir_.string() + ": " + error.message());
+  if (auto marked = mark_top_directory(dir_); !marked) {
+    spdlog::warn("spares: {}", marked.error().message);
+  }
   std::vector<std::string> half_made;
   {
     std::lock_guard lock(mutex_);

@@ -32,6 +32,16 @@ mode_t mode_of(const fs::path& path) {
   return info.st_mode & 07777;
 }
 
+// On ext4 the spares' directory is a top directory (chattr +T): each spare tree gets a block
+// group of its own choosing, away from the inodes the last launches freed.
+TEST_F(DataDirTest, SparesDirectorySpreadsItsTreesOnExt4) {
+  if (!testkit::on_ext4(root_)) GTEST_SKIP() << "the test's directory is not on ext4";
+  SpareDirs spares(root_ / "spares", shapes(), 1);
+  ASSERT_TRUE(spares.load().has_value());
+  EXPECT_TRUE(testkit::is_top_directory(root_ / "spares"));
+  ASSERT_TRUE(spares.load().has_value());  // again: already marked
+}
+
 TEST_F(DataDirTest, SparesAreClaimedByRenameAndRefilled) {
   SpareDirs spares(root_ / "spares", shapes(), 2);
   EXPECT_FALSE(spares.claim(0, root_ / "early"));  // not loaded: none ready

@@ -1964,6 +1964,14 @@ Status TaskEngine::recover() {
     }
   }
   std::error_code error;
+  // Made here rather than by the first launch, and marked (see mark_top_directory): a launch
+  // that finds no spare makes its task's directory in it.
+  fs::create_directories(layout_.containers_dir(), error);
+  if (!error) {
+    if (auto marked = mark_top_directory(layout_.containers_dir()); !marked) {
+      spdlog::warn("{}", marked.error().message);
+    }
+  }
   if (!fs::exists(layout_.containers_dir(), error)) return {};
   std::vector<ContainerRef> live;
   std::set<std::string> live_endpoints;   // bridge endpoints of tasks that still run

@@ -470,6 +470,14 @@ TEST_F(TaskEngineReportTest, AStartingTaskIsReportedOnceItHasBeenStartingForTwoS
   EXPECT_EQ(report.at("stopCode"), "TaskFailedToStart");
 }
 
+// The directory tasks are made in is marked on ext4, so that a launch that finds no spare makes
+// its task's tree in a block group of ext4's choosing (see mark_top_directory).
+TEST_F(TaskEngineSecretsTest, TheContainersDirectoryIsATopDirectoryOnExt4) {
+  if (!testkit::on_ext4(root_)) GTEST_SKIP() << "the test's directory is not on ext4";
+  start_engine();
+  EXPECT_TRUE(testkit::is_top_directory(layout().containers_dir()));
+}
+
 // The same task ending within the two seconds is reported at once.
 TEST_F(TaskEngineReportTest, ATaskThatStopsWhileStartingIsReportedAtOnce) {
   start_engine();

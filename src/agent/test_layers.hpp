@@ -4,8 +4,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -127,6 +132,22 @@ inline std::vector<fs::path> mounts_under(const fs::path& dir) {
     if (!relative.empty() && *relative.begin() != "..") found.push_back(point);
   }
   return found;
+}
+
+// Whether `path` is on an ext2/3/4 file system (they share the magic number).
+inline bool on_ext4(const fs::path& path) {
+  struct statfs info {};
+  return ::statfs(path.c_str(), &info) == 0 && info.f_type == EXT4_SUPER_MAGIC;
+}
+
+// Whether directory `dir` carries the top-directory flag (chattr +T).
+inline bool is_top_directory(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool read = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  ::close(fd);
+  return read && (flags & FS_TOPDIR_FL) != 0;
 }
 
 // A fresh data directory per test; TearDown unmounts whatever a test left mounted under it
