@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -88,6 +89,9 @@ constexpr std::chrono::seconds kNftContextIdle{5};
 
 // How many state reports are in flight at once.
 constexpr std::size_t kReportWorkers = 8;
+// The longest the report loop sleeps for a report the engine holds back (it holds one for two
+// seconds at most; a wall clock set forward must not make the loop sleep longer).
+constexpr std::chrono::seconds kMaxReportHold{2};
 
 // How long the server may hold a WharfPollTasks call.
 constexpr std::chrono::seconds kPollWait{20};
@@ -608,8 +612,9 @@ void Agent::report_loop() {
       std::unique_lock lock(mutex_);
       auto woken = [this] { return stopping_ || reports_due_; };
       if (held_until) {
-        wake_.wait_for(lock, std::max(*held_until - clock_.now(), TimePoint::duration::zero()),
-                       woken);
+        auto wait = std::clamp<TimePoint::duration>(*held_until - clock_.now(),
+                                                    TimePoint::duration::zero(), kMaxReportHold);
+        wake_.wait_for(lock, wait, woken);
       } else {
         wake_.wait(lock, woken);
       }

@@ -552,7 +552,8 @@ class TaskEngine::Runner {
       return std::nullopt;
     }
     TimePoint until = *starting_since_ + kStartingReportHold;
-    if (now >= until) return std::nullopt;
+    // A wall clock set back does not stretch the wait.
+    if (now >= until || now < *starting_since_) return std::nullopt;
     return until;
   }
 
