@@ -6,7 +6,7 @@ A `wharf server` and one `wharf agent` on this machine run a busybox image (impo
   1. RunTask -> RUNNING latency: --tasks tasks launched one after another (each left running),
      timed from the RunTask call until DescribeTasks says RUNNING (image cached, one warm-up task
      first); p50/p99. The client sends the SigV4-signed calls itself over one connection
-     (EcsWire); the same through boto3 is measured after it, for comparison;
+     (EcsWire); the same through boto3 is measured at the end, for comparison;
   2. a burst: --burst tasks launched at once (RunTask count=10 from parallel callers) and the time
      until all are RUNNING; then the agent's resident memory and the largest wharf-shim's, with
      all of them running; then the time to stop them all;
@@ -110,16 +110,18 @@ class EcsWire:
         self.endpoint = endpoint
         host, port = endpoint.split("://", 1)[1].rsplit(":", 1)
         self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.connection.connect()  # now, not inside the first timed call
 
     def call(self, operation, body):
         text = json.dumps(body)
         self.connection.request("POST", "/", body=text.encode(),
                                 headers=signed_headers(self.endpoint, operation, text))
         response = self.connection.getresponse()
-        answer = json.loads(response.read())
+        payload = response.read()
         if response.status != 200:
-            raise RuntimeError("%s: HTTP %d: %s" % (operation, response.status, answer))
-        return answer
+            raise RuntimeError("%s: HTTP %d: %s" % (operation, response.status,
+                                                   payload.decode(errors="replace")))
+        return json.loads(payload)
 
     def close(self):
         self.connection.close()
@@ -271,25 +273,27 @@ class Bench:
         self.stop_all(warm)
         wire = None if boto else EcsWire(self.server.endpoint)
         times, arns = [], []
-        for _ in range(self.args.tasks):
-            begin = time.monotonic()
-            arn = self.run_one(family, wire)
-            while True:
-                status, reason, stamped = self.describe_one(arn, wire)
-                if status == "RUNNING":
-                    # The control plane's own stamps too: createdAt (RunTask) to startedAt (the
-                    # agent's RUNNING report), without the client's polling in the way.
-                    self.stamped.append(stamped)
-                    break
-                if status == "STOPPED":
-                    raise RuntimeError("task stopped: %s" % reason)
-                # A pause between polls leaves the two cores to the agent and runc; it costs
-                # the measurement at most this much.
-                time.sleep(self.args.poll_ms / 1000)
-            times.append((time.monotonic() - begin) * 1000)
-            arns.append(arn)
-        if wire is not None:
-            wire.close()
+        try:
+            for _ in range(self.args.tasks):
+                begin = time.monotonic()
+                arn = self.run_one(family, wire)
+                while True:
+                    status, reason, stamped = self.describe_one(arn, wire)
+                    if status == "RUNNING":
+                        # The control plane's own stamps too: createdAt (RunTask) to startedAt
+                        # (the agent's RUNNING report), without the client's polling in the way.
+                        self.stamped.append(stamped)
+                        break
+                    if status == "STOPPED":
+                        raise RuntimeError("task stopped: %s" % reason)
+                    # A pause between polls leaves the two cores to the agent and runc; it
+                    # costs the measurement at most this much.
+                    time.sleep(self.args.poll_ms / 1000)
+                times.append((time.monotonic() - begin) * 1000)
+                arns.append(arn)
+        finally:
+            if wire is not None:
+                wire.close()
         begin = time.monotonic()
         self.stop_all(arns)
         return times, time.monotonic() - begin
@@ -326,7 +330,7 @@ class Bench:
         cpu_before = (cpu_seconds(self.agent.pid), cpu_seconds(self.server.process.pid),
                       os.times(), busy_cpu_seconds())
         # Through EcsWire, as the latency loops: boto3's Python would take CPU from the agent.
-        # One connection per calling thread, made before the clock starts.
+        # One connection per calling thread, connected before the clock starts.
         wires = [EcsWire(self.server.endpoint) for _ in range(9)]  # the first one polls
         free = queue.SimpleQueue()
         for wire in wires[1:]:
@@ -343,20 +347,24 @@ class Bench:
                 raise RuntimeError("RunTask failed: %s" % answer["failures"])
             return [task["taskArn"] for task in answer["tasks"]]
 
-        begin = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(len(wires) - 1) as pool:
-            arns = [arn for batch in pool.map(run, calls) for arn in batch]
-        # The cluster's running count is a cheap poll (describing 200 tasks every few ms would
-        # cost the client more CPU than the agent uses); the tasks are checked one by one after.
-        deadline = begin + 120
-        while time.monotonic() < deadline:
-            cluster = wires[0].call("DescribeClusters", {"clusters": ["bench"]})["clusters"][0]
-            if cluster["runningTasksCount"] >= len(arns):
-                break
-            time.sleep(0.01)
-        elapsed = time.monotonic() - begin
-        for wire in wires:
-            wire.close()
+        try:
+            begin = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(len(wires) - 1) as pool:
+                arns = [arn for batch in pool.map(run, calls) for arn in batch]
+            # The cluster's running count is a cheap poll (describing 200 tasks every few ms
+            # would cost the client more CPU than the agent uses); the tasks are checked one by
+            # one after.
+            deadline = begin + 120
+            while time.monotonic() < deadline:
+                cluster = wires[0].call("DescribeClusters",
+                                        {"clusters": ["bench"]})["clusters"][0]
+                if cluster["runningTasksCount"] >= len(arns):
+                    break
+                time.sleep(0.01)
+            elapsed = time.monotonic() - begin
+        finally:
+            for wire in wires:
+                wire.close()
         self.wait_all(arns, "RUNNING", timeout=1)
         now = os.times()
         busy = busy_cpu_seconds()
@@ -508,9 +516,6 @@ def main():
         log("[tasks] RunTask -> RUNNING, %d tasks one after another" % args.tasks)
         times, stop_s = bench.latency()
         stamped = bench.stamped
-        log("[tasks] the same through boto3")
-        boto_times, _ = bench.latency(boto=True)
-        boto_stamped = bench.stamped
         log("[tasks] the same in bridge mode with a dynamic port mapping")
         bridge_times, _ = bench.latency("bench-bridge")
         bridge_stamped = bench.stamped
@@ -523,6 +528,10 @@ def main():
         vpc_stamped = bench.stamped
         log("[tasks] 100 awsvpc tasks, each reached by its address, then torn down")
         vpc_started_s, vpc_reachable, vpc_count, vpc_teardown_s = bench.awsvpc_hundred()
+        # Last, so that the stages before run as they did before this one was added.
+        log("[tasks] none again, through boto3")
+        boto_times, _ = bench.latency(boto=True)
+        boto_stamped = bench.stamped
         bench.stop()
         log("[tasks] references: runc run, crun run, podman run")
         references = {runtime: runtime_reference(work, bench.rootfs, args.reference_runs,
@@ -541,7 +550,8 @@ def main():
     print("[tasks] RunTask -> RUNNING over %d tasks (networkMode none, image cached, agent on "
           "%s):" % (len(times), args.runtime))
     print_latency(times, stamped, "p50_ms", "p99_ms")
-    print("  the same through boto3 (its Python in the client's time): p50 %6.1f ms  p99 %6.1f ms;"
+    print("  the same through boto3 (its Python in the client's time; measured last): p50 %6.1f ms"
+          "  p99 %6.1f ms;"
           " stamps p50 %6.1f ms" % (statistics.median(boto_times), percentile(boto_times, 0.99),
                                    statistics.median(boto_stamped)))
     for runtime, runs in references.items():

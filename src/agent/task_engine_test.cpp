@@ -213,6 +213,7 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
   }
 
   void TearDown() override {
+    secrets_.release();  // a test that failed while fetches were held must not hang here
     engine_.reset();
     if (registry_server_) registry_server_->stop();
     DataDirTest::TearDown();
@@ -476,6 +477,47 @@ TEST_F(TaskEngineSecretsTest, TheContainersDirectoryIsATopDirectoryOnExt4) {
   if (!testkit::on_ext4(root_)) GTEST_SKIP() << "the test's directory is not on ext4";
   start_engine();
   EXPECT_TRUE(testkit::is_top_directory(layout().containers_dir()));
+}
+
+// A task an agent restored from its saved state is reported at once: the server may have missed
+// its last change.
+TEST_F(TaskEngineReportTest, ARestoredTaskIsReportedAtOnce) {
+  std::string db = std::string(kSecretArn) + "db";
+  secrets_.put(db, std::string(kPassword));
+  secrets_.hold();
+  bj::object definition = task_definition(
+      bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
+  bj::object container = definition.at("containerDefinitions").at(0).as_object();
+  bj::object saved{
+      {"taskArn", kTaskArn},
+      {"taskDefinition", definition},
+      {"desiredStatus", "RUNNING"},
+      {"status", "PENDING"},
+      {"containers", bj::array{bj::object{{"definition", container}, {"status", "PENDING"}}}}};
+  fs::create_directories(layout().task_dir(kTaskId));
+  ASSERT_TRUE(StateFile(layout().task_state_file(kTaskId)).write(bj::serialize(saved)));
+  start_engine();
+  ASSERT_TRUE(secrets_.wait_for_a_fetch());
+  auto restored = engine_->pending_reports();
+  ASSERT_EQ(restored.due.size(), 1u);
+  EXPECT_EQ(restored.due[0].change.at("status"), "PENDING");
+  secrets_.release();
+  wait_until_stopped();
+}
+
+// A wall clock set back does not stretch a hold.
+TEST_F(TaskEngineReportTest, AHoldEndsWhenTheClockIsSetBack) {
+  std::string db = std::string(kSecretArn) + "db";
+  secrets_.put(db, std::string(kPassword));
+  secrets_.hold();
+  start_engine();
+  start_task(bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
+  ASSERT_TRUE(secrets_.wait_for_a_fetch());
+  EXPECT_TRUE(engine_->pending_reports().due.empty());
+  clock_.advance(-1h);
+  EXPECT_EQ(engine_->pending_reports().due.size(), 1u);
+  secrets_.release();
+  wait_until_stopped();
 }
 
 // The same task ending within the two seconds is reported at once.

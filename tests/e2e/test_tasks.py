@@ -317,6 +317,30 @@ class TaskTest(AgentTestCase):
         self.assertEqual(self.container(task, "app")["lastStatus"], "STOPPED")
         self.assertNotIn("exitCode", self.container(task, "app"))
 
+    def test_a_starting_task_is_reported_pending_after_two_seconds(self):
+        # The agent holds a new task's reports while it starts, for two seconds: a quick launch
+        # is reported once, as RUNNING. This one waits 4 s for its init container, so it shows
+        # PENDING from 2 s on (the agent wakes for it; nothing else changes then).
+        family = self.register([
+            {"name": "init", "essential": False, "entryPoint": ["sh", "-c"],
+             "command": ["sleep 4; exit 0"]},
+            {"name": "app", "entryPoint": ["sh", "-c"], "command": ["sleep 60"],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]}])
+        began = time.monotonic()
+        [arn] = self.run_task(family)
+        seen = {}
+        while time.monotonic() - began < 3.5:
+            task = self.describe(arn)
+            seen.setdefault(task["lastStatus"], time.monotonic() - began)
+            if task["lastStatus"] == "PENDING":
+                self.assertIn("pullStartedAt", task)
+                break
+            time.sleep(0.05)
+        self.assertIn("PENDING", seen, seen)
+        self.assertGreaterEqual(seen["PENDING"], 1.5, seen)
+        task = self.wait_status("prod", arn, "RUNNING")
+        self.assertEqual(self.container(task, "init")["exitCode"], 0)
+
     def test_health_checks_drive_health_status(self):
         healthy = self.register([{"name": "web", "entryPoint": ["sh", "-c"],
                                   "command": ["touch /tmp/ok; sleep 60"],
