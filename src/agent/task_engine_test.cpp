@@ -308,6 +308,21 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     return {};
   }
 
+  // Saves task kTaskArn of `definition` (one container) as an agent that stopped while it was
+  // PENDING left it, with `extra` fields; true once written.
+  bool save_pending_task(const bj::object& definition, const bj::object& extra = {}) {
+    bj::object container = definition.at("containerDefinitions").at(0).as_object();
+    bj::object saved{
+        {"taskArn", kTaskArn},
+        {"taskDefinition", definition},
+        {"desiredStatus", "RUNNING"},
+        {"status", "PENDING"},
+        {"containers", bj::array{bj::object{{"definition", container}, {"status", "PENDING"}}}}};
+    for (const auto& [key, value] : extra) saved[key] = value;
+    fs::create_directories(layout().task_dir(kTaskId));
+    return StateFile(layout().task_state_file(kTaskId)).write(bj::serialize(saved)).has_value();
+  }
+
   std::string saved_task() const {
     auto text = StateFile(layout().task_state_file(kTaskId)).read();
     return text && *text ? **text : "";
@@ -402,17 +417,7 @@ TEST_F(TaskEngineSecretsTest, SecretsAreFetchedAgainAfterAnAgentRestart) {
   bj::object definition = task_definition(
       bj::object{{"repositoryCredentials", bj::object{{"credentialsParameter", parameter}}},
                  {"secrets", bj::array{bj::object{{"name", "DB_PASSWORD"}, {"valueFrom", db}}}}});
-  bj::object container = definition.at("containerDefinitions").at(0).as_object();
-  bj::object saved{
-      {"taskArn", kTaskArn},
-      {"taskDefinition", definition},
-      {"desiredStatus", "RUNNING"},
-      {"status", "PENDING"},
-      {"pullStartedAt", 1.0},
-      {"pullStoppedAt", 2.0},
-      {"containers", bj::array{bj::object{{"definition", container}, {"status", "PENDING"}}}}};
-  fs::create_directories(layout().task_dir(kTaskId));
-  ASSERT_TRUE(StateFile(layout().task_state_file(kTaskId)).write(bj::serialize(saved)));
+  ASSERT_TRUE(save_pending_task(definition, {{"pullStartedAt", 1.0}, {"pullStoppedAt", 2.0}}));
   start_engine();
   auto report = wait_until_stopped();
   EXPECT_EQ(secrets_.asked(), (std::vector<std::string>{parameter, db}));
@@ -487,15 +492,7 @@ TEST_F(TaskEngineReportTest, ARestoredTaskIsReportedAtOnce) {
   secrets_.hold();
   bj::object definition = task_definition(
       bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
-  bj::object container = definition.at("containerDefinitions").at(0).as_object();
-  bj::object saved{
-      {"taskArn", kTaskArn},
-      {"taskDefinition", definition},
-      {"desiredStatus", "RUNNING"},
-      {"status", "PENDING"},
-      {"containers", bj::array{bj::object{{"definition", container}, {"status", "PENDING"}}}}};
-  fs::create_directories(layout().task_dir(kTaskId));
-  ASSERT_TRUE(StateFile(layout().task_state_file(kTaskId)).write(bj::serialize(saved)));
+  ASSERT_TRUE(save_pending_task(definition));
   start_engine();
   ASSERT_TRUE(secrets_.wait_for_a_fetch());
   auto restored = engine_->pending_reports();
