@@ -2,7 +2,9 @@
 #include "agent/files.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -126,6 +128,30 @@ TEST_F(DataDirTest, StateFileRemoveLeavesNothing) {
   EXPECT_EQ(contents_of(file), "<none>");
   ASSERT_TRUE(file.write("c").has_value());  // and starts over
   EXPECT_EQ(contents_of(StateFile(root_ / "state/network.json")), "c");
+}
+
+// ext4 takes the top-directory flag, and keeps it; a file system without such a flag (tmpfs) is
+// no error: the caller carries on without it.
+TEST_F(DataDirTest, MarkTopDirectorySetsTheFlagWhereTheFileSystemHasIt) {
+  // Whether `dir` was marked: true, false (no such flag there), or the error's message.
+  auto mark = [](const fs::path& dir) -> std::string {
+    auto marked = mark_top_directory(dir);
+    if (!marked) return marked.error().message;
+    return *marked ? "true" : "false";
+  };
+  if (testkit::on_ext4(root_)) {
+    fs::create_directories(root_ / "top");
+    EXPECT_FALSE(testkit::is_top_directory(root_ / "top"));
+    EXPECT_EQ(mark(root_ / "top"), "true");
+    EXPECT_TRUE(testkit::is_top_directory(root_ / "top"));
+    EXPECT_EQ(mark(root_ / "top"), "true");
+  }
+  EXPECT_NE(mark(root_ / "missing").find("No such file"), std::string::npos);
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  fs::create_directories(root_ / "tmpfs");
+  ASSERT_EQ(::mount("tmpfs", (root_ / "tmpfs").c_str(), "tmpfs", 0, "size=1m"), 0);
+  fs::create_directories(root_ / "tmpfs" / "dir");
+  EXPECT_EQ(mark(root_ / "tmpfs" / "dir"), "false");
 }
 
 TEST_F(DataDirTest, WriteFileSetsItsModeAndReplacesWhatWasThere) {
