@@ -103,8 +103,8 @@ class EcsWire:
     """ECS calls as the server sees them from any SDK: a JSON body POSTed over one keep-alive
     connection, SigV4-signed (botocore's signer). The timed loops use it rather than boto3, whose
     ~2 ms of Python per call (request building, response parsing) would be the client's time, not
-    Wharf's, and would take CPU from the agent on these two cores; print_latency() shows boto3's
-    figure beside it."""
+    Wharf's, and would take CPU from the agent on these two cores; main() prints boto3's figure
+    beside it."""
 
     def __init__(self, endpoint):
         self.endpoint = endpoint
@@ -206,9 +206,13 @@ class Bench:
         return {"networkConfiguration": {"awsvpcConfiguration": {
             "subnets": [self.subnet], "securityGroups": groups}}}
 
-    def run(self, count=1, family="bench"):
-        answer = self.ecs.run_task(cluster="bench", taskDefinition=family, count=count,
-                                   **self.network(family))
+    def run(self, count=1, family="bench", wire=None):
+        """Starts `count` tasks of `family` through `wire` (an EcsWire), or boto3 when it is
+        None; their ARNs."""
+        request = dict(cluster="bench", taskDefinition=family, count=count,
+                       **self.network(family))
+        answer = (self.ecs.run_task(**request) if wire is None
+                  else wire.call("RunTask", request))
         if answer["failures"]:
             raise RuntimeError("RunTask failed: %s" % answer["failures"])
         return [task["taskArn"] for task in answer["tasks"]]
@@ -240,27 +244,17 @@ class Bench:
             list(pool.map(lambda arn: self.ecs.stop_task(cluster="bench", task=arn), arns))
         self.wait_all(arns, "STOPPED")
 
-    def run_one(self, family, wire):
-        """One task of `family` started through `wire` (an EcsWire), or boto3 when it is None."""
-        if wire is None:
-            return self.run(family=family)[0]
-        answer = wire.call("RunTask", dict(cluster="bench", taskDefinition=family, count=1,
-                                           **self.network(family)))
-        if answer["failures"]:
-            raise RuntimeError("RunTask failed: %s" % answer["failures"])
-        return answer["tasks"][0]["taskArn"]
-
     def describe_one(self, arn, wire):
         """The task's lastStatus, stoppedReason and createdAt -> startedAt in ms (None before
-        RUNNING), through `wire` or boto3 as in run_one()."""
-        if wire is None:
+        RUNNING), through `wire` or boto3 as in run()."""
+        if wire is None:  # boto3 parses timestamps into datetimes
             task = self.ecs.describe_tasks(cluster="bench", tasks=[arn])["tasks"][0]
-            stamped = ((task["startedAt"] - task["createdAt"]).total_seconds() * 1000
-                       if "startedAt" in task else None)
+            seconds = lambda stamp: stamp.timestamp()  # noqa: E731
         else:
             task = wire.call("DescribeTasks", {"cluster": "bench", "tasks": [arn]})["tasks"][0]
-            stamped = ((task["startedAt"] - task["createdAt"]) * 1000
-                       if "startedAt" in task else None)
+            seconds = lambda stamp: stamp  # noqa: E731
+        stamped = ((seconds(task["startedAt"]) - seconds(task["createdAt"])) * 1000
+                   if "startedAt" in task else None)
         return task["lastStatus"], task.get("stoppedReason"), stamped
 
     def latency(self, family="bench", boto=False):
@@ -276,7 +270,7 @@ class Bench:
         try:
             for _ in range(self.args.tasks):
                 begin = time.monotonic()
-                arn = self.run_one(family, wire)
+                [arn] = self.run(family=family, wire=wire)
                 while True:
                     status, reason, stamped = self.describe_one(arn, wire)
                     if status == "RUNNING":
@@ -336,21 +330,17 @@ class Bench:
         for wire in wires[1:]:
             free.put(wire)
 
-        def run(count):
+        def start(count):
             wire = free.get()
             try:
-                answer = wire.call("RunTask",
-                                   {"cluster": "bench", "taskDefinition": "bench", "count": count})
+                return self.run(count, wire=wire)
             finally:
                 free.put(wire)
-            if answer["failures"]:
-                raise RuntimeError("RunTask failed: %s" % answer["failures"])
-            return [task["taskArn"] for task in answer["tasks"]]
 
         try:
             begin = time.monotonic()
             with concurrent.futures.ThreadPoolExecutor(len(wires) - 1) as pool:
-                arns = [arn for batch in pool.map(run, calls) for arn in batch]
+                arns = [arn for batch in pool.map(start, calls) for arn in batch]
             # The cluster's running count is a cheap poll (describing 200 tasks every few ms
             # would cost the client more CPU than the agent uses); the tasks are checked one by
             # one after.

@@ -89,9 +89,6 @@ constexpr std::chrono::seconds kNftContextIdle{5};
 
 // How many state reports are in flight at once.
 constexpr std::size_t kReportWorkers = 8;
-// The longest the report loop sleeps for a report the engine holds back (it holds one for two
-// seconds at most; a wall clock set forward must not make the loop sleep longer).
-constexpr std::chrono::seconds kMaxReportHold{2};
 
 // How long the server may hold a WharfPollTasks call.
 constexpr std::chrono::seconds kPollWait{20};
@@ -612,8 +609,10 @@ void Agent::report_loop() {
       std::unique_lock lock(mutex_);
       auto woken = [this] { return stopping_ || reports_due_; };
       if (held_until) {
-        auto wait = std::clamp<TimePoint::duration>(*held_until - clock_.now(),
-                                                    TimePoint::duration::zero(), kMaxReportHold);
+        // Never longer than a hold lasts, should the wall clock be set back meanwhile.
+        auto wait =
+            std::clamp<TimePoint::duration>(*held_until - clock_.now(), TimePoint::duration::zero(),
+                                            TaskEngine::kStartingReportHold);
         wake_.wait_for(lock, wait, woken);
       } else {
         wake_.wait(lock, woken);

@@ -48,7 +48,6 @@ Error layer_error(std::string message) {
   return Error{ErrorCode::kInvalidLayer, std::move(message)};
 }
 
-// A local file system failure: "doing: strerror(errno)".
 std::string archive_message(archive* reader) {
   const char* message = archive_error_string(reader);
   return message != nullptr ? message : "unknown libarchive error";

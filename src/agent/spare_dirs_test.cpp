@@ -111,15 +111,15 @@ TEST_F(DataDirTest, SparesAreRefilledByAThreadOfTheirOwn) {
   SpareDirs spares(root_ / "spares", shapes(), 2);
   ASSERT_TRUE(spares.start().has_value());
   // At idle priority: on a busy machine it may take a while.
-  auto all_ready = [&] { return spares.ready(0) == 2 && spares.ready(1) == 2; };
-  for (int tries = 0; tries < 6000 && !all_ready(); ++tries) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  auto all_ready = [&] {  // within 60 s
+    for (int tries = 0; tries < 6000; ++tries) {
+      if (spares.ready(0) == 2 && spares.ready(1) == 2) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
   ASSERT_TRUE(all_ready());
   ASSERT_TRUE(spares.claim(1, root_ / "claimed"));
-  for (int tries = 0; tries < 6000 && !all_ready(); ++tries) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
   EXPECT_TRUE(all_ready());
 }
 

@@ -41,12 +41,6 @@ namespace {
 
 // How often a runner looks at its containers' log files.
 constexpr std::chrono::seconds kLogCheckInterval{10};
-// A new task's state is not reported while it is starting (PENDING, ACTIVATING), for at most
-// this long: a launch from a cached image is RUNNING well within it, and its one report of
-// RUNNING replaces the PENDING one and the container starts' (a report costs the server a
-// durable commit, and both sides CPU a launch needs). A slower start, such as a pull, shows
-// PENDING after this long. ECS's own agent never reports PENDING.
-constexpr std::chrono::seconds kStartingReportHold{2};
 constexpr std::chrono::milliseconds kExitReadTimeout{3000};
 
 std::string task_id_of(std::string_view arn) {
@@ -544,7 +538,8 @@ class TaskEngine::Runner {
     return Report{arn_, version_, state_change(cluster)};
   }
 
-  // Until when the task's report is held back (kStartingReportHold): nullopt when it is not,
+  // Until when the task's report is held back (TaskEngine::kStartingReportHold): nullopt when
+  // it is not,
   // or when there is nothing new to report.
   std::optional<TimePoint> report_held_until(TimePoint now) const {
     std::lock_guard lock(mutex_);
@@ -1968,12 +1963,10 @@ Status TaskEngine::recover() {
   // Made here rather than by the first launch, and marked (see mark_top_directory): a launch
   // that finds no spare makes its task's directory in it.
   fs::create_directories(layout_.containers_dir(), error);
-  if (!error) {
-    if (auto marked = mark_top_directory(layout_.containers_dir()); !marked) {
-      spdlog::warn("{}", marked.error().message);
-    }
+  if (error) return {};  // no tasks to resume; a launch reports the failure
+  if (auto marked = mark_top_directory(layout_.containers_dir()); !marked) {
+    spdlog::warn("{}", marked.error().message);
   }
-  if (!fs::exists(layout_.containers_dir(), error)) return {};
   std::vector<ContainerRef> live;
   std::set<std::string> live_endpoints;   // bridge endpoints of tasks that still run
   std::set<std::string> live_namespaces;  // awsvpc tasks' and none-mode containers' namespaces

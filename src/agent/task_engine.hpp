@@ -23,7 +23,7 @@
 // come from their shims (runtime.hpp). The agent reports each task's whole state
 // (SubmitTaskStateChange); pending_reports() hands out the latest state of every task whose
 // state the server has not acknowledged yet, except that a new task is not reported while it
-// starts, for up to two seconds (see kStartingReportHold).
+// starts, for up to two seconds (see TaskEngine::kStartingReportHold).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -182,10 +182,15 @@ class TaskEngine {
     std::uint64_t version = 0;
     boost::json::object change;  // SubmitTaskStateChange's input
   };
+  // A new task's state is not reported while it is starting (PENDING, ACTIVATING), for at most
+  // this long: a launch from a cached image is RUNNING well within it, and its one report of
+  // RUNNING replaces the PENDING one and the container starts' (a report costs the server a
+  // durable commit, and both sides CPU a launch needs). A slower start, such as a pull, shows
+  // PENDING after this long. ECS's own agent never reports PENDING.
+  static constexpr std::chrono::seconds kStartingReportHold{2};
   struct Reports {
     std::vector<Report> due;
-    // When the earliest report held back now falls due: a new task's is held while it starts,
-    // for up to two seconds, so that a quick launch is reported once, as RUNNING.
+    // When the earliest report held back now falls due (kStartingReportHold).
     std::optional<TimePoint> next_due;
   };
   // The latest state of every task whose state the server has not acknowledged.

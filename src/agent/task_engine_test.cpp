@@ -308,6 +308,15 @@ class TaskEngineSecretsTest : public testkit::DataDirTest {
     return {};
   }
 
+  // A container definition whose one secret's fetch waits until secrets_.release(): its task
+  // stays PENDING meanwhile.
+  bj::object container_held_in_its_fetch() {
+    std::string db = std::string(kSecretArn) + "db";
+    secrets_.put(db, std::string(kPassword));
+    secrets_.hold();
+    return bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}};
+  }
+
   // Saves task kTaskArn of `definition` (one container) as an agent that stopped while it was
   // PENDING left it, with `extra` fields; true once written.
   bool save_pending_task(const bj::object& definition, const bj::object& extra = {}) {
@@ -451,12 +460,10 @@ using TaskEngineReportTest = TaskEngineSecretsTest;
 // A new task is not reported while it starts, for up to two seconds: a quick launch is reported
 // once, as RUNNING. A slower one is reported as PENDING after two seconds; an end, at once.
 TEST_F(TaskEngineReportTest, AStartingTaskIsReportedOnceItHasBeenStartingForTwoSeconds) {
-  std::string db = std::string(kSecretArn) + "db";
-  secrets_.put(db, std::string(kPassword));
-  secrets_.hold();
+  bj::object container = container_held_in_its_fetch();
   start_engine();
   TimePoint given = clock_.now();
-  start_task(bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
+  start_task(container);
   ASSERT_TRUE(secrets_.wait_for_a_fetch());  // PENDING now, fetching before its pull
 
   auto held = engine_->pending_reports();
@@ -487,12 +494,7 @@ TEST_F(TaskEngineSecretsTest, TheContainersDirectoryIsATopDirectoryOnExt4) {
 // A task an agent restored from its saved state is reported at once: the server may have missed
 // its last change.
 TEST_F(TaskEngineReportTest, ARestoredTaskIsReportedAtOnce) {
-  std::string db = std::string(kSecretArn) + "db";
-  secrets_.put(db, std::string(kPassword));
-  secrets_.hold();
-  bj::object definition = task_definition(
-      bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
-  ASSERT_TRUE(save_pending_task(definition));
+  ASSERT_TRUE(save_pending_task(task_definition(container_held_in_its_fetch())));
   start_engine();
   ASSERT_TRUE(secrets_.wait_for_a_fetch());
   auto restored = engine_->pending_reports();
@@ -504,11 +506,9 @@ TEST_F(TaskEngineReportTest, ARestoredTaskIsReportedAtOnce) {
 
 // A wall clock set back does not stretch a hold.
 TEST_F(TaskEngineReportTest, AHoldEndsWhenTheClockIsSetBack) {
-  std::string db = std::string(kSecretArn) + "db";
-  secrets_.put(db, std::string(kPassword));
-  secrets_.hold();
+  bj::object container = container_held_in_its_fetch();
   start_engine();
-  start_task(bj::object{{"secrets", bj::array{bj::object{{"name", "DB"}, {"valueFrom", db}}}}});
+  start_task(container);
   ASSERT_TRUE(secrets_.wait_for_a_fetch());
   EXPECT_TRUE(engine_->pending_reports().due.empty());
   clock_.advance(-1h);
